@@ -1,0 +1,3 @@
+from daybreak.client.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The `daybreak` command line."""

@@ -1,0 +1,130 @@
+"""`daybreak NOUN VERB ...`: Aurora's command set, Aurora's exit codes.
+
+Every error is a DaybreakError (or a click usage error) printed as one clear message with its
+exit code; a traceback never reaches the user.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from daybreak import __version__
+from daybreak.errors import DaybreakError, ExitCode, InvalidCommandError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+bind_option = click.option(
+    "--bind",
+    "bindings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Bind a template variable, e.g. --bind profile.version=3 (repeatable).",
+)
+read_json_option = click.option(
+    "--read-json", is_flag=True, help='Read the config as JSON (a job, or {"jobs": [...]}).'
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="daybreak")
+def cli() -> None:
+    """Daybreak: run jobs on a fleet of machines, configured as in Apache Aurora."""
+
+
+@cli.group()
+def config() -> None:
+    """Work with job config files."""
+
+
+@cli.group()
+def job() -> None:
+    """Create, inspect and control jobs."""
+
+
+@config.command("list")
+@click.argument("config_file", type=click.Path(dir_okay=False))
+@bind_option
+@read_json_option
+@json_option
+def config_list(config_file: str, bindings: Sequence[str], read_json: bool, as_json: bool) -> None:
+    """List the job keys CONFIG_FILE defines, one per line."""
+    from daybreak.config import load_config, parse_bindings
+
+    jobs = load_config(config_file, parse_bindings(bindings), read_json=read_json)
+    if as_json:
+        import msgspec
+
+        click.echo(msgspec.json.encode([entry.key for entry in jobs]).decode())
+        return
+    for entry in jobs:
+        click.echo(entry.key)
+        if entry.spec is None:
+            click.echo(f"warning: {entry.key} is invalid; `job inspect` says why", err=True)
+
+
+@job.command("inspect")
+@click.argument("job_key", metavar="CLUSTER/ROLE/ENV/NAME")
+@click.argument("config_file", type=click.Path(dir_okay=False))
+@bind_option
+@read_json_option
+@json_option
+def job_inspect(
+    job_key: str, config_file: str, bindings: Sequence[str], read_json: bool, as_json: bool
+) -> None:
+    """Show what a job in CONFIG_FILE would run, without talking to a scheduler."""
+    from daybreak.client.inspect_view import describe
+    from daybreak.config import load_config, parse_bindings, pick_job
+    from daybreak.model.jobkey import parse_job_key
+
+    key = parse_job_key(job_key)
+    spec = pick_job(load_config(config_file, parse_bindings(bindings), read_json=read_json), key)
+    if as_json:
+        import msgspec
+
+        click.echo(msgspec.json.format(msgspec.json.encode(spec), indent=2).decode())
+        return
+    click.echo(describe(spec))
+
+
+@cli.command("help", context_settings={"ignore_unknown_options": True})
+@click.argument("command", nargs=-1)
+@click.pass_context
+def help_command(ctx: click.Context, command: Sequence[str]) -> None:
+    """Show help for daybreak or for one of its commands, e.g. `daybreak help job inspect`."""
+    group: click.Command = cli
+    parent = ctx.parent or ctx
+    target_ctx = click.Context(cli, info_name="daybreak", parent=None)
+    for word in command:
+        if not isinstance(group, click.Group):
+            break
+        found = group.get_command(parent, word)
+        if found is None:
+            known = ", ".join(sorted(group.list_commands(parent)))
+            path = " ".join(["daybreak", *command[: command.index(word)]])
+            raise InvalidCommandError(f"{path} has no command {word!r}; its commands are: {known}")
+        target_ctx = click.Context(found, info_name=word, parent=target_ctx)
+        group = found
+    click.echo(group.get_help(target_ctx))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: run the CLI and turn every failure into a message and an exit code."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except DaybreakError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(int(error.exit_code))
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        code = ExitCode.INVALID_COMMAND if isinstance(error, click.UsageError) else error.exit_code
+        sys.exit(int(code))
+    except (KeyboardInterrupt, click.Abort):
+        click.echo("Interrupted.", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    sys.exit(int(ExitCode.OK))

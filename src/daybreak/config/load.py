@@ -1,0 +1,133 @@
+"""Loading a config file into JobSpecs: the entry point the CLI and tests use.
+
+Evaluation runs in a child process under a time and memory limit (`isolation.py`); what comes
+back is plain data: per job, its key and either its JobSpec or the issues that stop it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+from pystachio import Empty
+
+from daybreak.config import schema
+from daybreak.config.bindings import as_pystachio
+from daybreak.config.convert import convert_job
+from daybreak.config.from_json import struct_from_json
+from daybreak.config.isolation import Limits, run_isolated
+from daybreak.config.loader import ConfigEvaluator, load_json_jobs
+from daybreak.errors import ConfigError, ConfigIssue
+from daybreak.model.jobspec import JobKey, JobSpec
+
+MISSING = "{MISSING}"
+
+
+class Issue(msgspec.Struct, frozen=True):
+    where: str | None
+    problem: str
+
+
+class LoadedJob(msgspec.Struct, frozen=True):
+    """One job of a config: its key as far as it is known, and its spec or what is wrong."""
+
+    key: str
+    spec: JobSpec | None = None
+    issues: tuple[Issue, ...] = ()
+
+    def require(self) -> JobSpec:
+        if self.spec is None:
+            raise ConfigError.of([ConfigIssue(i.where, i.problem) for i in self.issues])
+        return self.spec
+
+
+class _Outcome(msgspec.Struct):
+    jobs: list[LoadedJob] = []
+    issues: list[Issue] = []
+
+
+def _issues(error: ConfigError) -> list[Issue]:
+    return [Issue(issue.where, issue.problem) for issue in error.issues]
+
+
+def _key_part(job: Any, field: str) -> str:
+    try:
+        value = getattr(job, field)()
+        if value is Empty:
+            return MISSING
+        return str(value.get())
+    except Exception:
+        return MISSING
+
+
+def _entry(job: Any, bindings: Mapping[str, str]) -> LoadedJob:
+    if bindings:
+        job = job.bind(as_pystachio(dict(bindings)))
+    key = "/".join(_key_part(job, field) for field in ("cluster", "role", "environment", "name"))
+    try:
+        return LoadedJob(key=key, spec=convert_job(job))
+    except ConfigError as error:
+        return LoadedJob(key=key, issues=tuple(_issues(error)))
+    except Exception as error:  # pystachio can raise anything from deep inside a template
+        return LoadedJob(key=key, issues=(Issue("Job", f"{type(error).__name__}: {error}"),))
+
+
+def _pystachio_jobs(path: str, read_json: bool) -> list[Any]:
+    if read_json:
+        return [
+            struct_from_json(schema.Job, job, f"{path}: jobs[{index}]")
+            for index, job in enumerate(load_json_jobs(path))
+        ]
+    namespace = ConfigEvaluator().run(path)
+    jobs = namespace.get("jobs")
+    if not jobs:
+        raise ConfigError("no job defined: the file must set jobs = [Job(...), ...]", path)
+    if not isinstance(jobs, list | tuple):
+        raise ConfigError(f"jobs must be a list of Job(...), not {type(jobs).__name__}", path)
+    for index, job in enumerate(jobs):
+        if not isinstance(job, schema.MesosJob):
+            raise ConfigError(
+                f"jobs[{index}] is {type(job).__name__}, not a Job (or Service)", path
+            )
+    return list(jobs)
+
+
+def _evaluate(path: str, bindings: Mapping[str, str], read_json: bool) -> bytes:
+    try:
+        outcome = _Outcome(jobs=[_entry(job, bindings) for job in _pystachio_jobs(path, read_json)])
+    except ConfigError as error:
+        outcome = _Outcome(issues=_issues(error))
+    return msgspec.json.encode(outcome)
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    bindings: Mapping[str, str] | None = None,
+    *,
+    read_json: bool = False,
+    limits: Limits | None = None,
+) -> list[LoadedJob]:
+    """Every job a config file defines; raises ConfigError if the file itself is broken."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ConfigError("no such config file", path)
+    reply = run_isolated(
+        lambda: _evaluate(path, bindings or {}, read_json), limits or Limits(), path
+    )
+    outcome = msgspec.json.decode(reply, type=_Outcome)
+    if outcome.issues:
+        raise ConfigError.of([ConfigIssue(i.where, i.problem) for i in outcome.issues])
+    return outcome.jobs
+
+
+def pick_job(jobs: Sequence[LoadedJob], key: JobKey) -> JobSpec:
+    """The one job whose key is `key`; errors list the candidates, as Aurora's did."""
+    matches = [job for job in jobs if job.key == str(key)]
+    candidates = "\n".join(f"  {job.key}" for job in jobs)
+    if not matches:
+        raise ConfigError(f"no job {key} in this config. Candidates are:\n{candidates}")
+    if len(matches) > 1:
+        raise ConfigError(f"several jobs match {key}; job keys must be unique:\n{candidates}")
+    return matches[0].require()

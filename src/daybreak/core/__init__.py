@@ -1,0 +1,1 @@
+"""The decisions, as pure synchronous code: no I/O, no clock reads, no unseeded randomness."""

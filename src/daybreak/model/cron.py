@@ -1,0 +1,103 @@
+"""Cron schedules in the five-field crontab syntax Aurora accepted.
+
+`minute hour day-of-month month day-of-week`, each field `*`, a value, a range `a-b`, a step
+`*/n` or `a-b/n`, or a comma-separated list of those; months and weekdays also by name
+(`JAN`, `MON`). Day-of-week 7 is Sunday, like 0. Parsing is pure; firing lives in the core.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+
+
+class _Field(NamedTuple):
+    name: str
+    low: int
+    high: int
+    names: tuple[str, ...] = ()
+    names_start: int = 0
+
+
+FIELDS = (
+    _Field("minute", 0, 59),
+    _Field("hour", 0, 23),
+    _Field("day of month", 1, 31),
+    _Field("month", 1, 12, MONTHS, 1),
+    _Field("day of week", 0, 7, WEEKDAYS, 0),
+)
+
+
+class CronSyntaxError(ValueError):
+    """A cron expression that does not parse; the message names the field and the fix."""
+
+
+class CronSchedule(NamedTuple):
+    minutes: frozenset[int]
+    hours: frozenset[int]
+    days_of_month: frozenset[int]
+    months: frozenset[int]
+    days_of_week: frozenset[int]  # 0 = Sunday
+    # Crontab rule: when both day fields are restricted, a day matching either one fires.
+    day_of_month_restricted: bool
+    day_of_week_restricted: bool
+
+
+def _value(text: str, field: _Field) -> int:
+    upper = text.upper()
+    if upper in field.names:
+        return field.names.index(upper) + field.names_start
+    if not text.isdigit():
+        raise CronSyntaxError(f"{field.name}: {text!r} is not a number")
+    number = int(text)
+    if not field.low <= number <= field.high:
+        raise CronSyntaxError(f"{field.name}: {number} is outside {field.low}-{field.high}")
+    return number
+
+
+def _parse_part(part: str, field: _Field) -> set[int]:
+    base, _, step_text = part.partition("/")
+    step = 1
+    if step_text:
+        if not step_text.isdigit() or int(step_text) == 0:
+            raise CronSyntaxError(f"{field.name}: step {step_text!r} must be a positive number")
+        step = int(step_text)
+    if base == "*":
+        low, high = field.low, field.high
+    elif "-" in base:
+        start, _, end = base.partition("-")
+        low, high = _value(start, field), _value(end, field)
+        if low > high:
+            raise CronSyntaxError(f"{field.name}: range {base!r} runs backwards")
+    else:
+        low = _value(base, field)
+        high = field.high if step_text else low
+    return set(range(low, high + 1, step))
+
+
+def parse_cron(expression: str) -> CronSchedule:
+    parts = expression.split()
+    if len(parts) != len(FIELDS):
+        raise CronSyntaxError(
+            f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(parts)}"
+        )
+    values: list[frozenset[int]] = []
+    for text, field in zip(parts, FIELDS, strict=True):
+        chosen: set[int] = set()
+        for part in text.split(","):
+            if not part:
+                raise CronSyntaxError(f"{field.name}: empty list element in {text!r}")
+            chosen |= _parse_part(part, field)
+        values.append(frozenset(chosen))
+    weekdays = frozenset(day % 7 for day in values[4])
+    return CronSchedule(
+        values[0],
+        values[1],
+        values[2],
+        values[3],
+        weekdays,
+        day_of_month_restricted=parts[2] != "*",
+        day_of_week_restricted=parts[4] != "*",
+    )

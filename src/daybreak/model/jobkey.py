@@ -1,0 +1,50 @@
+"""Job keys as people type them: `cluster/role/env/name`, optionally `/0-3,7` instances."""
+
+from __future__ import annotations
+
+import re
+
+from daybreak.errors import InvalidParameterError
+from daybreak.model.jobspec import JobKey
+
+KEY_PART = re.compile(r"^[\w\-.]+$")
+KEY_FIELDS = ("cluster", "role", "environment", "name")
+
+
+def parse_job_key(text: str) -> JobKey:
+    parts = text.split("/")
+    if len(parts) != 4:
+        raise InvalidParameterError(
+            f"job key {text!r} must have 4 parts: CLUSTER/ROLE/ENV/NAME, "
+            "e.g. devcluster/www/prod/hello"
+        )
+    for field, part in zip(KEY_FIELDS, parts, strict=True):
+        if not KEY_PART.match(part):
+            raise InvalidParameterError(
+                f"job key {text!r}: {field} {part!r} may use only letters, digits, '_', '-' and '.'"
+            )
+    return JobKey(cluster=parts[0], role=parts[1], environment=parts[2], name=parts[3])
+
+
+def parse_instances(text: str) -> tuple[int, ...]:
+    """`0-2,5,7-9` -> (0, 1, 2, 5, 7, 8, 9); ranges are inclusive, as in Aurora."""
+    chosen: set[int] = set()
+    for part in text.split(","):
+        start, dash, end = part.strip().partition("-")
+        if not start.isdigit() or (dash and not end.isdigit()):
+            raise InvalidParameterError(
+                f"instances {text!r}: {part!r} is not a number or a range like 0-3"
+            )
+        first, last = int(start), int(end) if dash else int(start)
+        if last < first:
+            raise InvalidParameterError(f"instances {text!r}: range {part!r} runs backwards")
+        chosen.update(range(first, last + 1))
+    return tuple(sorted(chosen))
+
+
+def parse_instance_key(text: str) -> tuple[JobKey, tuple[int, ...] | None]:
+    """`cluster/role/env/name[/instances]`: the job, and the instances if given."""
+    parts = text.split("/")
+    if len(parts) == 5:
+        return parse_job_key("/".join(parts[:4])), parse_instances(parts[4])
+    return parse_job_key(text), None

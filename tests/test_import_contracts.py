@@ -1,0 +1,90 @@
+"""The rooms of the codebase: the core does no I/O, and only `daybreak.config` sees pystachio."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+PACKAGE = SRC / "daybreak"
+
+CORE_FORBIDDEN = {
+    "asyncio", "socket", "subprocess", "sqlite3", "sqlalchemy", "psycopg", "pystachio",
+    "threading", "multiprocessing", "selectors", "http", "urllib", "logging", "time", "random",
+    "os", "shutil", "signal", "litestar", "uvicorn", "click", "rich",
+}  # fmt: skip
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SRC).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module a file imports, at any depth of the file (functions included)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+MODULES = {module_name(path): imports_of(path) for path in PACKAGE.rglob("*.py")}
+
+
+def reachable_from(start: str) -> set[str]:
+    """Modules imported by `start`, following daybreak's own modules transitively."""
+    seen: set[str] = set()
+    pending = [name for name in MODULES if name == start or name.startswith(start + ".")]
+    external: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for imported in MODULES.get(name, set()):
+            if imported.startswith("daybreak"):
+                # An imported package also runs its __init__ and the parents' __init__s.
+                parts = imported.split(".")
+                for depth in range(1, len(parts) + 1):
+                    candidate = ".".join(parts[:depth])
+                    if candidate in MODULES:
+                        pending.append(candidate)
+            else:
+                external.add(imported.split(".")[0])
+    return external
+
+
+def test_core_imports_no_io_transitively() -> None:
+    assert not (reachable_from("daybreak.core") & CORE_FORBIDDEN)
+
+
+def test_model_imports_no_io_transitively() -> None:
+    assert not (reachable_from("daybreak.model") & CORE_FORBIDDEN)
+
+
+@pytest.mark.parametrize(
+    "module", sorted(name for name in MODULES if not name.startswith("daybreak.config"))
+)
+def test_only_config_imports_pystachio(module: str) -> None:
+    assert not any(name.split(".")[0] == "pystachio" for name in MODULES[module])
+
+
+def test_importing_core_and_model_loads_no_io_module() -> None:
+    """The same rule checked at run time, in a clean interpreter."""
+    probe = (
+        "import sys, daybreak.core, daybreak.model, daybreak.model.cron, daybreak.model.jobkey\n"
+        f"bad = sorted(set(sys.modules) & set({sorted(CORE_FORBIDDEN - {'os', 'time'})!r}))\n"
+        "print(','.join(bad))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""
