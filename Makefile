@@ -16,8 +16,8 @@ demo: $(STAMP)
 	$(BIN)/python -m daybreak.demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -28,7 +28,8 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 bench: $(STAMP)
-	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script; done
+	@for script in benchmarks/*.py; do [ -e "$$script" ] || continue; \
+		echo "== $$script"; $(BIN)/python $$script; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -114,7 +114,11 @@ def help_command(ctx: click.Context, command: Sequence[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: run the CLI and turn every failure into a message and an exit code."""
     try:
-        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="daybreak",
+            standalone_mode=False,
+        )
     except DaybreakError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(int(error.exit_code))

@@ -85,7 +85,7 @@ def _process(process: m.Process) -> list[str]:
     flags = [name for name in ("daemon", "ephemeral", "final") if getattr(process, name)]
     lines = [
         f"  process {process.name}" + (f" [{', '.join(flags)}]" if flags else ""),
-        f"    cmdline: {process.cmdline}",
+        "    cmdline: " + process.cmdline.replace("\n", "\n             "),
         f"    max_failures {_limit(process.max_failures, 0)}, "
         f"min_duration {process.min_duration} s",
     ]

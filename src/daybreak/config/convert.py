@@ -8,6 +8,7 @@ reported when the config is loaded rather than when the task runs; see `validate
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from daybreak.errors import ConfigError, ConfigIssue
 from daybreak.model import jobspec as m
 
 ROOT = "Job"
+COLLISION_POLICIES = ("KILL_EXISTING", "CANCEL_NEW")
 MIB = 1024 * 1024
 
 # Deprecated template names Aurora rewrote on every job.
@@ -47,6 +49,9 @@ class _Reader:
                 )
             )
             return kind(0)
+        if not math.isfinite(value):
+            self.issues.append(ConfigIssue(path, f"must be a finite number, got {value}"))
+            return kind(0)
         return kind(value)
 
     def size_mb(self, value: Any, path: str) -> int:
@@ -70,9 +75,21 @@ def late_bound_stand_ins(ports: set[str]) -> Environment:
     )
 
 
+def _has_no_processes(job: Any) -> bool:
+    # Raw fields (pystachio-private), since interpolating could fail on unrelated fields.
+    task = job._schema_data["task"]
+    if task is Empty:
+        return False
+    processes = task._schema_data["processes"]
+    return processes is Empty or not processes._values
+
+
 def convert_job(job: Any) -> m.JobSpec:
     """Validate one pystachio Job (already bound with the user's bindings) into a JobSpec."""
     job = job.bind(STANDARD_BINDINGS)
+    if _has_no_processes(job):
+        # Said plainly here: otherwise the first symptom is Task.name's unbound default.
+        raise ConfigError("a task needs at least one process", f"{ROOT}.task.processes")
     first_pass = TypeChecker()
     first_pass.check(job, ROOT)
     try:
@@ -115,7 +132,7 @@ def _job_spec(job: Any, data: Mapping[str, Any], ports: set[str], read: _Reader)
         priority=read.number(data["priority"], f"{ROOT}.priority"),
         max_task_failures=read.number(data["max_task_failures"], f"{ROOT}.max_task_failures"),
         cron_schedule=data.get("cron_schedule"),
-        cron_collision_policy=data["cron_collision_policy"],
+        cron_collision_policy=_collision_policy(data["cron_collision_policy"], read),
         update=_update(job.update_config(), data["update_config"], read),
         constraints=_constraints(data.get("constraints", {}), read),
         health_check=_health_check(data["health_check_config"], read),
@@ -133,6 +150,18 @@ def _job_spec(job: Any, data: Mapping[str, Any], ports: set[str], read: _Reader)
             name: port for name, port in sorted(portmap.items()) if isinstance(port, int)
         },
     )
+
+
+def _collision_policy(policy: str, read: _Reader) -> Any:
+    if policy in COLLISION_POLICIES:
+        return policy
+    read.issues.append(
+        ConfigIssue(
+            f"{ROOT}.cron_collision_policy",
+            f"{policy!r} is not a collision policy: use KILL_EXISTING or CANCEL_NEW",
+        )
+    )
+    return "KILL_EXISTING"
 
 
 def _resources(data: Mapping[str, Any], path: str, read: _Reader) -> m.Resources:

@@ -29,6 +29,9 @@ class Issue(msgspec.Struct, frozen=True):
     where: str | None
     problem: str
 
+    def __str__(self) -> str:
+        return str(ConfigIssue(self.where, self.problem))
+
 
 class LoadedJob(msgspec.Struct, frozen=True):
     """One job of a config: its key as far as it is known, and its spec or what is wrong."""
@@ -67,11 +70,14 @@ def _entry(job: Any, bindings: Mapping[str, str]) -> LoadedJob:
         job = job.bind(as_pystachio(dict(bindings)))
     key = "/".join(_key_part(job, field) for field in ("cluster", "role", "environment", "name"))
     try:
-        return LoadedJob(key=key, spec=convert_job(job))
+        spec = convert_job(job)
+        # msgspec checks types when decoding, not when building: check now, in the child.
+        return LoadedJob(key=key, spec=msgspec.json.decode(msgspec.json.encode(spec), type=JobSpec))
     except ConfigError as error:
         return LoadedJob(key=key, issues=tuple(_issues(error)))
-    except Exception as error:  # pystachio can raise anything from deep inside a template
-        return LoadedJob(key=key, issues=(Issue("Job", f"{type(error).__name__}: {error}"),))
+    except Exception as error:  # a gap in our checks: say so, but never with a traceback
+        problem = f"internal error while checking this job ({type(error).__name__}: {error})"
+        return LoadedJob(key=key, issues=(Issue("Job", problem),))
 
 
 def _pystachio_jobs(path: str, read_json: bool) -> list[Any]:
@@ -116,7 +122,10 @@ def load_config(
     reply = run_isolated(
         lambda: _evaluate(path, bindings or {}, read_json), limits or Limits(), path
     )
-    outcome = msgspec.json.decode(reply, type=_Outcome)
+    try:
+        outcome = msgspec.json.decode(reply, type=_Outcome)
+    except msgspec.ValidationError as error:
+        raise ConfigError(f"internal error reading the evaluated config: {error}", path) from None
     if outcome.issues:
         raise ConfigError.of([ConfigIssue(i.where, i.problem) for i in outcome.issues])
     return outcome.jobs

@@ -52,7 +52,7 @@ def render_task(
     def fill(value: Any) -> Any:
         if isinstance(value, str):
             return LATE_BOUND.sub(substitute, value)
-        if isinstance(value, list):
+        if isinstance(value, list | tuple):
             return [fill(item) for item in value]
         if isinstance(value, dict):
             return {key: fill(item) for key, item in value.items()}

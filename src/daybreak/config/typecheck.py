@@ -113,7 +113,7 @@ class TypeChecker:
         except MustacheParser.Uninterpolatable:
             self._report(path, "template never resolves (does it refer to itself?)")
             return
-        except Object.CoercionError as error:
+        except (Object.CoercionError, ValueError, OverflowError, TypeError) as error:
             self._report(path, str(error))
             return
         if unbound:
