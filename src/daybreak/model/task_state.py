@@ -1,0 +1,64 @@
+"""Task states, named and grouped exactly as Aurora's users know them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TaskState(StrEnum):
+    INIT = "INIT"  # created, not yet stored
+    PENDING = "PENDING"  # waiting for a machine
+    THROTTLED = "THROTTLED"  # waiting out a flapping penalty before PENDING
+    ASSIGNED = "ASSIGNED"  # placed on an agent, launch sent
+    STARTING = "STARTING"  # the agent is preparing the sandbox / waiting for health
+    RUNNING = "RUNNING"  # running and healthy
+    FINISHED = "FINISHED"  # every process succeeded
+    FAILED = "FAILED"  # a process exhausted its failures, or the task was unhealthy
+    KILLING = "KILLING"  # a kill was requested
+    KILLED = "KILLED"  # killed on request
+    LOST = "LOST"  # the scheduler lost track of it (agent gone, timeout, launch failure)
+    PREEMPTING = "PREEMPTING"  # being killed to make room for a higher-priority task
+    RESTARTING = "RESTARTING"  # being killed to be started again (job restart)
+    DRAINING = "DRAINING"  # being killed because its machine is drained for maintenance
+    PARTITIONED = "PARTITIONED"  # its agent is unreachable; it may still be running
+
+
+TERMINAL_STATES = frozenset(
+    {TaskState.FINISHED, TaskState.FAILED, TaskState.KILLED, TaskState.LOST}
+)
+ACTIVE_STATES = frozenset(
+    {
+        TaskState.PENDING,
+        TaskState.THROTTLED,
+        TaskState.ASSIGNED,
+        TaskState.STARTING,
+        TaskState.RUNNING,
+        TaskState.KILLING,
+        TaskState.PREEMPTING,
+        TaskState.RESTARTING,
+        TaskState.DRAINING,
+        TaskState.PARTITIONED,
+    }
+)
+# States in which the task occupies resources on an agent.
+AGENT_ASSIGNED_STATES = ACTIVE_STATES - {TaskState.PENDING, TaskState.THROTTLED}
+LIVE_STATES = frozenset(
+    {
+        TaskState.RUNNING,
+        TaskState.KILLING,
+        TaskState.PREEMPTING,
+        TaskState.RESTARTING,
+        TaskState.DRAINING,
+        TaskState.PARTITIONED,
+    }
+)
+# States that must not last: a task still in one after the transient timeout becomes LOST.
+TRANSIENT_STATES = frozenset(
+    {
+        TaskState.ASSIGNED,
+        TaskState.KILLING,
+        TaskState.PREEMPTING,
+        TaskState.RESTARTING,
+        TaskState.DRAINING,
+    }
+)
