@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from daybreak.errors import ConfigError
 
@@ -23,10 +24,12 @@ _OK = b"0"
 _FAILED = b"1"
 
 
+@dataclass(frozen=True)
 class Limits:
-    def __init__(self, seconds: float = 10.0, memory_mb: int = 1024) -> None:
-        self.seconds = seconds
-        self.memory_mb = memory_mb
+    """How long config code may run, and how much memory it may add, before it is stopped."""
+
+    seconds: float = 10.0
+    memory_mb: int = 1024
 
 
 def _address_space_in_use() -> int:
