@@ -1,0 +1,29 @@
+"""One run of one instance: the record the scheduler keeps for every task."""
+
+from __future__ import annotations
+
+import msgspec
+
+from daybreak.model.jobspec import JobKey
+from daybreak.model.task_state import TaskState
+
+
+class TaskEvent(msgspec.Struct, frozen=True, kw_only=True):
+    timestamp_ms: int
+    state: TaskState
+    message: str | None = None
+
+
+class ScheduledTask(msgspec.Struct, frozen=True, kw_only=True):
+    task_id: str
+    job: JobKey
+    instance: int
+    state: TaskState
+    events: tuple[TaskEvent, ...] = ()
+    failure_count: int = 0
+    times_partitioned: int = 0
+    # The task this one replaced when it was rescheduled (same instance, earlier run).
+    ancestor_id: str | None = None
+    agent_id: str | None = None
+    hostname: str | None = None
+    ports: dict[str, int] = msgspec.field(default_factory=dict)
