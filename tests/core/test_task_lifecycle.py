@@ -182,3 +182,28 @@ def test_the_failure_limit_as_aurora_counts_it(
 ) -> None:
     facts = TaskFacts(max_task_failures=max_failures, failure_count=failures_so_far)
     assert (RESCHED in transition(S.RUNNING, S.FAILED, facts).actions) is retried
+
+
+def test_state_groups_are_auroras() -> None:
+    from daybreak.model import task_state as groups
+
+    assert {S.FAILED, S.FINISHED, S.KILLED, S.LOST} == groups.TERMINAL_STATES
+    assert {
+        S.ASSIGNED, S.DRAINING, S.KILLING, S.PENDING, S.PREEMPTING, S.RESTARTING, S.RUNNING,
+        S.STARTING, S.PARTITIONED, S.THROTTLED,
+    } == groups.ACTIVE_STATES  # fmt: skip
+    assert {
+        S.ASSIGNED, S.DRAINING, S.KILLING, S.PREEMPTING, S.RESTARTING, S.RUNNING,
+        S.PARTITIONED, S.STARTING,
+    } == groups.AGENT_ASSIGNED_STATES  # fmt: skip
+    assert {
+        S.KILLING, S.PREEMPTING, S.RESTARTING, S.DRAINING, S.PARTITIONED, S.RUNNING,
+    } == groups.LIVE_STATES  # fmt: skip
+    assert {
+        S.ASSIGNED,
+        S.PREEMPTING,
+        S.RESTARTING,
+        S.KILLING,
+        S.DRAINING,
+    } == groups.TRANSIENT_STATES
+    assert groups.ACTIVE_STATES | groups.TERMINAL_STATES | {S.INIT} == set(S)

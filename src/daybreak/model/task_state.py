@@ -26,39 +26,19 @@ class TaskState(StrEnum):
 TERMINAL_STATES = frozenset(
     {TaskState.FINISHED, TaskState.FAILED, TaskState.KILLED, TaskState.LOST}
 )
-ACTIVE_STATES = frozenset(
-    {
-        TaskState.PENDING,
-        TaskState.THROTTLED,
-        TaskState.ASSIGNED,
-        TaskState.STARTING,
-        TaskState.RUNNING,
-        TaskState.KILLING,
-        TaskState.PREEMPTING,
-        TaskState.RESTARTING,
-        TaskState.DRAINING,
-        TaskState.PARTITIONED,
-    }
+# A kill is under way, for whatever reason.
+BEING_KILLED_STATES = frozenset(
+    {TaskState.KILLING, TaskState.PREEMPTING, TaskState.RESTARTING, TaskState.DRAINING}
 )
+# The task's processes are (or may be) running on an agent.
+LIVE_STATES = BEING_KILLED_STATES | {TaskState.RUNNING, TaskState.PARTITIONED}
+# States that must not last: a task still in one after the transient timeout becomes LOST.
+TRANSIENT_STATES = BEING_KILLED_STATES | {TaskState.ASSIGNED}
+ACTIVE_STATES = LIVE_STATES | {
+    TaskState.PENDING,
+    TaskState.THROTTLED,
+    TaskState.ASSIGNED,
+    TaskState.STARTING,
+}
 # States in which the task occupies resources on an agent.
 AGENT_ASSIGNED_STATES = ACTIVE_STATES - {TaskState.PENDING, TaskState.THROTTLED}
-LIVE_STATES = frozenset(
-    {
-        TaskState.RUNNING,
-        TaskState.KILLING,
-        TaskState.PREEMPTING,
-        TaskState.RESTARTING,
-        TaskState.DRAINING,
-        TaskState.PARTITIONED,
-    }
-)
-# States that must not last: a task still in one after the transient timeout becomes LOST.
-TRANSIENT_STATES = frozenset(
-    {
-        TaskState.ASSIGNED,
-        TaskState.KILLING,
-        TaskState.PREEMPTING,
-        TaskState.RESTARTING,
-        TaskState.DRAINING,
-    }
-)
