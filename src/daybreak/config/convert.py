@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast, get_args
 
 from pystachio import Empty, Environment, Ref
 
@@ -22,7 +22,7 @@ from daybreak.errors import ConfigError, ConfigIssue
 from daybreak.model import jobspec as m
 
 ROOT = "Job"
-COLLISION_POLICIES = ("KILL_EXISTING", "CANCEL_NEW")
+COLLISION_POLICIES = get_args(m.CronCollisionPolicy)
 MIB = 1024 * 1024
 
 # Deprecated template names Aurora rewrote on every job.
@@ -152,13 +152,13 @@ def _job_spec(job: Any, data: Mapping[str, Any], ports: set[str], read: _Reader)
     )
 
 
-def _collision_policy(policy: str, read: _Reader) -> Any:
+def _collision_policy(policy: str, read: _Reader) -> m.CronCollisionPolicy:
     if policy in COLLISION_POLICIES:
-        return policy
+        return cast(m.CronCollisionPolicy, policy)
     read.issues.append(
         ConfigIssue(
             f"{ROOT}.cron_collision_policy",
-            f"{policy!r} is not a collision policy: use KILL_EXISTING or CANCEL_NEW",
+            f"{policy!r} is not a collision policy: use {' or '.join(COLLISION_POLICIES)}",
         )
     )
     return "KILL_EXISTING"

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
-from daybreak.model.task_state import TERMINAL_STATES, TaskState
+from daybreak.model.task_state import BEING_KILLED_STATES, TERMINAL_STATES, TaskState
 
 S = TaskState
 
@@ -71,7 +71,7 @@ class Transition:
 
 
 ASSIGNED_STATES = (S.ASSIGNED, S.STARTING, S.RUNNING)
-KILLED_BY_US = (S.PREEMPTING, S.RESTARTING, S.DRAINING)
+KILLED_BY_US = tuple(sorted(BEING_KILLED_STATES - {S.KILLING}))  # killed to do something else
 
 # from-state -> the states it may legally move to.
 LEGAL: dict[State, frozenset[State]] = {
@@ -116,9 +116,14 @@ def _finished(facts: TaskFacts) -> tuple[Action, ...]:
     return (Action.RESCHEDULE,) if facts.is_service else ()
 
 
+def _deletes(source: State, target: State) -> bool:
+    """Removed rather than saved: a deletion, or a kill of a task that never left the queue."""
+    return target is DELETED or (source in (S.PENDING, S.THROTTLED) and target is S.KILLING)
+
+
 def _effects(source: State, target: State, facts: TaskFacts) -> tuple[Action, ...]:
     """The side effects of a legal move, before SAVE_STATE is added."""
-    if target is DELETED or (source in (S.PENDING, S.THROTTLED) and target is S.KILLING):
+    if _deletes(source, target):
         return (Action.DELETE,)
     if source in (S.ASSIGNED, S.STARTING, S.RUNNING, S.PARTITIONED):
         if target is S.FINISHED:
@@ -156,25 +161,17 @@ def _effects(source: State, target: State, facts: TaskFacts) -> tuple[Action, ..
     return ()
 
 
-def _save(source: State, target: State) -> tuple[Action, ...]:
-    if target is DELETED or (source in (S.PENDING, S.THROTTLED) and target is S.KILLING):
-        return ()
-    return (Action.SAVE_STATE,)
-
-
 def transition(source: State, target: State, facts: TaskFacts = TaskFacts()) -> Transition:
     """Decide the move of a task in state `source` to `target`."""
     if source == target:
         return Transition(Outcome.NOOP)
     if target in LEGAL[source]:
-        actions = _effects(source, target, facts) + _save(source, target)
+        saved = () if _deletes(source, target) else (Action.SAVE_STATE,)
+        actions = _effects(source, target, facts) + saved
         return Transition(Outcome.APPLIED, tuple(sorted(set(actions))))
     reported_alive = target in ASSIGNED_STATES
     if reported_alive and (
-        source in TERMINAL_STATES
-        or source is DELETED
-        or source is S.KILLING
-        or source in KILLED_BY_US
+        source is DELETED or source in TERMINAL_STATES or source in BEING_KILLED_STATES
     ):
         return Transition(Outcome.ILLEGAL, (Action.KILL,))
     return Transition(Outcome.ILLEGAL)

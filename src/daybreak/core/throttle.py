@@ -18,9 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from daybreak.model.task import ScheduledTask
-from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
+from daybreak.model.task_state import (
+    ACTIVE_STATES,
+    BEING_KILLED_STATES,
+    TERMINAL_STATES,
+    TaskState,
+)
 
-INTERRUPTIONS = frozenset({TaskState.KILLING, TaskState.RESTARTING, TaskState.DRAINING})
+# A user or operator stopped the run; preemption is not an excuse, as in Aurora.
+INTERRUPTIONS = BEING_KILLED_STATES - {TaskState.PREEMPTING}
 SECOND_MS = 1000
 MINUTE_MS = 60 * SECOND_MS
 
@@ -58,16 +64,13 @@ def flapping_penalty_ms(
     penalty = 0
     ancestor_id = task.ancestor_id
     step = 0
-    while ancestor_id is not None:
+    while ancestor_id is not None and penalty < policy.maximum_ms:
         ancestor = find(ancestor_id)
         if ancestor is None or not flapped(ancestor, policy):
             break
-        base = penalty or policy.initial_ms
-        grown = base if step == 0 else base * 2
+        grown = penalty * 2 if penalty else policy.initial_ms
         grown += int(grown * policy.jitter * _spread(task.task_id, step))
-        step += 1
-        if penalty >= policy.maximum_ms:
-            break
         penalty = min(policy.maximum_ms, grown)
+        step += 1
         ancestor_id = ancestor.ancestor_id
     return penalty

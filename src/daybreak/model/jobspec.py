@@ -221,6 +221,9 @@ class MesosContainer(Model, frozen=True, kw_only=True, tag="mesos"):
 Container = DockerContainer | MesosContainer
 
 
+CronCollisionPolicy = Literal["KILL_EXISTING", "CANCEL_NEW"]
+
+
 class Executor(Model, frozen=True, kw_only=True):
     name: str = "AuroraExecutor"
     data: str = ""
@@ -237,7 +240,7 @@ class JobSpec(Model, frozen=True, kw_only=True):
     priority: int = 0
     max_task_failures: int = 1
     cron_schedule: str | None = None
-    cron_collision_policy: Literal["KILL_EXISTING", "CANCEL_NEW"] = "KILL_EXISTING"
+    cron_collision_policy: CronCollisionPolicy = "KILL_EXISTING"
     update: UpdateSettings = UpdateSettings()
     constraints: tuple[SchedulingConstraint, ...] = ()
     health_check: HealthCheck = HealthCheck()
