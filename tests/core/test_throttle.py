@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from daybreak.core.throttle import FlappingPolicy, flapped, flapping_penalty_ms
-from daybreak.model.jobspec import JobKey
 from daybreak.model.task import ScheduledTask, TaskEvent
 from daybreak.model.task_state import TaskState as S
+from tests.core.builders import job_spec
 
-KEY = JobKey(cluster="west", role="www", environment="prod", name="app")
+SPEC = job_spec()
 POLICY = FlappingPolicy()
 SECOND = 1000
 
@@ -14,7 +14,7 @@ def run(task_id: str, *states: tuple[S, int], ancestor: str | None = None) -> Sc
     """A task whose history is (state, seconds) pairs."""
     events = tuple(TaskEvent(timestamp_ms=at * SECOND, state=state) for state, at in states)
     return ScheduledTask(
-        task_id=task_id, job=KEY, instance=0, state=events[-1].state, events=events,
+        task_id=task_id, spec=SPEC, instance=0, state=events[-1].state, events=events,
         ancestor_id=ancestor,
     )  # fmt: skip
 
@@ -42,6 +42,18 @@ def test_long_runs_interruptions_and_active_tasks_did_not_flap() -> None:
     assert not flapped(run("a", (S.PENDING, 0), (S.RUNNING, 1)), POLICY)
 
 
+def test_the_run_is_measured_from_its_start_not_from_a_late_partition_or_preemption() -> None:
+    """Aurora measured from the last active event, so a long run that lost its agent flapped."""
+    long_then_lost = run(
+        "a", (S.PENDING, 0), (S.ASSIGNED, 1), (S.RUNNING, 2), (S.PARTITIONED, 900), (S.LOST, 900)
+    )
+    assert not flapped(long_then_lost, POLICY)
+    long_then_preempted = run("a", (S.RUNNING, 1), (S.PREEMPTING, 900), (S.KILLED, 901))
+    assert not flapped(long_then_preempted, POLICY)
+    never_healthy = run("a", (S.PENDING, 0), (S.ASSIGNED, 1), (S.STARTING, 2), (S.FAILED, 60))
+    assert flapped(never_healthy, POLICY)
+
+
 def chain(length: int) -> dict[str, ScheduledTask]:
     tasks = {"t0": short_run("t0")}
     for index in range(1, length):
@@ -52,7 +64,7 @@ def chain(length: int) -> dict[str, ScheduledTask]:
 def penalty_after(length: int, tasks: dict[str, ScheduledTask] | None = None) -> int:
     tasks = tasks if tasks is not None else chain(length)
     new = ScheduledTask(
-        task_id="new", job=KEY, instance=0, state=S.INIT, ancestor_id=f"t{length - 1}"
+        task_id="new", spec=SPEC, instance=0, state=S.INIT, ancestor_id=f"t{length - 1}"
     )
     return flapping_penalty_ms(new, tasks.get, POLICY)
 
@@ -70,7 +82,7 @@ def test_chain_ends_at_a_healthy_run_or_a_pruned_one() -> None:
     tasks = chain(3)
     tasks["t1"] = run("t1", (S.PENDING, 0), (S.RUNNING, 1), (S.FAILED, 999), ancestor="t0")
     assert penalty_after(3, tasks) == penalty_after(1)
-    new = ScheduledTask(task_id="new", job=KEY, instance=0, state=S.INIT)
+    new = ScheduledTask(task_id="new", spec=SPEC, instance=0, state=S.INIT)
     assert flapping_penalty_ms(new, tasks.get) == 0  # a first run
 
 

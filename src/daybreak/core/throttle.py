@@ -1,8 +1,12 @@
 """The flapping penalty: a task that keeps dying soon after starting waits before it retries.
 
 Aurora's rule (RescheduleCalculator): a run *flapped* if nobody interrupted it (no KILLING,
-RESTARTING or DRAINING in its history) and it ended less than `threshold` after it last became
-active. When a task is rescheduled, walk back along its ancestors while they flapped; each
+RESTARTING or DRAINING in its history) and it ended less than `threshold` after it started.
+Aurora measured from the last *active* event, and PREEMPTING and PARTITIONED are active
+states, so a task that ran for days and then lost its agent counted as flapping; here the run
+is measured from when it last went to ASSIGNED, STARTING or RUNNING.
+
+When a task is rescheduled, walk back along its ancestors while they flapped; each
 flapped ancestor doubles the penalty, from `initial` up to `maximum`. A penalty above zero
 sends the new task to THROTTLED instead of PENDING until it has waited the penalty out.
 
@@ -19,7 +23,6 @@ from dataclasses import dataclass
 
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import (
-    ACTIVE_STATES,
     BEING_KILLED_STATES,
     TERMINAL_STATES,
     TaskState,
@@ -27,6 +30,7 @@ from daybreak.model.task_state import (
 
 # A user or operator stopped the run; preemption is not an excuse, as in Aurora.
 INTERRUPTIONS = BEING_KILLED_STATES - {TaskState.PREEMPTING}
+STARTED = frozenset({TaskState.ASSIGNED, TaskState.STARTING, TaskState.RUNNING})
 SECOND_MS = 1000
 MINUTE_MS = 60 * SECOND_MS
 
@@ -40,14 +44,14 @@ class FlappingPolicy:
 
 
 def flapped(task: ScheduledTask, policy: FlappingPolicy) -> bool:
-    """Did this (terminal) run end soon after it last became active, with nobody killing it?"""
+    """Did this (terminal) run end soon after it started, with nobody killing it?"""
     if not task.events or task.events[-1].state not in TERMINAL_STATES:
         return False
     if any(event.state in INTERRUPTIONS for event in task.events):
         return False
     ended = task.events[-1].timestamp_ms
-    active = [event.timestamp_ms for event in task.events[:-1] if event.state in ACTIVE_STATES]
-    return bool(active) and ended - active[-1] < policy.threshold_ms
+    started = [event.timestamp_ms for event in task.events[:-1] if event.state in STARTED]
+    return bool(started) and ended - started[-1] < policy.threshold_ms
 
 
 def _spread(task_id: str, step: int) -> float:

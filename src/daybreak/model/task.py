@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from daybreak.model.jobspec import JobKey
+from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task_state import TaskState
 
 
@@ -16,7 +16,9 @@ class TaskEvent(msgspec.Struct, frozen=True, kw_only=True):
 
 class ScheduledTask(msgspec.Struct, frozen=True, kw_only=True):
     task_id: str
-    job: JobKey
+    # The config this run was started from. Instances of one job may differ (a canary update),
+    # and a rescheduled run keeps its predecessor's config, as in Aurora.
+    spec: JobSpec
     instance: int
     state: TaskState
     events: tuple[TaskEvent, ...] = ()
@@ -27,3 +29,11 @@ class ScheduledTask(msgspec.Struct, frozen=True, kw_only=True):
     agent_id: str | None = None
     hostname: str | None = None
     ports: dict[str, int] = msgspec.field(default_factory=dict)
+
+    @property
+    def job(self) -> JobKey:
+        return self.spec.key
+
+    @property
+    def last_event_ms(self) -> int:
+        return self.events[-1].timestamp_ms if self.events else 0

@@ -1,0 +1,116 @@
+"""The agents as numpy tables, so placement can judge every agent at once.
+
+One row per agent, in registration order (the order ties are broken in). Columns of the
+resource tables are `RESOURCES`: cpu, ram (MiB), disk (MiB), gpu, and the number of ports.
+`used` counts every task the scheduler has put on the agent and not yet seen end, so it is
+right even before the agent reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
+
+from daybreak.model.agent import AgentInfo, MaintenanceMode
+from daybreak.model.jobspec import Resources
+
+RESOURCES = ("cpu", "ram", "disk", "gpu", "ports")
+PORTS = RESOURCES.index("ports")
+MISSING = -1  # the code of an attribute an agent does not have
+
+Vector = npt.NDArray[np.float64]
+
+
+def demand(resources: Resources, port_count: int) -> Vector:
+    return np.array(
+        [resources.cpu, resources.ram_mb, resources.disk_mb, resources.gpu, port_count],
+        dtype=np.float64,
+    )
+
+
+class Fleet:
+    def __init__(self, agents: Iterable[AgentInfo] = ()) -> None:
+        self.infos: list[AgentInfo] = []
+        self.index: dict[str, int] = {}
+        self.capacity: Vector = np.zeros((0, len(RESOURCES)))
+        self.used: Vector = np.zeros((0, len(RESOURCES)))
+        self.maintenance = np.zeros(0, dtype=np.int8)
+        self.online = np.zeros(0, dtype=bool)
+        self.used_ports: list[set[int]] = []
+        self._codes: dict[str, tuple[npt.NDArray[np.int32], dict[str, int]]] = {}
+        for info in agents:
+            self.add(info)
+
+    def __len__(self) -> int:
+        return len(self.infos)
+
+    def add(self, info: AgentInfo) -> int:
+        """Register an agent, or update a known one's description; returns its row."""
+        row = self.index.get(info.agent_id)
+        capacity = demand(info.resources, info.ports.size)
+        if row is None:
+            row = len(self.infos)
+            self.index[info.agent_id] = row
+            self.infos.append(info)
+            self.used_ports.append(set())
+            self.capacity = np.vstack([self.capacity, capacity])
+            self.used = np.vstack([self.used, np.zeros(len(RESOURCES))])
+            self.maintenance = np.append(self.maintenance, np.int8(MaintenanceMode.NONE))
+            self.online = np.append(self.online, True)
+        else:
+            self.infos[row] = info
+            self.capacity[row] = capacity
+        self._codes.clear()
+        return row
+
+    def free(self) -> Vector:
+        return self.capacity - self.used
+
+    def set_maintenance(self, agent_id: str, mode: MaintenanceMode) -> None:
+        self.maintenance[self.index[agent_id]] = mode
+
+    def mode(self, agent_id: str) -> MaintenanceMode:
+        return MaintenanceMode(int(self.maintenance[self.index[agent_id]]))
+
+    def set_online(self, agent_id: str, online: bool) -> None:
+        self.online[self.index[agent_id]] = online
+
+    def codes(self, attribute: str) -> tuple[npt.NDArray[np.int32], dict[str, int]]:
+        """Each agent's value of `attribute` as a small integer (MISSING if absent), and the
+        value-to-code table: constraints then compare integers across all agents at once."""
+        cached = self._codes.get(attribute)
+        if cached is None:
+            table: dict[str, int] = {}
+            values = [info.attributes.get(attribute) for info in self.infos]
+            array = np.array(
+                [MISSING if v is None else table.setdefault(v, len(table)) for v in values],
+                dtype=np.int32,
+            )
+            cached = self._codes[attribute] = (array, table)
+        return cached
+
+    def allocate(self, row: int, amount: Vector, port_names: Iterable[str]) -> dict[str, int]:
+        """Take `amount` on agent `row`, choosing the lowest free port for each name."""
+        self.used[row] += amount
+        info, taken = self.infos[row], self.used_ports[row]
+        ports: dict[str, int] = {}
+        candidate = info.ports.first
+        for name in port_names:
+            while candidate in taken:
+                candidate += 1
+            if candidate > info.ports.last:
+                raise ValueError(f"agent {info.agent_id} has no free port for {name!r}")
+            ports[name] = candidate
+            taken.add(candidate)
+        return ports
+
+    def claim(self, row: int, amount: Vector, ports: Iterable[int]) -> None:
+        """Account for a task already on the agent (a restart, or a report of its ports)."""
+        self.used[row] += amount
+        self.used_ports[row].update(ports)
+
+    def release(self, row: int, amount: Vector, ports: Iterable[int]) -> None:
+        self.used[row] -= amount
+        self.used_ports[row].difference_update(ports)

@@ -1,0 +1,113 @@
+"""One scheduling round: place what can be placed, preempt for what cannot.
+
+Order of a round:
+1. tasks an agent was freed for by preemption go there first, and only there;
+2. the other pending tasks, group by group (a group: the pending instances of one job with one
+   config), production before the rest, higher priority first, then longest waiting; agents
+   reserved for someone else are skipped;
+3. tasks still pending after `preemption_delay_ms` look for victims; the victims go to
+   PREEMPTING and their agent is reserved for the task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from daybreak.core.cluster import Cluster, Reservation
+from daybreak.core.effects import Effect
+from daybreak.core.placement import Mask, place_group
+from daybreak.core.preemption import Preemptor, Victim
+from daybreak.core.tiers import tier_of
+from daybreak.model.task import ScheduledTask
+from daybreak.model.task_state import TaskState
+
+S = TaskState
+VICTIM_STATES = (S.ASSIGNED, S.STARTING, S.RUNNING)
+
+
+def _groups(pending: Iterable[ScheduledTask]) -> list[list[ScheduledTask]]:
+    by_config: dict[int, list[ScheduledTask]] = {}
+    for task in pending:
+        by_config.setdefault(id(task.spec), []).append(task)
+    groups = list(by_config.values())  # in order of first arrival
+    groups.sort(key=lambda g: (not tier_of(g[0].spec).production, -g[0].spec.priority))
+    return groups
+
+
+def _place_reserved(cluster: Cluster, now: int) -> None:
+    fleet = cluster.fleet
+    for row, reservation in sorted(cluster.reservations.items()):
+        task = cluster.tasks.get(reservation.task_id)
+        if task is None or task.state is not S.PENDING:
+            del cluster.reservations[row]
+            continue
+        elsewhere = np.ones(len(fleet), dtype=bool)
+        elsewhere[row] = False
+        placed = place_group(
+            fleet, task.spec, 1, cluster.job_rows(task.job), blocked=elsewhere,
+            scoring=cluster.settings.scoring,
+        )  # fmt: skip
+        if placed.assigned:
+            cluster.assign(task.task_id, *placed.assigned[0], now)
+            del cluster.reservations[row]
+
+
+def _reserved_mask(cluster: Cluster) -> Mask:
+    mask = np.zeros(len(cluster.fleet), dtype=bool)
+    mask[list(cluster.reservations)] = True
+    return mask
+
+
+def _victims(cluster: Cluster) -> Iterable[Victim]:
+    for task in cluster.in_state(*VICTIM_STATES):
+        held = cluster.holdings.get(task.task_id)
+        if held is not None:
+            yield Victim(task.task_id, held.row, held.amount, task.spec)
+
+
+def schedule(cluster: Cluster, now: int) -> list[Effect]:
+    _place_reserved(cluster, now)
+    fleet, settings = cluster.fleet, cluster.settings
+    blocked = _reserved_mask(cluster)
+    waiting = {reservation.task_id for reservation in cluster.reservations.values()}
+    unplaced: list[list[ScheduledTask]] = []
+    for group in _groups(t for t in cluster.in_state(S.PENDING) if t.task_id not in waiting):
+        spec = group[0].spec
+        placed = place_group(
+            fleet, spec, len(group), cluster.job_rows(spec.key), blocked=blocked,
+            scoring=settings.scoring,
+        )  # fmt: skip
+        for task, (row, ports) in zip(group, placed.assigned, strict=False):
+            cluster.assign(task.task_id, row, ports, now)
+        left = group[len(placed.assigned) :]
+        if placed.reason is not None:
+            for task in left:
+                cluster.pending_reasons[task.task_id] = placed.reason
+        if left:
+            unplaced.append(left)
+    _preempt(cluster, unplaced, blocked, now)
+    return cluster.drain_effects()
+
+
+def _preempt(
+    cluster: Cluster, unplaced: list[list[ScheduledTask]], blocked: Mask, now: int
+) -> None:
+    delay = cluster.settings.preemption_delay_ms
+    preemptor: Preemptor | None = None
+    for group in unplaced:
+        for task in group:
+            if now - task.last_event_ms < delay:
+                break  # the group's later tasks have waited no longer
+            if preemptor is None:
+                preemptor = Preemptor(cluster.fleet, _victims(cluster))
+            slot = preemptor.find_slot(task.spec, cluster.job_rows(task.job), blocked)
+            if slot is None:
+                break  # its twins would find nothing either
+            for victim in slot.victims:
+                message = f"Preempting in favor of {task.task_id}"
+                cluster.change_state(victim, S.PREEMPTING, now, message)
+            until = now + cluster.settings.reservation_ms
+            cluster.reservations[slot.row] = Reservation(task.task_id, until)
+            blocked[slot.row] = True

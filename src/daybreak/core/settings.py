@@ -1,0 +1,29 @@
+"""The scheduler's tunables that the core's decisions depend on, with Aurora's defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from daybreak.core.placement import Scoring
+from daybreak.core.throttle import MINUTE_MS, SECOND_MS, FlappingPolicy
+
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    flapping: FlappingPolicy = field(default_factory=FlappingPolicy)
+    # ASSIGNED and the being-killed states must end within this, or the task is LOST.
+    transient_timeout_ms: int = 5 * MINUTE_MS
+    scoring: Scoring = Scoring.SPREAD
+    # A task must have been pending this long before it may preempt others.
+    preemption_delay_ms: int = 3 * MINUTE_MS
+    # How long an agent freed by preemption is held for the task it was freed for.
+    reservation_ms: int = 3 * MINUTE_MS
+    # Terminal tasks: kept at least `history_min_retention_ms`, at most `history_prune_ms`,
+    # and no more than `history_max_per_job` per job.
+    history_min_retention_ms: int = HOUR_MS
+    history_prune_ms: int = 2 * DAY_MS
+    history_max_per_job: int = 100
+    kill_retry_ms: int = 15 * SECOND_MS

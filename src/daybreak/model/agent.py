@@ -1,0 +1,36 @@
+"""The machines tasks run on, as the scheduler knows them."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import msgspec
+
+from daybreak.model.jobspec import Resources
+
+
+class MaintenanceMode(IntEnum):
+    """Aurora's host maintenance modes, in the order placement prefers them."""
+
+    NONE = 0  # in service
+    SCHEDULED = 1  # maintenance is coming: still used, but last
+    DRAINING = 2  # its tasks are being moved away: takes no new task
+    DRAINED = 3  # empty and out of service
+
+
+class PortRange(msgspec.Struct, frozen=True, kw_only=True):
+    first: int
+    last: int  # inclusive, as in `--ports 31000-32000`
+
+    @property
+    def size(self) -> int:
+        return self.last - self.first + 1
+
+
+class AgentInfo(msgspec.Struct, frozen=True, kw_only=True):
+    agent_id: str
+    hostname: str
+    # One value per attribute (`host`, `rack`, `dedicated`, anything an operator sets).
+    attributes: dict[str, str] = msgspec.field(default_factory=dict)
+    resources: Resources
+    ports: PortRange = PortRange(first=31000, last=32000)
