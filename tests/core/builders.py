@@ -70,12 +70,14 @@ def agent(
     disk_mb: int = 65536,
     gpu: int = 0,
     ports: tuple[int, int] = (31000, 31099),
+    more: dict[str, str] | None = None,
     **attributes: str,
 ) -> AgentInfo:
+    """An agent whose `host` attribute is its id; `more` holds attributes built at run time."""
     return AgentInfo(
         agent_id=agent_id,
-        hostname=attributes.get("host", agent_id),
-        attributes={"host": agent_id, **attributes},
+        hostname=agent_id,
+        attributes={"host": agent_id, **attributes, **(more or {})},
         resources=Resources(cpu=cpu, ram_mb=ram_mb, disk_mb=disk_mb, gpu=gpu),
         ports=PortRange(first=ports[0], last=ports[1]),
     )

@@ -135,7 +135,7 @@ def _agent(data: dict[str, Any]) -> AgentInfo:
     attributes: dict[str, Any] = {
         k: str(v) for k, v in data.items() if k not in fields and k != "id"
     }
-    return agent(data["id"], **fields, **attributes)
+    return agent(data["id"], **fields, more=attributes)
 
 
 def _job(data: dict[str, Any]) -> JobSpec:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import msgspec
 
 from daybreak.core.effects import DeleteTask, Effect, KillTask, LaunchTask, SaveTask
-from daybreak.core.fleet import Fleet, Vector, demand
+from daybreak.core.fleet import Fleet, Holding, demand
 from daybreak.core.placement import PendingReason
 from daybreak.core.pruning import prunable
 from daybreak.core.reconcile import reconcile
@@ -45,15 +45,6 @@ class SequentialIds:
         self.counter += 1
         key = spec.key
         return f"{key.role}-{key.environment}-{key.name}-{instance}-{self.counter:08d}"
-
-
-@dataclass(frozen=True, slots=True)
-class Holding:
-    """What a task occupies on its agent while it is there."""
-
-    row: int
-    amount: Vector
-    ports: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +131,7 @@ class Cluster:
         amount = demand(task.spec.task.resources, len(task.ports))
         ports = tuple(task.ports.values())
         self.fleet.claim(row, amount, ports)
-        self.holdings[task.task_id] = Holding(row, amount, ports)
+        self.holdings[task.task_id] = Holding(task.task_id, row, amount, ports, task.spec)
 
     def _let_go(self, task_id: str) -> None:
         held = self.holdings.pop(task_id, None)
@@ -361,7 +352,7 @@ class Cluster:
         task = self.tasks[task_id]
         info = self.fleet.infos[row]
         amount = demand(task.spec.task.resources, len(ports))
-        self.holdings[task_id] = Holding(row, amount, tuple(ports.values()))
+        self.holdings[task_id] = Holding(task_id, row, amount, tuple(ports.values()), task.spec)
         task = msgspec.structs.replace(
             task, agent_id=info.agent_id, hostname=info.hostname, ports=ports
         )

@@ -9,18 +9,30 @@ right even before the agent reports.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from daybreak.model.agent import AgentInfo, MaintenanceMode
-from daybreak.model.jobspec import Resources
+from daybreak.model.jobspec import JobSpec, Resources
 
 RESOURCES = ("cpu", "ram", "disk", "gpu", "ports")
 PORTS = RESOURCES.index("ports")
 MISSING = -1  # the code of an attribute an agent does not have
 
 Vector = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """What one task occupies on its agent while it is there."""
+
+    task_id: str
+    row: int
+    amount: Vector
+    ports: tuple[int, ...]
+    spec: JobSpec
 
 
 def demand(resources: Resources, port_count: int) -> Vector:

@@ -2,12 +2,13 @@
 
 Who may be a victim is Aurora's rule (`tiers.may_preempt`). On each agent the eligible victims
 are taken largest first (as Aurora did), and running sums of what they free are kept for all
-agents at once, so one comparison tells, for every agent, how many victims it would take. The
-agent needing the fewest wins (ties: the earliest registered); its victim set is then made
-irreducible by dropping, smallest first, any victim the task does not need.
+agents at once. The fewest victims win: one victim is tried on every agent at once, then two,
+and so on; the first count that makes room somewhere decides, and of the agents where it does,
+the earliest registered. Its victim set is then made irreducible by dropping, smallest first,
+any victim the task does not need.
 
-Victim tables are built per kind of candidate (preemptible or not, role, priority) and reused
-for every decision in a round; an agent chosen once is not offered again in that round.
+Holding tables are built with numpy per kind of candidate (preemptible or not, role, priority)
+and reused for every decision in a round; an agent chosen once is not offered again that round.
 """
 
 from __future__ import annotations
@@ -16,21 +17,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from daybreak.core.fleet import RESOURCES, Fleet, Vector, demand
+from daybreak.core.fleet import RESOURCES, Fleet, Holding, Vector, demand
 from daybreak.core.placement import Mask, static_vetoes
 from daybreak.core.tiers import may_preempt, tier_of
 from daybreak.model.jobspec import JobSpec
 
 MAX_VICTIMS_PER_AGENT = 64  # the largest ones; beyond that an agent is not worth emptying
-
-
-@dataclass(frozen=True, slots=True)
-class Victim:
-    task_id: str
-    row: int
-    amount: Vector
-    spec: JobSpec
+Indices = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,43 +34,70 @@ class Slot:
     victims: tuple[str, ...]
 
 
-def _largest_first(victim: Victim) -> tuple[float, ...]:
-    return (*(-victim.amount), victim.spec.priority)
+class HoldingTable:
+    """Per agent, the victims one kind of candidate may take (largest first), and their running
+    sums laid out by count: `sums[k, a]` is what the first k victims on agent a free (padded
+    with the total), so "do k victims suffice anywhere?" reads one contiguous slice."""
 
+    def __init__(self, agents: int, rows: Indices, amounts: Vector, ranks: Indices) -> None:
+        # Primary key last: by agent, then largest first (cpu, ram, disk, gpu, ports), then
+        # lower priority first.
+        order = np.lexsort((ranks, *(-amounts[:, c] for c in reversed(range(len(RESOURCES)))),
+                            rows))  # fmt: skip
+        rows, amounts = rows[order], amounts[order]
+        self.order = order
+        self.starts = np.searchsorted(rows, np.arange(agents))
+        position = np.arange(len(rows)) - self.starts[rows]
+        kept = position < MAX_VICTIMS_PER_AGENT
+        self.depth = int(position[kept].max()) + 1 if kept.any() else 0
+        totals = np.cumsum(amounts, axis=0)
+        before = np.vstack([np.zeros(len(RESOURCES)), totals])[self.starts[rows]]
+        self.sums = np.zeros((self.depth + 1, agents, len(RESOURCES)))
+        self.sums[position[kept] + 1, rows[kept]] = (totals - before)[kept]
+        np.maximum.accumulate(self.sums, axis=0, out=self.sums)  # pad with each agent's total
 
-class VictimTable:
-    """Per agent, the victims one kind of candidate may take, and running sums of them."""
-
-    def __init__(self, agents: int, victims: Iterable[Victim]) -> None:
-        self.by_row: list[list[Victim]] = [[] for _ in range(agents)]
-        for victim in victims:
-            self.by_row[victim.row].append(victim)
-        for row_victims in self.by_row:
-            row_victims.sort(key=_largest_first)
-            del row_victims[MAX_VICTIMS_PER_AGENT:]
-        depth = max((len(v) for v in self.by_row), default=0)
-        # sums[a, k] = what the first k victims on agent a free; padded with the total.
-        self.sums = np.zeros((agents, depth + 1, len(RESOURCES)))
-        for row, row_victims in enumerate(self.by_row):
-            if row_victims:
-                running = np.cumsum([victim.amount for victim in row_victims], axis=0)
-                self.sums[row, 1 : len(row_victims) + 1] = running
-                self.sums[row, len(row_victims) + 1 :] = running[-1]
+    def victims(self, row: int, count: int) -> Indices:
+        """Indices (into the Preemptor's victim list) of the first `count` victims on `row`."""
+        start = int(self.starts[row])
+        return self.order[start : start + count]
 
 
 class Preemptor:
-    def __init__(self, fleet: Fleet, victims: Iterable[Victim]) -> None:
+    def __init__(self, fleet: Fleet, victims: Iterable[Holding]) -> None:
         self.fleet = fleet
         self.victims = list(victims)
+        specs: dict[int, int] = {}
+        self.specs: list[JobSpec] = []
+        kinds = np.empty(len(self.victims), dtype=np.int64)
+        for index, victim in enumerate(self.victims):
+            kind = specs.get(id(victim.spec))
+            if kind is None:
+                kind = specs[id(victim.spec)] = len(self.specs)
+                self.specs.append(victim.spec)
+            kinds[index] = kind
+        self.kinds = kinds
+        self.rows = np.fromiter((v.row for v in self.victims), np.int64, len(self.victims))
+        self.amounts = (
+            np.array([v.amount for v in self.victims])
+            if self.victims
+            else np.zeros((0, len(RESOURCES)))
+        )
+        self.ranks = np.array([spec.priority for spec in self.specs], dtype=np.int64)[kinds]
         self.taken = np.zeros(len(fleet), dtype=bool)
-        self.tables: dict[tuple[bool, str, int], VictimTable] = {}
+        self.tables: dict[tuple[bool, str, int], HoldingTable] = {}
 
-    def _table(self, spec: JobSpec) -> VictimTable:
+    def _table(self, spec: JobSpec) -> HoldingTable:
         kind = (tier_of(spec).preemptible, spec.key.role, spec.priority)
         table = self.tables.get(kind)
         if table is None:
-            eligible = (v for v in self.victims if may_preempt(spec, v.spec))
-            table = self.tables[kind] = VictimTable(len(self.fleet), eligible)
+            eligible_kinds = np.array([may_preempt(spec, other) for other in self.specs], bool)
+            eligible = eligible_kinds[self.kinds] if len(self.victims) else np.zeros(0, bool)
+            picked = np.nonzero(eligible)[0]
+            table = HoldingTable(
+                len(self.fleet), self.rows[picked], self.amounts[picked], self.ranks[picked]
+            )
+            table.order = picked[table.order]  # back to indices into self.victims
+            self.tables[kind] = table
         return table
 
     def find_slot(
@@ -93,20 +115,20 @@ class Preemptor:
         request = demand(spec.task.resources, len(spec.ports))
         free = fleet.free()
         need = request - free
+        allowed &= ~(need <= 0).all(axis=1)  # room without victims: not a preemption's job
         table = self._table(spec)
-        enough = np.asarray((table.sums >= need[:, None, :]).all(axis=2))
-        fewest = enough.argmax(axis=1)
-        feasible = allowed & enough.any(axis=1) & (fewest > 0)
-        if not feasible.any():
-            return None
-        row = int(np.where(feasible, fewest, np.iinfo(np.int64).max).argmin())
-        chosen = table.by_row[row][: int(fewest[row])]
-        chosen = _irreducible(chosen, free[row], request)
-        self.taken[row] = True
-        return Slot(row, tuple(victim.task_id for victim in chosen))
+        for count in range(1, table.depth + 1):
+            works = allowed & (table.sums[count] >= need).all(axis=1)
+            if works.any():
+                row = int(works.argmax())
+                chosen = [self.victims[i] for i in table.victims(row, count)]
+                chosen = _irreducible(chosen, free[row], request)
+                self.taken[row] = True
+                return Slot(row, tuple(victim.task_id for victim in chosen))
+        return None
 
 
-def _irreducible(chosen: list[Victim], free: Vector, request: Vector) -> list[Victim]:
+def _irreducible(chosen: list[Holding], free: Vector, request: Vector) -> list[Holding]:
     """Drop, smallest first, any victim whose room the task does not need."""
     kept = list(chosen)
     for victim in reversed(chosen):

@@ -17,8 +17,9 @@ import numpy as np
 
 from daybreak.core.cluster import Cluster, Reservation
 from daybreak.core.effects import Effect
+from daybreak.core.fleet import Holding
 from daybreak.core.placement import Mask, place_group
-from daybreak.core.preemption import Preemptor, Victim
+from daybreak.core.preemption import Preemptor
 from daybreak.core.tiers import tier_of
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import TaskState
@@ -60,11 +61,11 @@ def _reserved_mask(cluster: Cluster) -> Mask:
     return mask
 
 
-def _victims(cluster: Cluster) -> Iterable[Victim]:
-    for task in cluster.in_state(*VICTIM_STATES):
-        held = cluster.holdings.get(task.task_id)
-        if held is not None:
-            yield Victim(task.task_id, held.row, held.amount, task.spec)
+def _victims(cluster: Cluster) -> list[Holding]:
+    """What tasks that may be preempted hold (those being killed already are on their way)."""
+    tasks = cluster.tasks
+    return [held for task_id, held in cluster.holdings.items()
+            if tasks[task_id].state in VICTIM_STATES]  # fmt: skip
 
 
 def schedule(cluster: Cluster, now: int) -> list[Effect]:
@@ -97,12 +98,13 @@ def _preempt(
     delay = cluster.settings.preemption_delay_ms
     preemptor: Preemptor | None = None
     for group in unplaced:
+        job_rows = cluster.job_rows(group[0].job)
         for task in group:
             if now - task.last_event_ms < delay:
                 break  # the group's later tasks have waited no longer
             if preemptor is None:
                 preemptor = Preemptor(cluster.fleet, _victims(cluster))
-            slot = preemptor.find_slot(task.spec, cluster.job_rows(task.job), blocked)
+            slot = preemptor.find_slot(task.spec, job_rows, blocked)
             if slot is None:
                 break  # its twins would find nothing either
             for victim in slot.victims:

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import numpy as np
+
+from daybreak.core.fleet import Fleet
+from daybreak.core.placement import PendingReason, Scoring, pending_reason, place_group
+from daybreak.model.agent import MaintenanceMode
+from tests.core.builders import agent, job_spec
+
+
+def fleet_of(*cpus: float) -> Fleet:
+    return Fleet(agent(f"a{n}", cpu=cpu) for n, cpu in enumerate(cpus))
+
+
+def test_spread_takes_the_emptiest_agent_and_binpack_the_fullest_that_fits() -> None:
+    spec = job_spec(cpu=1, ram_mb=512, disk_mb=512)
+    spread = fleet_of(2, 8, 4)
+    # Free share of cpu, ram and disk decides: the 8-cpu agent, then the 4-cpu one, then back.
+    assert [row for row, _ in place_group(spread, spec, 3, []).assigned] == [1, 2, 1]
+    packed = fleet_of(2, 8, 4)
+    placement = place_group(packed, spec, 3, [], scoring=Scoring.BINPACK)
+    assert [row for row, _ in placement.assigned] == [0, 0, 2]
+
+
+def test_identical_agents_take_turns_under_spread() -> None:
+    fleet = fleet_of(4, 4, 4)
+    placement = place_group(fleet, job_spec(cpu=1), 6, [])
+    assert [row for row, _ in placement.assigned] == [0, 1, 2, 0, 1, 2]
+    assert placement.reason is None
+
+
+def test_ports_are_the_lowest_free_ones_and_never_shared() -> None:
+    fleet = Fleet([agent("a0", ports=(31000, 31004))])
+    spec = job_spec(cpu=0.1, ram_mb=1, disk_mb=1, ports=("http", "admin"))
+    placement = place_group(fleet, spec, 3, [])
+    assert [ports for _, ports in placement.assigned] == [
+        {"http": 31000, "admin": 31001},
+        {"http": 31002, "admin": 31003},
+    ]
+    assert str(placement.reason) == "insufficient ports on 1 agent"
+    fleet.release(0, np.array([0.1, 1, 1, 0, 2]), [31000, 31001])
+    again = place_group(fleet, spec, 1, [])
+    assert again.assigned[0][1] == {"http": 31000, "admin": 31001}
+
+
+def test_gpus_must_fit() -> None:
+    fleet = Fleet([agent("cpu-only"), agent("gpu", gpu=2)])
+    placement = place_group(fleet, job_spec(cpu=1, gpu=1), 3, [])
+    assert [row for row, _ in placement.assigned] == [1, 1]
+    assert str(placement.reason) == "insufficient gpu on 2 agents"
+
+
+def test_scheduled_maintenance_is_used_last_draining_and_drained_never() -> None:
+    fleet = fleet_of(4, 4, 4, 4)
+    fleet.set_maintenance("a0", MaintenanceMode.SCHEDULED)
+    fleet.set_maintenance("a1", MaintenanceMode.DRAINING)
+    fleet.set_maintenance("a2", MaintenanceMode.DRAINED)
+    placement = place_group(fleet, job_spec(cpu=2), 5, [])
+    assert [row for row, _ in placement.assigned] == [3, 3, 0, 0]
+    assert str(placement.reason) == "maintenance on 2 agents; insufficient cpu on 2 agents"
+
+
+def test_limit_counts_the_jobs_tasks_already_placed() -> None:
+    fleet = Fleet([agent(f"a{n}", rack=f"r{n % 2}") for n in range(4)])
+    spec = job_spec(cpu=1, constraints={"rack": "limit:2"})
+    placement = place_group(fleet, spec, 4, [0])  # one task already on a0, in rack r0
+    racks = [fleet.infos[row].attributes["rack"] for row, _ in placement.assigned]
+    assert sorted(racks) == ["r0", "r1", "r1"]
+    assert str(placement.reason) == "limit rack:2 on 4 agents"
+
+
+def test_agents_without_a_limited_attribute_are_vetoed() -> None:
+    fleet = Fleet([agent("a0", rack="r0"), agent("a1")])
+    placement = place_group(fleet, job_spec(constraints={"rack": "limit:5"}), 2, [])
+    assert [row for row, _ in placement.assigned] == [0, 0]
+
+
+def test_reasons_count_each_agent_under_its_first_failing_filter() -> None:
+    """Largest count first; equal counts in the filters' order."""
+    fleet = Fleet(
+        [agent("d", dedicated="other/x"), agent("off"), agent("small", cpu=1, rack="r1"),
+         agent("r2", rack="r2"), agent("busy", rack="r1")]
+    )  # fmt: skip
+    fleet.set_online("off", False)
+    spec = job_spec(cpu=2, constraints={"rack": "r1", "host": "limit:1"})
+    reason = pending_reason(fleet, spec, job_rows=[4])
+    assert reason == PendingReason(
+        (("agent offline", 1), ("dedicated to others", 1), ("constraint rack:r1", 1),
+         ("limit host:1", 1), ("insufficient cpu", 1))
+    )  # fmt: skip
+    assert str(PendingReason(())) == "no agents registered"
+
+
+def test_thousands_are_written_with_separators() -> None:
+    assert str(PendingReason((("insufficient ram", 4812), ("maintenance", 3)))) == (
+        "insufficient ram on 4,812 agents; maintenance on 3 agents"
+    )
+
+
+def test_blocked_agents_are_not_used() -> None:
+    fleet = fleet_of(4, 4)
+    blocked = np.array([True, False])
+    placement = place_group(fleet, job_spec(cpu=3), 2, [], blocked=blocked)
+    assert [row for row, _ in placement.assigned] == [1]
+    assert (
+        str(placement.reason) == "reserved for a preemption on 1 agent; insufficient cpu on 1 agent"
+    )

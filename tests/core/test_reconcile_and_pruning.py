@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+from daybreak.core.pruning import prunable
+from daybreak.core.reconcile import ReconcilePlan, reconcile
+from daybreak.core.settings import DAY_MS, HOUR_MS, Settings
+from daybreak.model.task import ScheduledTask, TaskEvent
+from daybreak.model.task_state import TaskState
+from tests.core.builders import job_spec
+
+S = TaskState
+SPEC = job_spec()
+
+
+def task(
+    task_id: str, state: TaskState, agent_id: str | None = "a1", ended: int = 0
+) -> ScheduledTask:
+    return ScheduledTask(
+        task_id=task_id, spec=SPEC, instance=0, state=state, agent_id=agent_id,
+        events=(TaskEvent(timestamp_ms=ended, state=state),),
+    )  # fmt: skip
+
+
+def test_reconcile_sorts_tasks_into_lost_errant_and_adopted() -> None:
+    known = {
+        t.task_id: t
+        for t in [
+            task("running", S.RUNNING),
+            task("missing", S.RUNNING),
+            task("launched", S.ASSIGNED),
+            task("over", S.KILLED),
+            task("elsewhere", S.RUNNING, agent_id="a2"),
+            task("queued", S.PENDING, agent_id=None),
+        ]
+    }
+    reported = {
+        "running": S.RUNNING, "launched": S.RUNNING, "over": S.RUNNING,
+        "elsewhere": S.RUNNING, "stranger": S.RUNNING, "old": S.FINISHED,
+    }  # fmt: skip
+    assert reconcile("a1", reported, known) == ReconcilePlan(
+        lost=("missing",),
+        errant=("elsewhere", "over", "stranger"),
+        adopt=(("launched", S.RUNNING),),
+    )
+
+
+def test_history_is_kept_two_days_and_at_least_an_hour() -> None:
+    settings = Settings()
+    tasks = [task("old", S.FINISHED, ended=0), task("new", S.FAILED, ended=DAY_MS),
+             task("live", S.RUNNING, ended=0)]  # fmt: skip
+    assert prunable(tasks, 2 * DAY_MS - 1, settings) == []
+    assert prunable(tasks, 2 * DAY_MS, settings) == ["old"]
+    assert prunable(tasks, 3 * DAY_MS, settings) == ["old", "new"]
+
+
+def test_beyond_the_per_job_limit_the_oldest_go_but_not_the_youngest() -> None:
+    settings = replace(Settings(), history_max_per_job=2)
+    tasks = [task(f"t{n}", S.FINISHED, ended=n * HOUR_MS) for n in range(5)]
+    # At 4.5 h: t0..t3 are over an hour old; 3 over the limit of 2, oldest first.
+    assert prunable(tasks, int(4.5 * HOUR_MS), settings) == ["t0", "t1", "t2"]
+    # At 3.5 h only t0..t2 are old enough, though 3 still exceed the limit.
+    assert prunable(tasks, int(3.5 * HOUR_MS), settings) == ["t0", "t1", "t2"]
+    assert prunable(tasks, int(1.5 * HOUR_MS), settings) == ["t0"]
