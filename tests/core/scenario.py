@@ -49,6 +49,7 @@ class Scenario:
         self.agents = {a["id"]: _agent(a) for a in data.get("agents", [])}
         self.jobs: dict[str, JobSpec] = {j["name"]: _job(j) for j in data.get("jobs", [])}
         self.steps: list[dict[str, Any]] = data["steps"]
+        self.log: list[Effect] = []  # every effect of every step, in order
 
     def task(self, ref: str) -> ScheduledTask:
         runs = self.runs(ref)
@@ -67,6 +68,7 @@ class Scenario:
         for number, step in enumerate(self.steps, 1):
             where = f"{self.name}, step {number} ({step['do']!r})"
             effects = self.do(step["do"], int(step.get("at", 0) * SECOND))
+            self.log.extend(effects)
             self.check(step, effects, where)
 
     def do(self, command: str, now: int) -> list[Effect]:

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import msgspec
 import numpy as np
 
+from daybreak.core.cluster import Cluster
 from daybreak.core.fleet import Fleet
 from daybreak.core.placement import PendingReason, Scoring, pending_reason, place_group
+from daybreak.core.scheduling import schedule
 from daybreak.model.agent import MaintenanceMode
 from tests.core.builders import agent, job_spec
 
@@ -105,3 +108,16 @@ def test_blocked_agents_are_not_used() -> None:
     assert (
         str(placement.reason) == "reserved for a preemption on 1 agent; insufficient cpu on 1 agent"
     )
+
+
+def test_equal_configs_read_back_separately_form_one_group() -> None:
+    cluster = Cluster()
+    for number in range(3):
+        cluster.register_agent(agent(f"a{number}"), 0)
+    spec = job_spec(instances=3, constraints={"host": "limit:1"})
+    copy = msgspec.json.decode(msgspec.json.encode(spec), type=type(spec))
+    cluster.add_instances(spec, [0, 1], 0)
+    cluster.add_instances(copy, [2], 0)
+    schedule(cluster, 1)
+    hosts = {task.agent_id for task in cluster.tasks.values()}
+    assert hosts == {"a0", "a1", "a2"}

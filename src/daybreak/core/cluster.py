@@ -20,6 +20,7 @@ from daybreak.core.reconcile import reconcile
 from daybreak.core.settings import Settings
 from daybreak.core.task_lifecycle import DELETED, Action, State, TaskFacts, transition
 from daybreak.core.throttle import flapping_penalty_ms
+from daybreak.errors import InvalidParameterError
 from daybreak.model.agent import AgentInfo, MaintenanceMode
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task import ScheduledTask, TaskEvent
@@ -33,6 +34,12 @@ from daybreak.model.task_state import (
 )
 
 S = TaskState
+
+
+class UnknownAgentError(InvalidParameterError):
+    def __init__(self, agent_id: str, known: list[str]) -> None:
+        shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
+        super().__init__(f"unknown agent {agent_id!r}; known agents: {shown or 'none'}")
 
 
 class SequentialIds:
@@ -86,7 +93,15 @@ class Cluster:
         return [task for task in self.job_tasks(key) if task.state in ACTIVE_STATES]
 
     def in_state(self, *states: TaskState) -> list[ScheduledTask]:
-        return [self.tasks[task_id] for state in states for task_id in self.by_state[state]]
+        """Tasks in any of `states`, state by state in the enum's order (never a set's order,
+        which changes with the interpreter's string hashing)."""
+        wanted = set(states)
+        return [
+            self.tasks[task_id]
+            for state in TaskState
+            if state in wanted
+            for task_id in self.by_state[state]
+        ]
 
     def on_agent(self, agent_id: str) -> list[ScheduledTask]:
         row = self.fleet.index.get(agent_id)
@@ -294,6 +309,8 @@ class Cluster:
 
     def set_maintenance(self, agent_id: str, mode: MaintenanceMode, now: int) -> list[Effect]:
         """Change an agent's maintenance mode; draining moves its tasks away (DRAINING)."""
+        if agent_id not in self.fleet.index:
+            raise UnknownAgentError(agent_id, sorted(self.fleet.index))
         self.fleet.set_maintenance(agent_id, mode)
         if mode is MaintenanceMode.DRAINING:
             for task in self.on_agent(agent_id):

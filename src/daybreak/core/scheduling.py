@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import msgspec
 import numpy as np
 
 from daybreak.core.cluster import Cluster, Reservation
@@ -29,9 +30,15 @@ VICTIM_STATES = (S.ASSIGNED, S.STARTING, S.RUNNING)
 
 
 def _groups(pending: Iterable[ScheduledTask]) -> list[list[ScheduledTask]]:
-    by_config: dict[int, list[ScheduledTask]] = {}
+    """Pending tasks with equal configs, as Aurora's task groups. Equal, not identical: tasks
+    read back from a store hold equal copies. Each distinct spec object is encoded once."""
+    by_config: dict[bytes, list[ScheduledTask]] = {}
+    encoded: dict[int, bytes] = {}
     for task in pending:
-        by_config.setdefault(id(task.spec), []).append(task)
+        key = encoded.get(id(task.spec))
+        if key is None:
+            key = encoded[id(task.spec)] = msgspec.json.encode(task.spec)
+        by_config.setdefault(key, []).append(task)
     groups = list(by_config.values())  # in order of first arrival
     groups.sort(key=lambda g: (not tier_of(g[0].spec).production, -g[0].spec.priority))
     return groups
