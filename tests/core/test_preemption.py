@@ -6,9 +6,10 @@ import msgspec
 import numpy as np
 import pytest
 
+from daybreak.core.cluster import Cluster
 from daybreak.core.fleet import Fleet, Holding, demand
 from daybreak.core.preemption import Preemptor
-from daybreak.core.tiers import may_preempt, tier_of
+from daybreak.core.tiers import UnknownTierError, may_preempt, tier_of
 from daybreak.model.jobspec import JobSpec
 from tests.core.builders import agent, job_spec
 
@@ -50,6 +51,13 @@ def test_tiers_follow_production_when_no_tier_is_named() -> None:
     prod = job_spec(tier="preferred")
     assert tier_of(prod).production
     assert tier_of(msgspec.structs.replace(prod, tier=None, production=True)).production
+
+
+def test_a_job_naming_an_unknown_tier_is_refused_before_anything_is_stored() -> None:
+    cluster = Cluster()
+    with pytest.raises(UnknownTierError, match=r"unknown tier 'gold'.*preferred, preemptible"):
+        cluster.add_instances(job_spec(tier="gold"), [0], 0)
+    assert cluster.tasks == {}
 
 
 def test_the_agent_needing_the_fewest_victims_wins() -> None:

@@ -20,6 +20,7 @@ from daybreak.core.reconcile import reconcile
 from daybreak.core.settings import Settings
 from daybreak.core.task_lifecycle import DELETED, Action, State, TaskFacts, transition
 from daybreak.core.throttle import flapping_penalty_ms
+from daybreak.core.tiers import check_tier
 from daybreak.errors import InvalidParameterError
 from daybreak.model.agent import AgentInfo, MaintenanceMode
 from daybreak.model.jobspec import JobKey, JobSpec
@@ -252,6 +253,7 @@ class Cluster:
 
     def add_instances(self, spec: JobSpec, instances: Iterable[int], now: int) -> list[Effect]:
         """New PENDING tasks for `instances` of `spec` (a job create, or instances added)."""
+        check_tier(spec)
         for instance in instances:
             task = ScheduledTask(
                 task_id=self.new_task_id(spec, instance), spec=spec, instance=instance,

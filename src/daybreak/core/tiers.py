@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from daybreak.errors import InvalidParameterError
 from daybreak.model.jobspec import JobSpec
 
 
@@ -28,6 +29,16 @@ PREEMPTIBLE = Tier("preemptible", preemptible=True, revocable=False)
 REVOCABLE = Tier("revocable", preemptible=True, revocable=True)
 TIERS = {tier.name: tier for tier in (PREFERRED, PREEMPTIBLE, REVOCABLE)}
 DEFAULT_TIER = PREEMPTIBLE
+
+
+class UnknownTierError(InvalidParameterError):
+    def __init__(self, tier: str) -> None:
+        super().__init__(f"unknown tier {tier!r} in the job's config; tiers: {', '.join(TIERS)}")
+
+
+def check_tier(spec: JobSpec) -> None:
+    if spec.tier is not None and spec.tier not in TIERS:
+        raise UnknownTierError(spec.tier)
 
 
 def tier_of(spec: JobSpec) -> Tier:
