@@ -181,6 +181,11 @@ class ClusterMachine(RuleBasedStateMachine):
         for held in self.cluster.holdings.values():
             recomputed[held.row] += held.amount
         assert abs(recomputed - fleet.used).max(initial=0) < 1e-9
+        by_row = {row: set(ids) for row, ids in self.cluster.by_row.items() if ids}
+        assert by_row == {
+            row: {h.task_id for h in self.cluster.holdings.values() if h.row == row}
+            for row in {h.row for h in self.cluster.holdings.values()}
+        }
         for row, ports in enumerate(fleet.used_ports):
             held_ports = [
                 p for h in self.cluster.holdings.values() if h.row == row for p in h.ports

@@ -75,6 +75,7 @@ class Cluster:
         # Task ids per state, in the order they entered it (dicts as ordered sets).
         self.by_state: dict[TaskState, dict[str, None]] = {state: {} for state in TaskState}
         self.holdings: dict[str, Holding] = {}
+        self.by_row: dict[int, dict[str, None]] = {}  # agent row -> ids of the tasks it holds
         self.throttled_until: dict[str, int] = {}
         self.partition_deadline: dict[str, int] = {}
         self.kill_sent_ms: dict[str, int] = {}
@@ -106,7 +107,9 @@ class Cluster:
 
     def on_agent(self, agent_id: str) -> list[ScheduledTask]:
         row = self.fleet.index.get(agent_id)
-        return [self.tasks[tid] for tid, held in self.holdings.items() if held.row == row]
+        if row is None:
+            return []
+        return [self.tasks[task_id] for task_id in self.by_row.get(row, ())]
 
     def job_rows(self, key: JobKey) -> list[int]:
         """The agent rows of the job's tasks that occupy an agent (for limit constraints)."""
@@ -139,6 +142,8 @@ class Cluster:
             self.partition_deadline.pop(task.task_id, None)
         if task.state is not S.THROTTLED:
             self.throttled_until.pop(task.task_id, None)
+        if task.state not in BEING_KILLED_STATES:
+            self.kill_sent_ms.pop(task.task_id, None)
 
     def _hold(self, task: ScheduledTask) -> None:
         if task.task_id in self.holdings or task.agent_id not in self.fleet.index:
@@ -147,12 +152,17 @@ class Cluster:
         amount = demand(task.spec.task.resources, len(task.ports))
         ports = tuple(task.ports.values())
         self.fleet.claim(row, amount, ports)
-        self.holdings[task.task_id] = Holding(task.task_id, row, amount, ports, task.spec)
+        self._held(Holding(task.task_id, row, amount, ports, task.spec))
+
+    def _held(self, held: Holding) -> None:
+        self.holdings[held.task_id] = held
+        self.by_row.setdefault(held.row, {})[held.task_id] = None
 
     def _let_go(self, task_id: str) -> None:
         held = self.holdings.pop(task_id, None)
         if held is not None:
             self.fleet.release(held.row, held.amount, held.ports)
+            del self.by_row[held.row][task_id]
 
     def _delete(self, task_id: str) -> None:
         task = self.tasks.pop(task_id)
@@ -325,9 +335,8 @@ class Cluster:
         draining = self.fleet.maintenance == MaintenanceMode.DRAINING
         if not draining.any():
             return
-        busy = {held.row for held in self.holdings.values()}
         for row in draining.nonzero()[0]:
-            if int(row) not in busy:
+            if not self.by_row.get(int(row)):
                 self.fleet.maintenance[row] = MaintenanceMode.DRAINED
 
     def _expire_partitions(self, now: int) -> None:
@@ -371,7 +380,7 @@ class Cluster:
         task = self.tasks[task_id]
         info = self.fleet.infos[row]
         amount = demand(task.spec.task.resources, len(ports))
-        self.holdings[task_id] = Holding(task_id, row, amount, tuple(ports.values()), task.spec)
+        self._held(Holding(task_id, row, amount, tuple(ports.values()), task.spec))
         task = msgspec.structs.replace(
             task, agent_id=info.agent_id, hostname=info.hostname, ports=ports
         )
