@@ -34,6 +34,7 @@ from tests.core.builders import agent, job_spec
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 SECOND = 1000
+STEP_KEYS = {"at", "do", "states", "agents", "reasons", "messages", "runs", "kills", "launches"}
 
 
 class Scenario:
@@ -67,6 +68,8 @@ class Scenario:
             self.cluster.register_agent(agent_info, 0)
         for number, step in enumerate(self.steps, 1):
             where = f"{self.name}, step {number} ({step['do']!r})"
+            unknown = set(step) - STEP_KEYS
+            assert not unknown, f"{where}: unknown keys {sorted(unknown)} (a typo expects nothing)"
             effects = self.do(step["do"], int(step.get("at", 0) * SECOND))
             self.log.extend(effects)
             self.check(step, effects, where)
