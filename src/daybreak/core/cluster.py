@@ -7,7 +7,7 @@ carry out. It holds no clock and does no I/O, so a test drives it with plain int
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import msgspec
@@ -26,7 +26,6 @@ from daybreak.model.agent import AgentInfo, MaintenanceMode
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task import ScheduledTask, TaskEvent
 from daybreak.model.task_state import (
-    ACTIVE_STATES,
     AGENT_ASSIGNED_STATES,
     BEING_KILLED_STATES,
     TERMINAL_STATES,
@@ -35,6 +34,8 @@ from daybreak.model.task_state import (
 )
 
 S = TaskState
+# Makes the id of a new task of (spec, instance); the shell may pass one built on uuids.
+TaskIdSource = Callable[[JobSpec, int], str]
 
 
 class UnknownAgentError(InvalidParameterError):
@@ -65,10 +66,10 @@ class Cluster:
     def __init__(
         self,
         settings: Settings | None = None,
-        new_task_id: SequentialIds | None = None,
+        new_task_id: TaskIdSource | None = None,
     ) -> None:
         self.settings = settings or Settings()
-        self.new_task_id = new_task_id or SequentialIds()
+        self.new_task_id: TaskIdSource = new_task_id or SequentialIds()
         self.tasks: dict[str, ScheduledTask] = {}
         self.fleet = Fleet()
         self.by_job: dict[JobKey, dict[str, None]] = {}
@@ -85,14 +86,8 @@ class Cluster:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def task(self, task_id: str) -> ScheduledTask | None:
-        return self.tasks.get(task_id)
-
     def job_tasks(self, key: JobKey) -> list[ScheduledTask]:
         return [self.tasks[task_id] for task_id in self.by_job.get(key, ())]
-
-    def active_tasks(self, key: JobKey) -> list[ScheduledTask]:
-        return [task for task in self.job_tasks(key) if task.state in ACTIVE_STATES]
 
     def in_state(self, *states: TaskState) -> list[ScheduledTask]:
         """Tasks in any of `states`, state by state in the enum's order (never a set's order,
@@ -288,13 +283,10 @@ class Cluster:
         """An agent reports a task's state. A report of a live task we consider over (or never
         knew) kills it there: that is how errant tasks die."""
         task = self.tasks.get(task_id)
-        if task is not None and task.agent_id not in (None, agent_id):
-            # A task of this id runs elsewhere; the copy on this agent must not exist.
+        if task is None or task.agent_id not in (None, agent_id):
+            # Unknown, or placed elsewhere: no copy of it may run on this agent.
             if state in AGENT_ASSIGNED_STATES:
                 self._effects.append(KillTask(task_id, agent_id))
-            return self._drain()
-        if task is None and state in AGENT_ASSIGNED_STATES:
-            self._effects.append(KillTask(task_id, agent_id))
             return self._drain()
         self.change_state(task_id, state, now, message)
         return self._drain()

@@ -18,7 +18,6 @@ from daybreak.model.agent import AgentInfo, MaintenanceMode
 from daybreak.model.jobspec import JobSpec, Resources
 
 RESOURCES = ("cpu", "ram", "disk", "gpu", "ports")
-PORTS = RESOURCES.index("ports")
 MISSING = -1  # the code of an attribute an agent does not have
 
 Vector = npt.NDArray[np.float64]
@@ -82,9 +81,6 @@ class Fleet:
 
     def set_maintenance(self, agent_id: str, mode: MaintenanceMode) -> None:
         self.maintenance[self.index[agent_id]] = mode
-
-    def mode(self, agent_id: str) -> MaintenanceMode:
-        return MaintenanceMode(int(self.maintenance[self.index[agent_id]]))
 
     def set_online(self, agent_id: str, online: bool) -> None:
         self.online[self.index[agent_id]] = online

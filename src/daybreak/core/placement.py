@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from daybreak.core.fleet import MISSING, RESOURCES, Fleet, Vector, demand
+from daybreak.core.tiers import is_dedicated
 from daybreak.model.agent import MaintenanceMode
 from daybreak.model.jobspec import JobSpec, LimitConstraint, ValueConstraint
 
@@ -83,9 +84,8 @@ def _limit_mask(fleet: Fleet, constraint: LimitConstraint, job_rows: Sequence[in
 
 def dedicated_mask(fleet: Fleet, spec: JobSpec) -> Mask:
     """Agents that would refuse the task for being dedicated to someone."""
-    asks = any(c.attribute == "dedicated" for c in spec.constraints)
     codes, _ = fleet.codes("dedicated")
-    return np.zeros(len(fleet), dtype=bool) if asks else codes != MISSING
+    return np.zeros(len(fleet), dtype=bool) if is_dedicated(spec) else codes != MISSING
 
 
 def _label(constraint: ValueConstraint | LimitConstraint) -> str:
@@ -107,6 +107,18 @@ def static_vetoes(fleet: Fleet, spec: JobSpec, job_rows: Sequence[int]) -> list[
     vetoes += [(_label(c), ~_value_mask(fleet, c)) for c in values]
     vetoes += [(_label(c), ~_limit_mask(fleet, c, job_rows)) for c in limits]
     return vetoes
+
+
+def allowed_agents(
+    fleet: Fleet, spec: JobSpec, job_rows: Sequence[int], blocked: Mask | None = None
+) -> Mask:
+    """Agents that pass every non-resource filter and are not `blocked`."""
+    allowed = np.ones(len(fleet), dtype=bool)
+    for _, vetoed in static_vetoes(fleet, spec, job_rows):
+        allowed &= ~vetoed
+    if blocked is not None:
+        allowed &= ~blocked
+    return allowed
 
 
 def pending_reason(
@@ -134,13 +146,18 @@ def pending_reason(
     return PendingReason(tuple(counted))
 
 
-def _scores(free_after: Vector, capacity: Vector, scoring: Scoring) -> Vector:
+def _scores(
+    free_after: Vector, capacity: Vector, maintenance: npt.NDArray[np.int8], scoring: Scoring
+) -> Vector:
+    """Higher is better; works on all agents' rows or on one agent's."""
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(
             capacity[..., SCORED] > 0, free_after[..., SCORED] / capacity[..., SCORED], 0
         )
     total: Vector = share.sum(axis=-1)
-    return total if scoring is Scoring.SPREAD else -total
+    score: Vector = total if scoring is Scoring.SPREAD else -total
+    score = score - SCHEDULED_PENALTY * (maintenance == MaintenanceMode.SCHEDULED)
+    return score
 
 
 def place_group(
@@ -158,15 +175,10 @@ def place_group(
     marks agents this group may not use (reserved for someone else)."""
     result = Placement()
     request = demand(spec.task.resources, len(spec.ports))
-    allowed = np.ones(len(fleet), dtype=bool)
-    for _, vetoed in static_vetoes(fleet, spec, job_rows):
-        allowed &= ~vetoed
-    if blocked is not None:
-        allowed &= ~blocked
+    allowed = allowed_agents(fleet, spec, job_rows, blocked)
     free_after = fleet.free() - request
     fits = (free_after >= 0).all(axis=1)
-    score = _scores(free_after, fleet.capacity, scoring)
-    score -= SCHEDULED_PENALTY * (fleet.maintenance == MaintenanceMode.SCHEDULED)
+    score = _scores(free_after, fleet.capacity, fleet.maintenance, scoring)
     score[~(allowed & fits)] = -np.inf
     limits = [
         (c.limit, *_limit_counts(fleet, c, job_rows))
@@ -180,9 +192,7 @@ def place_group(
         result.assigned.append((row, fleet.allocate(row, request, spec.ports)))
         left = fleet.capacity[row] - fleet.used[row] - request
         if (left >= 0).all():
-            score[row] = _scores(left, fleet.capacity[row], scoring) - SCHEDULED_PENALTY * (
-                fleet.maintenance[row] == MaintenanceMode.SCHEDULED
-            )
+            score[row] = _scores(left, fleet.capacity[row], fleet.maintenance[row], scoring)
         else:
             score[row] = -np.inf
         for limit, codes, counts in limits:

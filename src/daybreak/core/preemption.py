@@ -7,7 +7,7 @@ and so on; the first count that makes room somewhere decides, and of the agents 
 the earliest registered. Its victim set is then made irreducible by dropping, smallest first,
 any victim the task does not need.
 
-Holding tables are built with numpy per kind of candidate (preemptible or not, role, priority)
+Victim tables are built with numpy per kind of candidate (preemptible or not, role, priority)
 and reused for every decision in a round; an agent chosen once is not offered again that round.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from daybreak.core.fleet import RESOURCES, Fleet, Holding, Vector, demand
-from daybreak.core.placement import Mask, static_vetoes
+from daybreak.core.placement import Mask, allowed_agents
 from daybreak.core.tiers import may_preempt, tier_of
 from daybreak.model.jobspec import JobSpec
 
@@ -34,18 +34,22 @@ class Slot:
     victims: tuple[str, ...]
 
 
-class HoldingTable:
+class VictimTable:
     """Per agent, the victims one kind of candidate may take (largest first), and their running
     sums laid out by count: `sums[k, a]` is what the first k victims on agent a free (padded
     with the total), so "do k victims suffice anywhere?" reads one contiguous slice."""
 
-    def __init__(self, agents: int, rows: Indices, amounts: Vector, ranks: Indices) -> None:
+    def __init__(
+        self, agents: int, index: Indices, rows: Indices, amounts: Vector, ranks: Indices
+    ) -> None:
+        """`index[i]` names victim i (its place in the Preemptor's list); `rows`, `amounts` and
+        `ranks` (priorities) describe it."""
         # Primary key last: by agent, then largest first (cpu, ram, disk, gpu, ports), then
         # lower priority first.
         order = np.lexsort((ranks, *(-amounts[:, c] for c in reversed(range(len(RESOURCES)))),
                             rows))  # fmt: skip
         rows, amounts = rows[order], amounts[order]
-        self.order = order
+        self.order = index[order]
         self.starts = np.searchsorted(rows, np.arange(agents))
         position = np.arange(len(rows)) - self.starts[rows]
         kept = position < MAX_VICTIMS_PER_AGENT
@@ -57,7 +61,7 @@ class HoldingTable:
         np.maximum.accumulate(self.sums, axis=0, out=self.sums)  # pad with each agent's total
 
     def victims(self, row: int, count: int) -> Indices:
-        """Indices (into the Preemptor's victim list) of the first `count` victims on `row`."""
+        """The indices of the first `count` victims on `row`."""
         start = int(self.starts[row])
         return self.order[start : start + count]
 
@@ -84,36 +88,30 @@ class Preemptor:
         )
         self.ranks = np.array([spec.priority for spec in self.specs], dtype=np.int64)[kinds]
         self.taken = np.zeros(len(fleet), dtype=bool)
-        self.tables: dict[tuple[bool, str, int], HoldingTable] = {}
+        self.tables: dict[tuple[bool, str, int], VictimTable] = {}
 
-    def _table(self, spec: JobSpec) -> HoldingTable:
+    def _table(self, spec: JobSpec) -> VictimTable:
         kind = (tier_of(spec).preemptible, spec.key.role, spec.priority)
         table = self.tables.get(kind)
         if table is None:
             eligible_kinds = np.array([may_preempt(spec, other) for other in self.specs], bool)
             eligible = eligible_kinds[self.kinds] if len(self.victims) else np.zeros(0, bool)
             picked = np.nonzero(eligible)[0]
-            table = HoldingTable(
-                len(self.fleet), self.rows[picked], self.amounts[picked], self.ranks[picked]
-            )
-            table.order = picked[table.order]  # back to indices into self.victims
-            self.tables[kind] = table
+            table = self.tables[kind] = VictimTable(
+                len(self.fleet), picked, self.rows[picked], self.amounts[picked],
+                self.ranks[picked],
+            )  # fmt: skip
         return table
 
     def find_slot(
         self, spec: JobSpec, job_rows: Sequence[int], blocked: Mask | None = None
     ) -> Slot | None:
         """The agent and the fewest victims that make room for one task of `spec`."""
-        fleet = self.fleet
-        allowed = ~self.taken
-        for _, vetoed in static_vetoes(fleet, spec, job_rows):
-            allowed &= ~vetoed
-        if blocked is not None:
-            allowed &= ~blocked
+        allowed = allowed_agents(self.fleet, spec, job_rows, blocked) & ~self.taken
         if not allowed.any():
             return None
         request = demand(spec.task.resources, len(spec.ports))
-        free = fleet.free()
+        free = self.fleet.free()
         need = request - free
         allowed &= ~(need <= 0).all(axis=1)  # room without victims: not a preemption's job
         table = self._table(spec)

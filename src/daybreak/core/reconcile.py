@@ -31,17 +31,14 @@ def reconcile(
 ) -> ReconcilePlan:
     """`known` holds the scheduler's tasks by id (all of them, or at least every task placed on
     this agent and every task the agent reports)."""
-    lost: list[str] = []
     errant: list[str] = []
     adopt: list[tuple[str, TaskState]] = []
     for task_id, state in sorted(reported.items()):
         task = known.get(task_id)
-        alive = state in AGENT_ASSIGNED_STATES
         if task is None or task.agent_id != agent_id or task.state in TERMINAL_STATES:
-            if alive:
+            # Not ours to run here: kill it if it is alive; a report of its end changes nothing.
+            if state in AGENT_ASSIGNED_STATES:
                 errant.append(task_id)
-            elif task is not None and task.agent_id == agent_id and task.state != state:
-                adopt.append((task_id, state))  # a terminal-to-terminal report: a no-op or illegal
         elif task.state != state:
             adopt.append((task_id, state))
     mine: Iterable[ScheduledTask] = (
