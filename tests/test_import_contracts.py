@@ -105,3 +105,8 @@ def test_importing_core_and_model_loads_no_io_module() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_the_agent_never_loads_pystachio() -> None:
+    """Agents receive plain JobSpecs; the config language stays with clients and schedulers."""
+    assert "pystachio" not in reachable_from("daybreak.agent")

@@ -90,6 +90,59 @@ def job_inspect(
     click.echo(describe(spec))
 
 
+@cli.command("agent")
+@click.option(
+    "--scheduler", required=True, metavar="URL", help="The scheduler, e.g. http://s1:8081."
+)
+@click.option(
+    "--work-dir",
+    default="./daybreak-agent",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where sandboxes, checkpoints and unacknowledged status updates live.",
+)
+@click.option("--hostname", help="The name tasks see as {{mesos.hostname}} [machine's].")
+@click.option("--attributes", metavar="NAME=VALUE,...", help="e.g. rack=r1,zone=a (host is added).")
+@click.option(
+    "--resources",
+    metavar="cpu=N,ram=SIZE,disk=SIZE,gpu=N",
+    help="What to offer; what is left out is detected from the machine.",
+)
+@click.option("--ports", default="31000-32000", show_default=True, help="Ports tasks may get.")
+@click.option("--agent-id", help="A fixed id [generated once and kept in the work dir].")
+@click.option(
+    "--credential-file",
+    type=click.Path(dir_okay=False),
+    help="File holding the agent's token for the scheduler.",
+)
+def agent_command(
+    *,
+    scheduler: str,
+    work_dir: str,
+    hostname: str | None,
+    attributes: str | None,
+    resources: str | None,
+    ports: str,
+    agent_id: str | None,
+    credential_file: str | None,
+) -> None:
+    """Run the node agent: offer this machine, run tasks in sandboxes, report every change."""
+    from daybreak.agent.main import build_config, run_agent
+
+    run_agent(
+        build_config(
+            scheduler=scheduler,
+            work_dir=work_dir,
+            hostname=hostname,
+            attributes=attributes,
+            resources=resources,
+            ports=ports,
+            agent_id=agent_id,
+            credential_file=credential_file,
+        )
+    )
+
+
 @cli.command("help", context_settings={"ignore_unknown_options": True})
 @click.argument("command", nargs=-1)
 @click.pass_context

@@ -15,11 +15,12 @@ from typing import Any, cast, get_args
 from pystachio import Empty, Environment, Ref
 
 from daybreak.config import schema
-from daybreak.config.ports import referenced_ports, requested_ports, resolve_portmap
+from daybreak.config.ports import referenced_ports, requested_ports
 from daybreak.config.typecheck import TypeChecker
 from daybreak.config.validate import validate_spec
 from daybreak.errors import ConfigError, ConfigIssue
 from daybreak.model import jobspec as m
+from daybreak.model.portmap import resolve_portmap
 
 ROOT = "Job"
 COLLISION_POLICIES = get_args(m.CronCollisionPolicy)

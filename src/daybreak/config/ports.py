@@ -29,27 +29,6 @@ def referenced_ports(refs: Iterable[Ref]) -> set[str]:
     return names
 
 
-def resolve_portmap(portmap: Mapping[str, str]) -> dict[str, int | str]:
-    """Follow aliases to their end: a static port number, or a port name to allocate."""
-    resolved: dict[str, int | str] = {}
-    for name in portmap:
-        chain = [name]
-        target = portmap[name]
-        while target in portmap and not target.isdigit():
-            if target in chain:
-                raise ValueError("alias cycle: " + " -> ".join([*chain, target]))
-            chain.append(target)
-            target = portmap[target]
-        if target.isdigit():
-            number = int(target)
-            if not 0 < number < 65536:
-                raise ValueError(f"{name!r}: static port {number} is outside 1-65535")
-            resolved[name] = number
-        else:
-            resolved[name] = target
-    return resolved
-
-
 def requested_ports(
     referenced: Iterable[str], portmap: Mapping[str, int | str], primary_port: str | None
 ) -> set[str]:

@@ -13,9 +13,9 @@ from typing import Any
 
 import msgspec
 
-from daybreak.config.ports import resolve_portmap
 from daybreak.errors import ConfigError
 from daybreak.model.jobspec import JobSpec, TaskInstance
+from daybreak.model.portmap import resolve_portmap
 
 LATE_BOUND = re.compile(
     r"\{\{(?:(mesos\.instance)|(mesos\.hostname)|(thermos\.task_id)|thermos\.ports\[([^\]{}]+)\])\}\}"

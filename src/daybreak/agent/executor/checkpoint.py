@@ -1,0 +1,191 @@
+"""A task's checkpoint: the executor's record of everything that happened, one JSON line each.
+
+The agent appends as it runs a task; after an agent restart, the new agent replays the lines to
+rebuild the task's planner and its `TaskView`. Only whole lines count, so a torn last line is
+ignored. Nothing is fsynced: the checkpoint must survive the agent being killed, which the page
+cache already guarantees; a machine that loses power loses the task's processes as well.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from daybreak.agent.executor.planner import TERMINAL_PHASES, Phase
+from daybreak.model.jobspec import TaskInstance
+
+
+class TaskLaunch(msgspec.Struct, frozen=True, kw_only=True):
+    """A task as the agent launched it: the rendered task and how to run it on this machine."""
+
+    task: TaskInstance
+    launched_ms: int
+    # Processes run as this user; None keeps the agent's user.
+    user: str | None = None
+    # `cgroup.procs` files every process of the task joins before it executes.
+    cgroup_procs: tuple[str, ...] = ()
+
+
+class Record(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    at_ms: int
+
+
+class PhaseChanged(Record, frozen=True, kw_only=True, tag="phase"):
+    phase: Phase
+    message: str | None = None
+    # Set on entering CLEANING: how the task will end, and when everything gets SIGKILL.
+    outcome: Phase | None = None
+    deadline_ms: int | None = None
+
+
+class KillRequested(Record, frozen=True, kw_only=True, tag="kill"):
+    message: str
+
+
+class ProcessForked(Record, frozen=True, kw_only=True, tag="fork"):
+    process: str
+    run: int
+    pid: int  # the waiter's
+    # The waiter's start time as the kernel counts it, so a reused pid is not mistaken for it.
+    start_time: float
+
+
+class ProcessExited(Record, frozen=True, kw_only=True, tag="exit"):
+    process: str
+    run: int
+    pid: int
+    exit_code: int | None  # None when a signal ended it
+    signal: int | None = None
+    # Ended while the task was being stopped: neither a success nor a failure.
+    stopped: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0
+
+    def describe(self) -> str:
+        if self.signal is not None:
+            return f"killed by signal {self.signal}"
+        return f"exit status {self.exit_code}"
+
+
+AnyRecord = PhaseChanged | KillRequested | ProcessForked | ProcessExited
+_decoder = msgspec.json.Decoder(AnyRecord)
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass
+class ProcessRun:
+    run: int
+    pid: int
+    start_time: float
+    started_ms: int
+    ended_ms: int | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    stopped: bool = False
+
+    @property
+    def state(self) -> str:
+        """Thermos' process states: RUNNING, SUCCESS, FAILED, KILLED."""
+        if self.ended_ms is None:
+            return "RUNNING"
+        if self.stopped or self.signal is not None:
+            return "KILLED"
+        return "SUCCESS" if self.exit_code == 0 else "FAILED"
+
+
+@dataclass
+class TaskView:
+    """A task as its checkpoint tells it."""
+
+    phase: Phase | None = None
+    message: str | None = None
+    ended_ms: int | None = None
+    processes: dict[str, list[ProcessRun]] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in TERMINAL_PHASES
+
+    def live_runs(self) -> list[tuple[str, ProcessRun]]:
+        return [
+            (name, run)
+            for name, runs in self.processes.items()
+            for run in runs
+            if run.ended_ms is None
+        ]
+
+    def apply(self, record: AnyRecord) -> None:
+        if isinstance(record, KillRequested):
+            return
+        if isinstance(record, PhaseChanged):
+            self.phase, self.message = record.phase, record.message
+            if record.phase in TERMINAL_PHASES:
+                self.ended_ms = record.at_ms
+        elif isinstance(record, ProcessForked):
+            runs = self.processes.setdefault(record.process, [])
+            runs.append(
+                ProcessRun(
+                    run=record.run,
+                    pid=record.pid,
+                    start_time=record.start_time,
+                    started_ms=record.at_ms,
+                )
+            )
+        else:
+            for run in self.processes.get(record.process, []):
+                if run.run == record.run:
+                    run.ended_ms, run.exit_code = record.at_ms, record.exit_code
+                    run.signal, run.stopped = record.signal, record.stopped
+
+
+class CheckpointWriter:
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+
+    def write(self, record: AnyRecord) -> None:
+        # One write per line: with O_APPEND a reader never sees two records interleaved.
+        os.write(self._fd, _encoder.encode(record) + b"\n")
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class CheckpointReader:
+    """Follows a checkpoint file, applying each new whole line to `view`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.view = TaskView()
+        self.unreadable_lines = 0
+        self._offset = 0
+
+    def catch_up(self) -> list[AnyRecord]:
+        try:
+            with self.path.open("rb") as file:
+                file.seek(self._offset)
+                data = file.read()
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n") + 1
+        self._offset += end
+        records = []
+        for line in data[:end].splitlines():
+            try:
+                record = _decoder.decode(line)
+            except msgspec.DecodeError:
+                self.unreadable_lines += 1  # a torn write from a machine crash: skip it
+                continue
+            self.view.apply(record)
+            records.append(record)
+        return records
+
+
+def read_checkpoint(path: Path) -> TaskView:
+    reader = CheckpointReader(path)
+    reader.catch_up()
+    return reader.view

@@ -1,0 +1,157 @@
+"""Starting one run of a process under a waiter that records how it ended.
+
+Each run is `bash -c CMDLINE` in the task's sandbox, with a small fixed environment. A
+`.thermos_profile` in the sandbox is sourced by bash before the command (through `BASH_ENV`, as
+Thermos did), so one process can pass variables to the ones after it.
+
+The run's parent is a waiter: a POSIX shell of about 100 KB that starts the command, waits for
+it and writes its exit status to a file. The waiter, not the agent, is the parent that the
+kernel tells how the command ended, so the status survives the agent being killed and
+restarted; a Python runner per task would cost megabytes for the same job. The waiter first
+reads one line from a pipe: the agent places it in the task's cgroups before letting it go,
+so nothing the command starts escapes them.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from daybreak.agent.paths import TaskPaths
+from daybreak.model.jobspec import Logger, Process, TaskInstance
+
+STREAMS = ("stdout", "stderr")
+DEFAULT_LOGGER = Logger()
+FALLBACK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+BASH = shutil.which("bash") or "/bin/sh"
+WAITER_SHELL = shutil.which("dash") or "/bin/sh"
+WAITER_NAME = "daybreak-waiter"  # $0: how the waiter names itself in `ps` and its errors
+# $1 is the command line, $2 the file its exit status goes to.
+WAITER_SCRIPT = 'read -r go || exit 125\n"$DAYBREAK_BASH" -c "$1" </dev/null\necho "$?" > "$2"\n'
+# Every process of a task carries this variable, so the agent can find the task's processes
+# after its own restart even where they have left its process tree and there are no cgroups.
+TASK_MARKER = "DAYBREAK_TASK_ID"
+
+
+@dataclass(frozen=True, slots=True)
+class StartedRun:
+    pid: int  # the waiter's
+    exit_file: Path
+
+
+@dataclass(frozen=True)
+class Launcher:
+    """Everything a run needs that does not change between runs of a task."""
+
+    paths: TaskPaths
+    task: TaskInstance
+    user: str | None
+    cgroup_procs: tuple[str, ...]
+
+    def environment(self) -> dict[str, str]:
+        env = {
+            "PATH": os.environ.get("PATH", FALLBACK_PATH),
+            "MESOS_SANDBOX": str(self.paths.root),
+            TASK_MARKER: self.task.task_id,
+            "DAYBREAK_SANDBOX": str(self.paths.sandbox),
+            "DAYBREAK_INSTANCE": str(self.task.instance),
+            "DAYBREAK_HOSTNAME": self.task.hostname,
+        }
+        for name in ("LANG", "LC_ALL", "TZ"):
+            if name in os.environ:
+                env[name] = os.environ[name]
+        for port_name, number in self.task.ports.items():
+            env[f"DAYBREAK_PORT_{port_name.upper()}"] = str(number)
+        account = account_of(self.user) or _current_account()
+        if account is not None:
+            env.update(HOME=account.pw_dir, USER=account.pw_name, LOGNAME=account.pw_name)
+        return env
+
+    def process(self, name: str) -> Process:
+        return next(p for p in self.task.task.processes if p.name == name)
+
+    def start(self, name: str, run: int) -> StartedRun:
+        spec = self.process(name)
+        logger = spec.logger or DEFAULT_LOGGER
+        env = self.environment()
+        env["DAYBREAK_BASH"] = BASH
+        profile = self.paths.sandbox / ".thermos_profile"
+        if profile.exists():
+            env["BASH_ENV"] = str(profile)
+        exit_file = self.paths.exit_file(name, run)
+        exit_file.parent.mkdir(parents=True, exist_ok=True)
+        outputs = [self._output(name, run, stream, logger) for stream in STREAMS]
+        exit_file.write_bytes(b"")
+        account = account_of(self.user)
+        if account is not None:
+            os.chown(exit_file, account.pw_uid, account.pw_gid)
+        try:
+            waiter = subprocess.Popen(
+                [
+                    WAITER_SHELL,
+                    "-c",
+                    WAITER_SCRIPT,
+                    "daybreak-waiter",
+                    spec.cmdline,
+                    str(exit_file),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=outputs[0],
+                stderr=outputs[1],
+                cwd=self.paths.sandbox,
+                env=env,
+                start_new_session=True,
+                user=account.pw_uid if account else None,
+                group=account.pw_gid if account else None,
+                extra_groups=os.getgrouplist(account.pw_name, account.pw_gid) if account else None,
+            )
+        finally:
+            for output in outputs:
+                os.close(output)
+        assert waiter.stdin is not None
+        for procs in self.cgroup_procs:
+            Path(procs).write_text(str(waiter.pid))
+        waiter.stdin.write(b"go\n")
+        waiter.stdin.close()
+        # The agent watches the waiter through a pidfd and reaps it itself.
+        waiter.returncode = 0
+        return StartedRun(pid=waiter.pid, exit_file=exit_file)
+
+    def _output(self, name: str, run: int, stream: str, logger: Logger) -> int:
+        if logger.destination == "none":
+            return os.open(os.devnull, os.O_WRONLY)
+        if logger.destination == "console":
+            path = self.paths.console(stream)
+        else:  # "file", and "both", whose console copy the log keeper makes
+            path = self.paths.process_log(name, run, stream)
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+
+def read_exit_status(exit_file: Path) -> int | None:
+    """The status the waiter wrote, or None if it died before writing one."""
+    try:
+        text = exit_file.read_text().strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.lstrip("-").isdigit() else None
+
+
+def account_of(user: str | None) -> pwd.struct_passwd | None:
+    if user is None:
+        return None
+    try:
+        return pwd.getpwnam(user)
+    except KeyError:
+        return None
+
+
+def _current_account() -> pwd.struct_passwd | None:
+    try:
+        return pwd.getpwuid(os.getuid())
+    except KeyError:
+        return None

@@ -1,0 +1,221 @@
+"""One task on this machine: the planner's decisions carried out with real processes.
+
+The supervisor is synchronous and owns no loop: the agent calls `advance(now)` when something
+happened (a waiter exited, a kill arrived, a planned time came) and schedules the next call
+for the time it returns. Every decision and every exit goes to the checkpoint before anything
+else sees it, so a new agent can rebuild the supervisor with `recover` and carry on.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+import psutil
+
+from daybreak.agent.executor.checkpoint import (
+    AnyRecord,
+    CheckpointReader,
+    CheckpointWriter,
+    KillRequested,
+    PhaseChanged,
+    ProcessExited,
+    ProcessForked,
+    TaskLaunch,
+    TaskView,
+)
+from daybreak.agent.executor.planner import TERMINAL_PHASES, Phase, TaskPlanner
+from daybreak.agent.executor.processes import Launcher, account_of, read_exit_status
+from daybreak.agent.executor.tree import ProcessTable, signal_pids
+from daybreak.agent.paths import TaskPaths
+
+# How often to look for processes that left the waiters' trees while waiting for them to go.
+STRAY_POLL_MS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    process: str
+    run: int
+    exit_file: Path
+
+
+class TaskSupervisor:
+    def __init__(self, paths: TaskPaths, launch: TaskLaunch) -> None:
+        self.paths = paths
+        self.launch = launch
+        self.task_id = launch.task.task_id
+        self.planner = TaskPlanner(launch.task.task)
+        self.launcher = Launcher(paths, launch.task, launch.user, launch.cgroup_procs)
+        self.view = TaskView()
+        self.waiters: dict[int, _Run] = {}
+        self._writer: CheckpointWriter | None = None
+
+    # Creating and recovering.
+
+    @classmethod
+    def create(cls, paths: TaskPaths, launch: TaskLaunch) -> TaskSupervisor:
+        paths.sandbox.mkdir(parents=True, exist_ok=True)
+        account = account_of(launch.user)
+        if account is not None:
+            os.chown(paths.sandbox, account.pw_uid, account.pw_gid)
+        paths.launch.write_bytes(msgspec.json.encode(launch))
+        supervisor = cls(paths, launch)
+        supervisor._writer = CheckpointWriter(paths.checkpoint)
+        supervisor._record(PhaseChanged(at_ms=launch.launched_ms, phase=Phase.ACTIVE))
+        return supervisor
+
+    @classmethod
+    def recover(cls, paths: TaskPaths, now: int) -> TaskSupervisor:
+        """Rebuild a task from its directory after an agent restart: runs whose waiters still
+        live are watched again, runs that ended meanwhile are recorded with their real status."""
+        launch = msgspec.json.decode(paths.launch.read_bytes(), type=TaskLaunch)
+        supervisor = cls(paths, launch)
+        reader = CheckpointReader(paths.checkpoint)
+        for record in reader.catch_up():
+            supervisor._replay(record)
+        supervisor._writer = CheckpointWriter(paths.checkpoint)
+        for name, run in supervisor.view.live_runs():
+            exit_file = paths.exit_file(name, run.run)
+            if _same_process(run.pid, run.start_time):
+                supervisor.waiters[run.pid] = _Run(name, run.run, exit_file)
+            else:
+                supervisor._run_ended(name, run.run, run.pid, exit_file, now)
+        return supervisor
+
+    def _replay(self, record: AnyRecord) -> None:
+        self.view.apply(record)
+        if isinstance(record, PhaseChanged):
+            self.planner.resume(record.phase, record.outcome, record.deadline_ms)
+        elif isinstance(record, KillRequested):
+            self.planner.request_kill(record.message)
+        elif isinstance(record, ProcessForked):
+            self.planner.started(record.process)
+        else:
+            self.planner.exited(record.process, record.succeeded, record.at_ms, record.describe())
+
+    def _record(self, record: AnyRecord) -> None:
+        assert self._writer is not None
+        self._writer.write(record)
+        self.view.apply(record)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    # Events.
+
+    @property
+    def finished(self) -> bool:
+        return self.planner.phase in TERMINAL_PHASES
+
+    def request_kill(self, message: str, now: int) -> None:
+        if self.planner.phase is Phase.ACTIVE:
+            self._record(KillRequested(at_ms=now, message=message))
+            self.planner.request_kill(message)
+
+    def waiter_exited(self, pid: int, now: int) -> None:
+        run = self.waiters.pop(pid, None)
+        if run is not None:
+            self._run_ended(run.process, run.run, pid, run.exit_file, now)
+
+    def _run_ended(self, process: str, run: int, pid: int, exit_file: Path, now: int) -> None:
+        code = read_exit_status(exit_file)
+        ending = self.planner.phase is not Phase.ACTIVE and not self._is_final(process)
+        signal_number = None
+        if code is None:
+            # The waiter died before the command's status reached it: only SIGKILL does that.
+            signal_number = signal.SIGKILL.value
+        exited = ProcessExited(
+            at_ms=now,
+            process=process,
+            run=run,
+            pid=pid,
+            exit_code=code,
+            signal=signal_number,
+            stopped=ending or self.finished,
+        )
+        self._record(exited)
+        self.planner.exited(process, exited.succeeded, now, exited.describe())
+
+    def _is_final(self, process: str) -> bool:
+        return self.launcher.process(process).final
+
+    # Deciding and acting.
+
+    def advance(self, now: int, table: Callable[[], ProcessTable]) -> int | None:
+        """Carry out what the planner wants now; returns when to be called again, or None."""
+        ending = self.planner.phase in (Phase.CLEANING, Phase.FINALIZING)
+        strays = ending and bool(self._strays(table()))
+        before = self.planner.phase
+        step = self.planner.step(now, strays_alive=strays)
+        after = self.planner.phase
+        if after is not before and after not in TERMINAL_PHASES:
+            self._record(
+                PhaseChanged(
+                    at_ms=now,
+                    phase=after,
+                    message=self.planner.message,
+                    outcome=self.planner.outcome,
+                    deadline_ms=self.planner.deadline_ms,
+                )
+            )
+        if step.terminate:
+            signal_pids(self.processes(table()) - set(self.waiters), signal.SIGTERM)
+        if step.kill:
+            signal_pids(self.processes(table()), signal.SIGKILL)
+        for process in step.start:
+            self._start(process, now)
+        if after in TERMINAL_PHASES:
+            self._record(PhaseChanged(at_ms=now, phase=after, message=self.planner.message))
+            return None
+        wake = step.wake_at_ms
+        if after is not Phase.ACTIVE:
+            # Strays signal nothing when they exit, and neither do processes left after a kill.
+            wake = now + STRAY_POLL_MS if wake is None else min(wake, now + STRAY_POLL_MS)
+        return wake
+
+    def _start(self, process: str, now: int) -> None:
+        run = self.planner.run_number(process)
+        started = self.launcher.start(process, run)
+        self.planner.started(process)
+        self.waiters[started.pid] = _Run(process, run, started.exit_file)
+        self._record(
+            ProcessForked(
+                at_ms=now,
+                process=process,
+                run=run,
+                pid=started.pid,
+                start_time=_start_time(started.pid),
+            )
+        )
+
+    def processes(self, table: ProcessTable) -> set[int]:
+        """Every live process of the task, waiters included."""
+        return table.task_processes(self.task_id, self.waiters, self.launch.cgroup_procs)
+
+    def _strays(self, table: ProcessTable) -> set[int]:
+        return self.processes(table) - table.descendants(self.waiters)
+
+
+def _start_time(pid: int) -> float:
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return 0.0
+
+
+def _same_process(pid: int, start_time: float) -> bool:
+    try:
+        process = psutil.Process(pid)
+        return (
+            abs(process.create_time() - start_time) < 0.05
+            and process.status() != psutil.STATUS_ZOMBIE
+        )
+    except psutil.Error:
+        return False

@@ -1,0 +1,67 @@
+"""`daybreak agent`: flags in, a running daemon out. Stopping the agent never stops its tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from daybreak.agent.daemon import Agent, AgentConfig
+from daybreak.agent.machine import default_hostname, parse_pairs, parse_ports, parse_resources
+from daybreak.errors import InvalidParameterError
+
+
+def build_config(
+    *,
+    scheduler: str,
+    work_dir: str,
+    hostname: str | None,
+    attributes: str | None,
+    resources: str | None,
+    ports: str,
+    agent_id: str | None,
+    credential_file: str | None,
+) -> AgentConfig:
+    directory = Path(work_dir).absolute()
+    directory.mkdir(parents=True, exist_ok=True)
+    host = hostname or default_hostname()
+    given = parse_pairs(attributes or "", "--attributes")
+    credential = None
+    if credential_file is not None:
+        try:
+            credential = Path(credential_file).read_text().strip()
+        except OSError as error:
+            raise InvalidParameterError(f"--credential-file: {error}") from None
+    return AgentConfig(
+        scheduler_url=scheduler,
+        work_dir=directory,
+        hostname=host,
+        attributes={"host": host, **given},
+        resources=parse_resources(resources, directory),
+        ports=parse_ports(ports),
+        agent_id=agent_id,
+        credential=credential,
+    )
+
+
+def run_agent(config: AgentConfig) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+    async def serve() -> None:
+        agent = Agent(config)
+        runner = asyncio.current_task()
+        assert runner is not None
+        loop = asyncio.get_running_loop()
+        for stop in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(stop, runner.cancel)
+        await agent.run()
+
+    with contextlib.suppress(asyncio.CancelledError):
+        asyncio.run(serve())

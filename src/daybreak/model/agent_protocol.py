@@ -1,0 +1,153 @@
+"""Every message between an agent and the scheduler, and the rules of the conversation.
+
+An agent keeps one WebSocket open to the scheduler (`ws://HOST:PORT/api/v1/agents/connect`,
+its credential in the `Authorization` header). Each frame is one JSON object tagged by `type`.
+
+The conversation:
+1. The agent opens with `Hello`: who it is, what it offers, and every task it holds with the
+   state it last reported (the inventory the scheduler reconciles at once).
+2. The scheduler answers `Welcome` with the heartbeat interval and the highest status
+   sequence number it has applied for this agent. The agent then re-sends, in order, every
+   update above that number.
+3. From then on, in any order: the agent sends `StatusUpdate`s and `Heartbeat`s; the scheduler
+   sends `Launch`, `Kill`, `Ack` and sandbox requests (`ListFiles`, `ReadFile`), which the agent
+   answers with `FileList`, `FileChunk` or `RequestFailed` carrying the same `request_id`.
+
+Status updates carry a sequence number that only grows, across agent restarts too. They stay
+on the agent's disk until a cumulative `Ack` covers them, and the scheduler ignores a number it
+has already applied: nothing is lost and nothing is applied twice when either side restarts.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from daybreak.model.agent import PortRange
+from daybreak.model.jobspec import JobSpec, Resources
+from daybreak.model.task_state import TaskState
+
+PROTOCOL_VERSION = 1
+CONNECT_PATH = "/api/v1/agents/connect"
+
+
+class Message(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Base of every protocol message."""
+
+
+# Agent to scheduler.
+
+
+class Hello(Message, frozen=True, kw_only=True, tag="hello"):
+    agent_id: str
+    hostname: str
+    attributes: dict[str, str]
+    resources: Resources
+    ports: PortRange
+    # Every task the agent holds, live or finished but not yet garbage collected.
+    inventory: dict[str, TaskState]
+    protocol: int = PROTOCOL_VERSION
+
+
+class StatusUpdate(Message, frozen=True, kw_only=True, tag="status"):
+    seq: int
+    task_id: str
+    state: TaskState
+    timestamp_ms: int
+    message: str | None = None
+
+
+class TaskUsage(msgspec.Struct, frozen=True, kw_only=True):
+    task_id: str
+    cpu_secs: float  # user + system time of every process of the task so far
+    ram_mb: float  # resident memory now
+    disk_mb: float  # the sandbox's size
+    processes: int
+
+
+class Heartbeat(Message, frozen=True, kw_only=True, tag="heartbeat"):
+    timestamp_ms: int
+    usage: tuple[TaskUsage, ...] = ()
+
+
+class FileEntry(msgspec.Struct, frozen=True, kw_only=True):
+    path: str  # relative to the sandbox
+    size: int
+    is_dir: bool
+    mtime_ms: int
+
+
+class FileList(Message, frozen=True, kw_only=True, tag="file_list"):
+    request_id: int
+    entries: tuple[FileEntry, ...]
+
+
+class FileChunk(Message, frozen=True, kw_only=True, tag="file_chunk"):
+    request_id: int
+    offset: int
+    data: bytes
+    size: int  # the file's size when read, so a follower knows whether more is waiting
+
+
+class RequestFailed(Message, frozen=True, kw_only=True, tag="request_failed"):
+    request_id: int
+    error: str
+
+
+# Scheduler to agent.
+
+
+class Welcome(Message, frozen=True, kw_only=True, tag="welcome"):
+    heartbeat_interval_ms: int
+    applied_seq: int
+
+
+class Launch(Message, frozen=True, kw_only=True, tag="launch"):
+    task_id: str
+    spec: JobSpec  # the agent fills in the late-bound templates with its own hostname
+    instance: int
+    ports: dict[str, int]
+
+
+class Kill(Message, frozen=True, kw_only=True, tag="kill"):
+    task_id: str
+    message: str | None = None
+
+
+class Ack(Message, frozen=True, kw_only=True, tag="ack"):
+    seq: int  # every update up to and including this number is applied
+
+
+class ListFiles(Message, frozen=True, kw_only=True, tag="list_files"):
+    request_id: int
+    task_id: str
+    path: str = ""
+
+
+class ReadFile(Message, frozen=True, kw_only=True, tag="read_file"):
+    request_id: int
+    task_id: str
+    path: str
+    offset: int = 0
+    length: int = 64 * 1024
+    # Following a file: with nothing past `offset`, wait up to this long for more to arrive.
+    wait_ms: int = 0
+
+
+AgentMessage = Hello | StatusUpdate | Heartbeat | FileList | FileChunk | RequestFailed
+SchedulerMessage = Welcome | Launch | Kill | Ack | ListFiles | ReadFile
+
+_agent_decoder: msgspec.json.Decoder[AgentMessage] = msgspec.json.Decoder(AgentMessage)
+_scheduler_decoder: msgspec.json.Decoder[SchedulerMessage] = msgspec.json.Decoder(SchedulerMessage)
+_encoder = msgspec.json.Encoder()
+
+
+def encode(message: Message) -> bytes:
+    return _encoder.encode(message)
+
+
+def decode_from_agent(frame: bytes | str) -> AgentMessage:
+    return _agent_decoder.decode(frame)
+
+
+def decode_from_scheduler(frame: bytes | str) -> SchedulerMessage:
+    return _scheduler_decoder.decode(frame)

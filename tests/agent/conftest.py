@@ -1,0 +1,112 @@
+"""Real agents as processes, a fake scheduler in memory, and no task left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from daybreak.agent.executor.tree import ProcessTable
+from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
+from tests.agent.fake_scheduler import WAIT_S, FakeScheduler
+
+
+class AgentProcess:
+    """`daybreak agent` in a process of its own, as an operator would run it."""
+
+    def __init__(self, scheduler_url: str, work_dir: Path, *extra: str) -> None:
+        self.work_dir = work_dir
+        self.log = work_dir.parent / f"{work_dir.name}.log"
+        self.args = [
+            sys.executable, "-m", "daybreak", "agent",
+            "--scheduler", scheduler_url,
+            "--work-dir", str(work_dir),
+            "--hostname", "agent-test",
+            "--attributes", "rack=r1",
+            "--resources", "cpu=4,ram=4GiB,disk=10GiB",
+            *extra,
+        ]  # fmt: skip
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> AgentProcess:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(self.args, stderr=log, start_new_session=True)
+        return self
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(WAIT_S)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(WAIT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(WAIT_S)
+
+    def task_dir(self, task_id: str) -> Path:
+        return self.work_dir / "tasks" / task_id
+
+
+@pytest.fixture
+def scheduler() -> Iterator[FakeScheduler]:
+    with FakeScheduler() as fake:
+        yield fake
+
+
+@pytest.fixture
+def task_prefix() -> Iterator[str]:
+    """Task ids made with this prefix; whatever of them still runs is killed afterwards."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    yield prefix
+    table = ProcessTable.scan()
+    leftovers = [
+        psutil.Process(pid)
+        for task_id, pids in table.by_task.items()
+        if task_id.startswith(prefix)
+        for pid in pids
+        if pid != os.getpid()
+    ]
+    for process in leftovers:
+        process.kill()
+    psutil.wait_procs(leftovers, timeout=WAIT_S)
+
+
+@pytest.fixture
+def agent(scheduler: FakeScheduler, tmp_path: Path) -> Iterator[AgentProcess]:
+    process = AgentProcess(scheduler.url, tmp_path / "agent").start()
+    scheduler.wait_for_hello()
+    yield process
+    process.stop()
+
+
+def job(
+    *processes: Process,
+    orders: tuple[tuple[str, ...], ...] = (),
+    role: str = "nobody-here",
+    max_failures: int = 1,
+    max_concurrency: int = 0,
+    finalization_wait: int = 30,
+) -> JobSpec:
+    return JobSpec(
+        key=JobKey(cluster="test", role=role, environment="devel", name="job"),
+        task=Task(
+            name="job",
+            processes=processes,
+            orders=orders,
+            resources=Resources(cpu=0.1, ram_mb=64, disk_mb=64),
+            max_failures=max_failures,
+            max_concurrency=max_concurrency,
+            finalization_wait=finalization_wait,
+        ),
+    )

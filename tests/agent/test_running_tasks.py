@@ -1,0 +1,112 @@
+"""The agent runs tasks the way Thermos did: real processes, real sandboxes, real signals."""
+
+from __future__ import annotations
+
+import psutil
+
+from daybreak.agent.executor.checkpoint import read_checkpoint
+from daybreak.model.jobspec import Process
+from daybreak.model.task_state import TaskState
+from tests.agent.conftest import AgentProcess, job
+from tests.agent.fake_scheduler import WAIT_S, FakeScheduler
+
+
+def test_ordered_processes_run_one_after_another_and_the_task_finishes(
+    scheduler: FakeScheduler, agent: AgentProcess, task_prefix: str
+) -> None:
+    task_id = f"{task_prefix}-order"
+    spec = job(
+        Process(name="second", cmdline="echo second >> order"),
+        Process(name="first", cmdline="sleep 0.2; echo 'first on {{mesos.hostname}}' >> order"),
+        orders=(("first", "second"),),
+    )
+    scheduler.launch(task_id, spec)
+    scheduler.wait_for_state(task_id, TaskState.FINISHED)
+    assert scheduler.states(task_id) == [TaskState.STARTING, TaskState.RUNNING, TaskState.FINISHED]
+    sandbox = agent.task_dir(task_id) / "sandbox"
+    assert (sandbox / "order").read_text() == "first on agent-test\nsecond\n"
+
+
+def test_max_concurrency_keeps_processes_apart(
+    scheduler: FakeScheduler, agent: AgentProcess, task_prefix: str
+) -> None:
+    task_id = f"{task_prefix}-one-at-a-time"
+    step = "echo start >> log; sleep 0.1; echo end >> log"
+    spec = job(*(Process(name=f"p{i}", cmdline=step) for i in range(3)), max_concurrency=1)
+    scheduler.launch(task_id, spec)
+    scheduler.wait_for_state(task_id, TaskState.FINISHED)
+    lines = (agent.task_dir(task_id) / "sandbox" / "log").read_text().split()
+    assert lines == ["start", "end"] * 3
+
+
+def test_a_failing_process_is_retried_up_to_its_limit_then_fails_the_task(
+    scheduler: FakeScheduler, agent: AgentProcess, task_prefix: str
+) -> None:
+    task_id = f"{task_prefix}-fails"
+    spec = job(
+        Process(name="flaky", cmdline="echo try >> tries; exit 3", max_failures=2, min_duration=0)
+    )
+    scheduler.launch(task_id, spec)
+    failed = scheduler.wait_for_state(task_id, TaskState.FAILED)
+    assert failed.message == "Process 'flaky' failed 2 time(s); last run exit status 3"
+    assert (agent.task_dir(task_id) / "sandbox" / "tries").read_text() == "try\ntry\n"
+    view = read_checkpoint(agent.task_dir(task_id) / "checkpoint")
+    assert [run.exit_code for run in view.processes["flaky"]] == [3, 3]
+
+
+def test_daemon_ephemeral_and_final_processes(
+    scheduler: FakeScheduler, agent: AgentProcess, task_prefix: str
+) -> None:
+    """The classic sidecar shape: a daemon ticks, an ephemeral one idles, neither holds the
+    task open; when the main process is done, both are stopped and the final one runs."""
+    task_id = f"{task_prefix}-shapes"
+    spec = job(
+        Process(name="main", cmdline="until [ $(wc -l < ticks) -ge 3 ]; do sleep 0.02; done"),
+        Process(
+            name="ticker", cmdline="echo tick >> ticks", daemon=True, ephemeral=True, min_duration=0
+        ),
+        Process(name="idler", cmdline="echo $$ > idler.pid; exec sleep 1000", ephemeral=True),
+        Process(name="cleanup", cmdline="echo done > final.txt", final=True),
+    )
+    scheduler.launch(task_id, spec)
+    scheduler.wait_for_state(task_id, TaskState.FINISHED)
+    sandbox = agent.task_dir(task_id) / "sandbox"
+    assert (sandbox / "final.txt").read_text() == "done\n"
+    assert len((sandbox / "ticks").read_text().split()) >= 3
+    assert not psutil.pid_exists(int((sandbox / "idler.pid").read_text()))
+
+
+def test_kill_stops_the_processes_runs_final_ones_and_reports_killed(
+    scheduler: FakeScheduler, agent: AgentProcess, task_prefix: str
+) -> None:
+    task_id = f"{task_prefix}-kill"
+    spec = job(
+        Process(
+            name="server", cmdline="trap 'echo bye; exit 0' TERM; while :; do sleep 0.05; done"
+        ),
+        Process(name="goodbye", cmdline="echo final >> final.txt", final=True),
+    )
+    scheduler.launch(task_id, spec)
+    scheduler.wait_for_state(task_id, TaskState.RUNNING)
+    scheduler.kill(task_id, "Killed by alice")
+    killed = scheduler.wait_for_state(task_id, TaskState.KILLED)
+    assert killed.message == "Killed by alice"
+    root = agent.task_dir(task_id)
+    assert (root / ".logs" / "server" / "0" / "stdout").read_text() == "bye\n"
+    assert (root / "sandbox" / "final.txt").read_text() == "final\n"
+
+
+def test_a_process_that_daemonises_itself_still_dies_with_the_task(
+    scheduler: FakeScheduler, agent: AgentProcess, task_prefix: str
+) -> None:
+    task_id = f"{task_prefix}-escape"
+    escape = "( setsid sh -c 'echo $$ > daemon.pid; exec sleep 1000' & ); exec sleep 1000"
+    scheduler.launch(task_id, job(Process(name="forks", cmdline=escape)))
+    scheduler.wait_for_state(task_id, TaskState.RUNNING)
+    pid_file = agent.task_dir(task_id) / "sandbox" / "daemon.pid"
+    scheduler.wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "", "pid")
+    daemon = psutil.Process(int(pid_file.read_text()))
+    assert daemon.ppid() != 0
+    scheduler.kill(task_id)
+    scheduler.wait_for_state(task_id, TaskState.KILLED)
+    daemon.wait(WAIT_S)  # raises if it outlives the deadline
