@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +57,16 @@ class AgentProcess:
 
     def task_dir(self, task_id: str) -> Path:
         return self.work_dir / "tasks" / task_id
+
+
+def wait_for_file(path: Path, timeout: float = WAIT_S) -> str:
+    """A process's sign of life: wait until it has written `path`, then return the content."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and (text := path.read_text()):
+            return text
+        time.sleep(0.01)
+    raise AssertionError(f"{path} never appeared")
 
 
 @pytest.fixture

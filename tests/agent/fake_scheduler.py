@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,6 +29,8 @@ class FakeScheduler:
     updates: list[protocol.StatusUpdate] = field(default_factory=list)
     heartbeats: list[protocol.Heartbeat] = field(default_factory=list)
     replies: dict[int, protocol.AgentMessage] = field(default_factory=dict)
+    # When each (task, state) first arrived, by time.monotonic(): for latency measurements.
+    arrived: dict[tuple[str, TaskState], float] = field(default_factory=dict)
     applied_seq: int = 0
     duplicates: int = 0
     _changed: threading.Condition = field(default_factory=threading.Condition)
@@ -96,6 +99,7 @@ class FakeScheduler:
                 self._note(lambda: self.updates.append(message))
                 return
             self.applied_seq = message.seq
+            self.arrived.setdefault((message.task_id, message.state), time.monotonic())
             self._note(lambda: self.updates.append(message))
             await connection.send(protocol.encode(protocol.Ack(seq=message.seq)).decode())
         elif isinstance(message, protocol.Heartbeat):

@@ -7,7 +7,7 @@ import psutil
 from daybreak.agent.executor.checkpoint import read_checkpoint
 from daybreak.model.jobspec import Process
 from daybreak.model.task_state import TaskState
-from tests.agent.conftest import AgentProcess, job
+from tests.agent.conftest import AgentProcess, job, wait_for_file
 from tests.agent.fake_scheduler import WAIT_S, FakeScheduler
 
 
@@ -82,12 +82,13 @@ def test_kill_stops_the_processes_runs_final_ones_and_reports_killed(
     task_id = f"{task_prefix}-kill"
     spec = job(
         Process(
-            name="server", cmdline="trap 'echo bye; exit 0' TERM; while :; do sleep 0.05; done"
+            name="server",
+            cmdline="trap 'echo bye; exit 0' TERM; echo up > ready; while :; do sleep 0.05; done",
         ),
         Process(name="goodbye", cmdline="echo final >> final.txt", final=True),
     )
     scheduler.launch(task_id, spec)
-    scheduler.wait_for_state(task_id, TaskState.RUNNING)
+    wait_for_file(agent.task_dir(task_id) / "sandbox" / "ready")  # its trap is set
     scheduler.kill(task_id, "Killed by alice")
     killed = scheduler.wait_for_state(task_id, TaskState.KILLED)
     assert killed.message == "Killed by alice"
@@ -103,9 +104,7 @@ def test_a_process_that_daemonises_itself_still_dies_with_the_task(
     escape = "( setsid sh -c 'echo $$ > daemon.pid; exec sleep 1000' & ); exec sleep 1000"
     scheduler.launch(task_id, job(Process(name="forks", cmdline=escape)))
     scheduler.wait_for_state(task_id, TaskState.RUNNING)
-    pid_file = agent.task_dir(task_id) / "sandbox" / "daemon.pid"
-    scheduler.wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "", "pid")
-    daemon = psutil.Process(int(pid_file.read_text()))
+    daemon = psutil.Process(int(wait_for_file(agent.task_dir(task_id) / "sandbox" / "daemon.pid")))
     assert daemon.ppid() != 0
     scheduler.kill(task_id)
     scheduler.wait_for_state(task_id, TaskState.KILLED)

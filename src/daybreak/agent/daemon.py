@@ -28,7 +28,7 @@ from daybreak.agent.executor.checkpoint import TaskLaunch
 from daybreak.agent.executor.planner import Phase
 from daybreak.agent.executor.processes import account_of
 from daybreak.agent.executor.supervisor import TaskSupervisor
-from daybreak.agent.executor.tree import ProcessTable
+from daybreak.agent.executor.tree import ProcessTables
 from daybreak.agent.outbox import Outbox
 from daybreak.agent.paths import TaskPaths, task_paths, tasks_dir
 from daybreak.errors import DaybreakError
@@ -47,8 +47,6 @@ TERMINAL_REPORTS = {
 }
 RECONNECT_MIN_S = 0.2
 RECONNECT_MAX_S = 5.0
-# A scan of /proc serves every task that asks within this long.
-PROCESS_TABLE_TTL_S = 0.02
 
 
 def wall_ms() -> int:
@@ -100,7 +98,7 @@ class Agent:
         self.outbox = Outbox(config.work_dir)
         self.tasks: dict[str, _Tracked] = {}
         self._send_queue: asyncio.Queue[bytes] | None = None
-        self._table: tuple[float, ProcessTable] | None = None
+        self.process_tables = ProcessTables(time.monotonic)
         self.heartbeat_interval_s = 5.0
         self.connected = asyncio.Event()
 
@@ -146,12 +144,6 @@ class Agent:
             self.tasks[supervisor.task_id] = tracked
             log.info("task=%s event=recovered phase=%s", root.name, supervisor.planner.phase)
             self._advance(tracked)
-
-    def _process_table(self) -> ProcessTable:
-        now = time.monotonic()
-        if self._table is None or now - self._table[0] > PROCESS_TABLE_TTL_S:
-            self._table = (now, ProcessTable.scan())
-        return self._table[1]
 
     # Tasks.
 
@@ -220,7 +212,7 @@ class Agent:
             tracked.timer.cancel()
             tracked.timer = None
         try:
-            wake = supervisor.advance(self.clock(), self._process_table)
+            wake = supervisor.advance(self.clock(), self.process_tables)
         except OSError as error:
             log.exception("task=%s event=advance_failed", supervisor.task_id)
             supervisor.request_kill(f"The agent could not run the task: {error}", self.clock())

@@ -49,8 +49,9 @@ class ProcessForked(Record, frozen=True, kw_only=True, tag="fork"):
     process: str
     run: int
     pid: int  # the waiter's
-    # The waiter's start time as the kernel counts it, so a reused pid is not mistaken for it.
-    start_time: float
+    # The waiter's start time in clock ticks since boot (/proc/PID/stat), so that a reused pid
+    # is not mistaken for it.
+    start_ticks: int
 
 
 class ProcessExited(Record, frozen=True, kw_only=True, tag="exit"):
@@ -81,7 +82,7 @@ _encoder = msgspec.json.Encoder()
 class ProcessRun:
     run: int
     pid: int
-    start_time: float
+    start_ticks: int
     started_ms: int
     ended_ms: int | None = None
     exit_code: int | None = None
@@ -132,7 +133,7 @@ class TaskView:
                 ProcessRun(
                     run=record.run,
                     pid=record.pid,
-                    start_time=record.start_time,
+                    start_ticks=record.start_ticks,
                     started_ms=record.at_ms,
                 )
             )

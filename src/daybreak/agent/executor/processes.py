@@ -31,7 +31,12 @@ BASH = shutil.which("bash") or "/bin/sh"
 WAITER_SHELL = shutil.which("dash") or "/bin/sh"
 WAITER_NAME = "daybreak-waiter"  # $0: how the waiter names itself in `ps` and its errors
 # $1 is the command line, $2 the file its exit status goes to.
-WAITER_SCRIPT = 'read -r go || exit 125\n"$DAYBREAK_BASH" -c "$1" </dev/null\necho "$?" > "$2"\n'
+# The trap (a handler, not SIG_IGN, so the command still gets default dispositions) lets the
+# waiter outlive the SIGTERM sent to its process group and record the command's status.
+WAITER_SCRIPT = (
+    "trap : TERM INT HUP\n"
+    'read -r go || exit 125\n"$DAYBREAK_BASH" -c "$1" </dev/null\necho "$?" > "$2"\n'
+)
 # Every process of a task carries this variable, so the agent can find the task's processes
 # after its own restart even where they have left its process tree and there are no cgroups.
 TASK_MARKER = "DAYBREAK_TASK_ID"

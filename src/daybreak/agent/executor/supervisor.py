@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
-import psutil
 
 from daybreak.agent.executor.checkpoint import (
     AnyRecord,
@@ -30,7 +28,13 @@ from daybreak.agent.executor.checkpoint import (
 )
 from daybreak.agent.executor.planner import TERMINAL_PHASES, Phase, TaskPlanner
 from daybreak.agent.executor.processes import Launcher, account_of, read_exit_status
-from daybreak.agent.executor.tree import ProcessTable, signal_pids
+from daybreak.agent.executor.tree import (
+    ProcessTable,
+    ProcessTables,
+    signal_groups,
+    signal_pids,
+    start_ticks,
+)
 from daybreak.agent.paths import TaskPaths
 
 # How often to look for processes that left the waiters' trees while waiting for them to go.
@@ -81,7 +85,7 @@ class TaskSupervisor:
         supervisor._writer = CheckpointWriter(paths.checkpoint)
         for name, run in supervisor.view.live_runs():
             exit_file = paths.exit_file(name, run.run)
-            if _same_process(run.pid, run.start_time):
+            if start_ticks(run.pid) == run.start_ticks:
                 supervisor.waiters[run.pid] = _Run(name, run.run, exit_file)
             else:
                 supervisor._run_ended(name, run.run, run.pid, exit_file, now)
@@ -148,10 +152,11 @@ class TaskSupervisor:
 
     # Deciding and acting.
 
-    def advance(self, now: int, table: Callable[[], ProcessTable]) -> int | None:
+    def advance(self, now: int, tables: ProcessTables) -> int | None:
         """Carry out what the planner wants now; returns when to be called again, or None."""
         ending = self.planner.phase in (Phase.CLEANING, Phase.FINALIZING)
-        strays = ending and bool(self._strays(table()))
+        # Strays only matter once the known runs are gone; until then their exits wake us.
+        strays = ending and not self.planner.running and bool(self._strays(tables.recent()))
         before = self.planner.phase
         step = self.planner.step(now, strays_alive=strays)
         after = self.planner.phase
@@ -166,17 +171,19 @@ class TaskSupervisor:
                 )
             )
         if step.terminate:
-            signal_pids(self.processes(table()) - set(self.waiters), signal.SIGTERM)
+            signal_groups(self.waiters, signal.SIGTERM)
+            signal_pids(self._strays(tables.recent()), signal.SIGTERM)
         if step.kill:
-            signal_pids(self.processes(table()), signal.SIGKILL)
+            signal_groups(self.waiters, signal.SIGKILL)
+            signal_pids(self.processes(tables.fresh()), signal.SIGKILL)
         for process in step.start:
             self._start(process, now)
         if after in TERMINAL_PHASES:
             self._record(PhaseChanged(at_ms=now, phase=after, message=self.planner.message))
             return None
         wake = step.wake_at_ms
-        if after is not Phase.ACTIVE:
-            # Strays signal nothing when they exit, and neither do processes left after a kill.
+        if after is not Phase.ACTIVE and not self.planner.running:
+            # Strays signal nothing when they exit: look again soon.
             wake = now + STRAY_POLL_MS if wake is None else min(wake, now + STRAY_POLL_MS)
         return wake
 
@@ -191,7 +198,7 @@ class TaskSupervisor:
                 process=process,
                 run=run,
                 pid=started.pid,
-                start_time=_start_time(started.pid),
+                start_ticks=start_ticks(started.pid) or 0,
             )
         )
 
@@ -201,21 +208,3 @@ class TaskSupervisor:
 
     def _strays(self, table: ProcessTable) -> set[int]:
         return self.processes(table) - table.descendants(self.waiters)
-
-
-def _start_time(pid: int) -> float:
-    try:
-        return float(psutil.Process(pid).create_time())
-    except psutil.Error:
-        return 0.0
-
-
-def _same_process(pid: int, start_time: float) -> bool:
-    try:
-        process = psutil.Process(pid)
-        return (
-            abs(process.create_time() - start_time) < 0.05
-            and process.status() != psutil.STATUS_ZOMBIE
-        )
-    except psutil.Error:
-        return False

@@ -12,12 +12,23 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from daybreak.agent.executor.processes import TASK_MARKER
 
 _MARKER = TASK_MARKER.encode() + b"="
+
+
+def start_ticks(pid: int) -> int | None:
+    """When the process started, in clock ticks since boot; None if it is gone or a zombie."""
+    stat = _read(f"/proc/{pid}/stat")
+    if stat is None:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
 
 
 @dataclass
@@ -70,6 +81,25 @@ class ProcessTable:
         return found
 
 
+class ProcessTables:
+    """Scans of /proc shared between tasks: a recent one for questions that only delay
+    something when answered late (are strays left?), a fresh one before killing."""
+
+    def __init__(self, clock: Callable[[], float], recent_s: float = 0.2) -> None:
+        self._clock = clock
+        self._recent_s = recent_s
+        self._latest: tuple[float, ProcessTable] | None = None
+
+    def recent(self) -> ProcessTable:
+        if self._latest is None or self._clock() - self._latest[0] > self._recent_s:
+            return self.fresh()
+        return self._latest[1]
+
+    def fresh(self) -> ProcessTable:
+        self._latest = (self._clock(), ProcessTable.scan())
+        return self._latest[1]
+
+
 def _read(path: str) -> bytes | None:
     try:
         with open(path, "rb") as file:
@@ -91,5 +121,15 @@ def signal_pids(pids: Iterable[int], sig: signal.Signals) -> None:
     for pid in pids:
         try:
             os.kill(pid, sig)
+        except ProcessLookupError:
+            continue
+
+
+def signal_groups(leaders: Iterable[int], sig: signal.Signals) -> None:
+    """Signal each run's process group: its waiter (which outlives SIGTERM to record the
+    status) and every process of the run that stayed in the group."""
+    for leader in leaders:
+        try:
+            os.killpg(leader, sig)
         except ProcessLookupError:
             continue
