@@ -156,9 +156,16 @@ class FakeScheduler:
     def kill(self, task_id: str, message: str = "Killed by the test") -> None:
         self.send(protocol.Kill(task_id=task_id, message=message))
 
-    def request(self, build: Callable[[int], protocol.Message]) -> protocol.AgentMessage:
+    def ask(self, build: Callable[[int], protocol.Message]) -> int:
+        """Send a sandbox request; returns its id, to wait for the reply with `reply`."""
         request_id = self._next_request
         self._next_request += 1
         self.send(build(request_id))
+        return request_id
+
+    def reply(self, request_id: int) -> protocol.AgentMessage:
         self.wait_until(lambda: request_id in self.replies, f"reply to request {request_id}")
         return self.replies[request_id]
+
+    def request(self, build: Callable[[int], protocol.Message]) -> protocol.AgentMessage:
+        return self.reply(self.ask(build))

@@ -31,6 +31,7 @@ from daybreak.agent.executor.supervisor import TaskSupervisor
 from daybreak.agent.executor.tree import ProcessTables
 from daybreak.agent.outbox import Outbox
 from daybreak.agent.paths import TaskPaths, task_paths, tasks_dir
+from daybreak.agent.sandbox_files import SandboxPathError, follow_file, list_files
 from daybreak.errors import DaybreakError
 from daybreak.model import agent_protocol as protocol
 from daybreak.model.agent import PortRange
@@ -338,18 +339,47 @@ class Agent:
         self._send_queue = queue
         self.connected.set()
         log.info("event=connected agent=%s backlog=%d", self.agent_id, queue.qsize())
-        # Both helpers belong to this connection and end with it, however it ends.
-        helpers = [
+        # The helpers and sandbox requests belong to this connection and end with it.
+        helpers = {
             asyncio.create_task(self._sender(connection, queue)),
             asyncio.create_task(self._heartbeats(queue)),
-        ]
+        }
         try:
             async for frame in connection:
-                self._on_message(protocol.decode_from_scheduler(frame))
+                message = protocol.decode_from_scheduler(frame)
+                if isinstance(message, protocol.ListFiles | protocol.ReadFile):
+                    request = asyncio.create_task(self._answer(message, queue))
+                    helpers.add(request)
+                    request.add_done_callback(helpers.discard)
+                else:
+                    self._on_message(message)
         finally:
             for helper in helpers:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
+
+    async def _answer(
+        self, request: protocol.ListFiles | protocol.ReadFile, queue: asyncio.Queue[bytes]
+    ) -> None:
+        reply: protocol.Message
+        tracked = self.tasks.get(request.task_id)
+        try:
+            if tracked is None:
+                raise SandboxPathError(f"no task {request.task_id} on agent {self.agent_id}")
+            root = tracked.supervisor.paths.root
+            if isinstance(request, protocol.ListFiles):
+                entries = list_files(root, request.path)
+                reply = protocol.FileList(request_id=request.request_id, entries=entries)
+            else:
+                data, size = await follow_file(
+                    root, request.path, request.offset, request.length, request.wait_ms / 1000
+                )
+                reply = protocol.FileChunk(
+                    request_id=request.request_id, offset=request.offset, data=data, size=size
+                )
+        except SandboxPathError as error:
+            reply = protocol.RequestFailed(request_id=request.request_id, error=str(error))
+        queue.put_nowait(protocol.encode(reply))
 
     async def _sender(
         self, connection: websockets.ClientConnection, queue: asyncio.Queue[bytes]
