@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from daybreak.agent.executor.planner import InvalidScheduleError, Phase, Step, TaskPlanner
-from daybreak.model.jobspec import Process, Resources, Task
+from daybreak.model.jobspec import Process, Task
+from tests.agent.conftest import job
 
 S = 1000  # ms
 
@@ -17,15 +18,14 @@ def task(
     max_concurrency: int = 0,
     finalization_wait: int = 30,
 ) -> Task:
-    return Task(
-        name="t",
-        processes=processes,
+    spec = job(
+        *processes,
         orders=orders,
-        resources=Resources(cpu=1, ram_mb=1, disk_mb=1),
         max_failures=max_failures,
         max_concurrency=max_concurrency,
         finalization_wait=finalization_wait,
     )
+    return spec.task
 
 
 def p(name: str, **fields: object) -> Process:
