@@ -181,15 +181,7 @@ class Agent:
     def kill(self, message: protocol.Kill) -> None:
         tracked = self.tasks.get(message.task_id)
         if tracked is None:
-            self._send_update(
-                protocol.StatusUpdate(
-                    seq=0,
-                    task_id=message.task_id,
-                    state=TaskState.LOST,
-                    timestamp_ms=self.clock(),
-                    message="Task unknown to this agent",
-                )
-            )
+            self._send_update(message.task_id, TaskState.LOST, "Task unknown to this agent")
             return
         log.info("task=%s event=kill message=%s", message.task_id, message.message)
         tracked.supervisor.request_kill(message.message or "Killed", self.clock())
@@ -197,15 +189,7 @@ class Agent:
 
     def _report_unrunnable(self, task_id: str, reason: str) -> None:
         log.error("task=%s event=unrunnable reason=%s", task_id, reason)
-        self._send_update(
-            protocol.StatusUpdate(
-                seq=0,
-                task_id=task_id,
-                state=TaskState.FAILED,
-                timestamp_ms=self.clock(),
-                message=reason,
-            )
-        )
+        self._send_update(task_id, TaskState.FAILED, reason)
 
     def _advance(self, tracked: _Tracked) -> None:
         supervisor = tracked.supervisor
@@ -226,7 +210,7 @@ class Agent:
 
     def _watch(self, tracked: _Tracked) -> None:
         loop = asyncio.get_running_loop()
-        for pid in tracked.supervisor.waiters:
+        for pid in list(tracked.supervisor.waiters):
             if pid in tracked.pidfds:
                 continue
             try:
@@ -263,7 +247,11 @@ class Agent:
         phase = supervisor.planner.phase
         if phase in TERMINAL_REPORTS:
             self._report(tracked, TERMINAL_REPORTS[phase], supervisor.planner.message)
-            self._unwatch(tracked)
+            if not supervisor.waiters:
+                # Waiters of runs killed at the end are still watched, to be reaped and
+                # recorded; once they are gone the task holds no descriptor.
+                self._unwatch(tracked)
+                supervisor.close()
         elif phase is Phase.ACTIVE and tracked.reported in (None, TaskState.STARTING):
             self._report(tracked, TaskState.RUNNING, None)
 
@@ -274,17 +262,12 @@ class Agent:
         paths = tracked.supervisor.paths
         paths.reported.write_text(state.value)
         log.info("task=%s event=status state=%s message=%s", paths.task_id, state, message)
-        self._send_update(
-            protocol.StatusUpdate(
-                seq=0,
-                task_id=paths.task_id,
-                state=state,
-                timestamp_ms=self.clock(),
-                message=message,
-            )
-        )
+        self._send_update(paths.task_id, state, message)
 
-    def _send_update(self, update: protocol.StatusUpdate) -> None:
+    def _send_update(self, task_id: str, state: TaskState, message: str | None) -> None:
+        update = protocol.StatusUpdate(
+            seq=0, task_id=task_id, state=state, timestamp_ms=self.clock(), message=message
+        )
         numbered = self.outbox.add(update)
         if self._send_queue is not None:
             self._send_queue.put_nowait(protocol.encode(numbered))

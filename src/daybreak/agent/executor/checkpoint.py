@@ -89,15 +89,6 @@ class ProcessRun:
     signal: int | None = None
     stopped: bool = False
 
-    @property
-    def state(self) -> str:
-        """Thermos' process states: RUNNING, SUCCESS, FAILED, KILLED."""
-        if self.ended_ms is None:
-            return "RUNNING"
-        if self.stopped or self.signal is not None:
-            return "KILLED"
-        return "SUCCESS" if self.exit_code == 0 else "FAILED"
-
 
 @dataclass
 class TaskView:
@@ -107,10 +98,6 @@ class TaskView:
     message: str | None = None
     ended_ms: int | None = None
     processes: dict[str, list[ProcessRun]] = field(default_factory=dict)
-
-    @property
-    def finished(self) -> bool:
-        return self.phase in TERMINAL_PHASES
 
     def live_runs(self) -> list[tuple[str, ProcessRun]]:
         return [
@@ -156,37 +143,23 @@ class CheckpointWriter:
         os.close(self._fd)
 
 
-class CheckpointReader:
-    """Follows a checkpoint file, applying each new whole line to `view`."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.view = TaskView()
-        self.unreadable_lines = 0
-        self._offset = 0
-
-    def catch_up(self) -> list[AnyRecord]:
+def read_records(path: Path) -> list[AnyRecord]:
+    """Every whole, readable record; a torn line from a machine crash is skipped."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    records = []
+    for line in data[: data.rfind(b"\n") + 1].splitlines():
         try:
-            with self.path.open("rb") as file:
-                file.seek(self._offset)
-                data = file.read()
-        except FileNotFoundError:
-            return []
-        end = data.rfind(b"\n") + 1
-        self._offset += end
-        records = []
-        for line in data[:end].splitlines():
-            try:
-                record = _decoder.decode(line)
-            except msgspec.DecodeError:
-                self.unreadable_lines += 1  # a torn write from a machine crash: skip it
-                continue
-            self.view.apply(record)
-            records.append(record)
-        return records
+            records.append(_decoder.decode(line))
+        except msgspec.DecodeError:
+            continue
+    return records
 
 
 def read_checkpoint(path: Path) -> TaskView:
-    reader = CheckpointReader(path)
-    reader.catch_up()
-    return reader.view
+    view = TaskView()
+    for record in read_records(path):
+        view.apply(record)
+    return view

@@ -19,6 +19,7 @@ import pwd
 import shutil
 import subprocess
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from daybreak.agent.paths import TaskPaths
@@ -57,7 +58,13 @@ class Launcher:
     user: str | None
     cgroup_procs: tuple[str, ...]
 
+    @cached_property
+    def account(self) -> pwd.struct_passwd | None:
+        return account_of(self.user)
+
+    @cached_property
     def environment(self) -> dict[str, str]:
+        """What every run of the task gets; a run adds BASH_ENV when a profile exists."""
         env = {
             "PATH": os.environ.get("PATH", FALLBACK_PATH),
             "MESOS_SANDBOX": str(self.paths.root),
@@ -71,9 +78,10 @@ class Launcher:
                 env[name] = os.environ[name]
         for port_name, number in self.task.ports.items():
             env[f"DAYBREAK_PORT_{port_name.upper()}"] = str(number)
-        account = account_of(self.user) or _current_account()
+        account = self.account or _current_account()
         if account is not None:
             env.update(HOME=account.pw_dir, USER=account.pw_name, LOGNAME=account.pw_name)
+        env["DAYBREAK_BASH"] = BASH
         return env
 
     def process(self, name: str) -> Process:
@@ -82,8 +90,7 @@ class Launcher:
     def start(self, name: str, run: int) -> StartedRun:
         spec = self.process(name)
         logger = spec.logger or DEFAULT_LOGGER
-        env = self.environment()
-        env["DAYBREAK_BASH"] = BASH
+        env = dict(self.environment)
         profile = self.paths.sandbox / ".thermos_profile"
         if profile.exists():
             env["BASH_ENV"] = str(profile)
@@ -91,7 +98,7 @@ class Launcher:
         exit_file.parent.mkdir(parents=True, exist_ok=True)
         outputs = [self._output(name, run, stream, logger) for stream in STREAMS]
         exit_file.write_bytes(b"")
-        account = account_of(self.user)
+        account = self.account
         if account is not None:
             os.chown(exit_file, account.pw_uid, account.pw_gid)
         try:
@@ -100,7 +107,7 @@ class Launcher:
                     WAITER_SHELL,
                     "-c",
                     WAITER_SCRIPT,
-                    "daybreak-waiter",
+                    WAITER_NAME,
                     spec.cmdline,
                     str(exit_file),
                 ],
@@ -131,7 +138,7 @@ class Launcher:
             return os.open(os.devnull, os.O_WRONLY)
         if logger.destination == "console":
             path = self.paths.console(stream)
-        else:  # "file", and "both", whose console copy the log keeper makes
+        else:  # "file"; "both" writes the file only until a console copy is built
             path = self.paths.process_log(name, run, stream)
             path.parent.mkdir(parents=True, exist_ok=True)
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

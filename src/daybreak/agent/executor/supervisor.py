@@ -17,7 +17,6 @@ import msgspec
 
 from daybreak.agent.executor.checkpoint import (
     AnyRecord,
-    CheckpointReader,
     CheckpointWriter,
     KillRequested,
     PhaseChanged,
@@ -25,6 +24,7 @@ from daybreak.agent.executor.checkpoint import (
     ProcessForked,
     TaskLaunch,
     TaskView,
+    read_records,
 )
 from daybreak.agent.executor.planner import TERMINAL_PHASES, Phase, TaskPlanner
 from daybreak.agent.executor.processes import Launcher, account_of, read_exit_status
@@ -79,8 +79,7 @@ class TaskSupervisor:
         live are watched again, runs that ended meanwhile are recorded with their real status."""
         launch = msgspec.json.decode(paths.launch.read_bytes(), type=TaskLaunch)
         supervisor = cls(paths, launch)
-        reader = CheckpointReader(paths.checkpoint)
-        for record in reader.catch_up():
+        for record in read_records(paths.checkpoint):
             supervisor._replay(record)
         supervisor._writer = CheckpointWriter(paths.checkpoint)
         for name, run in supervisor.view.live_runs():
@@ -154,6 +153,8 @@ class TaskSupervisor:
 
     def advance(self, now: int, tables: ProcessTables) -> int | None:
         """Carry out what the planner wants now; returns when to be called again, or None."""
+        if self.finished:
+            return None  # what is left is waiters of killed runs exiting: nothing to decide
         ending = self.planner.phase in (Phase.CLEANING, Phase.FINALIZING)
         # Strays only matter once the known runs are gone; until then their exits wake us.
         strays = ending and not self.planner.running and bool(self._strays(tables.recent()))
