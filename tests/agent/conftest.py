@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -81,15 +82,16 @@ def task_prefix() -> Iterator[str]:
     prefix = f"t{uuid.uuid4().hex[:8]}"
     yield prefix
     table = ProcessTable.scan()
-    leftovers = [
-        psutil.Process(pid)
-        for task_id, pids in table.by_task.items()
-        if task_id.startswith(prefix)
-        for pid in pids
-        if pid != os.getpid()
-    ]
-    for process in leftovers:
-        process.kill()
+    leftovers = []
+    for task_id, pids in table.by_task.items():
+        if not task_id.startswith(prefix):
+            continue
+        for pid in pids - {os.getpid()}:
+            # Between the scan and now a process may have ended on its own.
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process = psutil.Process(pid)
+                process.kill()
+                leftovers.append(process)
     psutil.wait_procs(leftovers, timeout=WAIT_S)
 
 
