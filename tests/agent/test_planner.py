@@ -151,6 +151,33 @@ def test_kill_stops_everything_then_runs_final_processes_in_order() -> None:
     assert phase_of(planner) is Phase.KILLED and planner.message == "Killed by alice"
 
 
+def test_a_kill_with_grace_waits_before_signalling_and_restarts_nothing() -> None:
+    planner = TaskPlanner(task(p("web", daemon=True), p("side"), finalization_wait=5))
+    run(planner, 0)
+    planner.request_kill("Failed health check! down", Phase.FAILED, grace_ms=12 * S)
+    assert run(planner, 10) == Step(wake_at_ms=10 + 12 * S)  # no SIGTERM yet
+    planner.exited("web", True, 20)  # it took the hint; a daemon, yet not run again
+    assert run(planner, 20) == Step(wake_at_ms=10 + 12 * S)
+    assert planner.terminate_now(30)
+    assert not planner.terminate_now(31)  # once over, the grace period stays over
+    step = run(planner, 30)
+    assert step.terminate and step.wake_at_ms == 30 + 5 * S
+    planner.exited("side", False, 40)
+    run(planner, 40)
+    assert phase_of(planner) is Phase.FAILED
+    assert planner.message == "Failed health check! down"
+
+
+def test_everything_exiting_during_the_grace_period_ends_the_task_at_once() -> None:
+    planner = TaskPlanner(task(p("web")))
+    run(planner, 0)
+    planner.request_kill("stop", grace_ms=10 * S)
+    run(planner, 0)
+    planner.exited("web", True, 5)
+    assert run(planner, 5) == Step()
+    assert phase_of(planner) is Phase.KILLED
+
+
 def test_a_regular_process_ordered_before_a_final_one_is_simply_run_first() -> None:
     planner = TaskPlanner(task(p("a"), p("f", final=True), orders=(("a", "f"),)))
     assert run(planner, 0).start == ("a",)
@@ -183,6 +210,14 @@ def test_resume_puts_a_planner_back_where_its_checkpoint_left_it() -> None:
     assert run(planner, 1).start == ("f",)
     assert run(planner, 5 * S) == Step(kill=True)
     assert phase_of(planner) is Phase.KILLED
+
+
+def test_resume_keeps_a_grace_period_that_was_running() -> None:
+    planner = TaskPlanner(task(p("main")))
+    run(planner, 0)
+    planner.resume(Phase.CLEANING, Phase.KILLED, deadline_ms=40 * S, terminate_at_ms=10 * S)
+    assert run(planner, 1) == Step(wake_at_ms=10 * S)
+    assert run(planner, 10 * S).terminate
 
 
 @pytest.mark.parametrize(

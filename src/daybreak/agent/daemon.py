@@ -17,25 +17,28 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import msgspec
 import websockets
 
 from daybreak.agent.executor.checkpoint import TaskLaunch
+from daybreak.agent.executor.health import Health, HealthTracker
 from daybreak.agent.executor.planner import Phase
 from daybreak.agent.executor.processes import account_of
 from daybreak.agent.executor.supervisor import TaskSupervisor
 from daybreak.agent.executor.tree import ProcessTables
 from daybreak.agent.outbox import Outbox
 from daybreak.agent.paths import TaskPaths, task_paths, tasks_dir
+from daybreak.agent.probes import LIFECYCLE_REQUEST_TIMEOUT_S, ask_to_stop, run_check
 from daybreak.agent.sandbox_files import SandboxPathError, follow_file, list_files
 from daybreak.errors import DaybreakError
 from daybreak.model import agent_protocol as protocol
 from daybreak.model.agent import PortRange
-from daybreak.model.jobspec import Resources
+from daybreak.model.jobspec import HttpHealthChecker, HttpLifecycle, Resources, TaskInstance
 from daybreak.model.render import render_task
 from daybreak.model.task_state import TaskState
 
@@ -48,6 +51,7 @@ TERMINAL_REPORTS = {
 }
 RECONNECT_MIN_S = 0.2
 RECONNECT_MAX_S = 5.0
+SNOOZE_FILE = ".healthchecksnooze"
 
 
 def wall_ms() -> int:
@@ -76,6 +80,34 @@ class _Tracked:
     reported: TaskState | None = None
     timer: asyncio.TimerHandle | None = None
     pidfds: dict[int, int] = field(default_factory=dict)
+    # None when the task has no health check: it is healthy once its processes run.
+    health: HealthTracker | None = None
+    # The health checks, then the lifecycle requests of a graceful stop.
+    helpers: set[asyncio.Task[None]] = field(default_factory=set)
+    # Set once nothing of the task runs any more (it left CLEANING).
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def task(self) -> TaskInstance:
+        return self.supervisor.launch.task
+
+
+def health_port(task: TaskInstance) -> int | None:
+    return task.ports.get("health")
+
+
+def lifecycle_of(task: TaskInstance) -> tuple[HttpLifecycle, int] | None:
+    """The lifecycle endpoints to call before signalling, when the task has their port."""
+    http = task.lifecycle.http
+    if http is None or http.port not in task.ports:
+        return None
+    return http, task.ports[http.port]
+
+
+def has_health_check(task: TaskInstance) -> bool:
+    # An HTTP check needs a `health` port, as in Aurora; without one there is no check.
+    checker = task.health_check.checker
+    return not isinstance(checker, HttpHealthChecker) or health_port(task) is not None
 
 
 def connect_url(scheduler_url: str) -> str:
@@ -102,6 +134,10 @@ class Agent:
         self.process_tables = ProcessTables(time.monotonic)
         self.heartbeat_interval_s = 5.0
         self.connected = asyncio.Event()
+        # Health checks open a connection each time, as Aurora's did; no proxy applies.
+        self.http = httpx.AsyncClient(
+            trust_env=False, limits=httpx.Limits(max_keepalive_connections=0)
+        )
 
     def _identity(self) -> str:
         path = self.config.work_dir / "agent.json"
@@ -126,6 +162,7 @@ class Agent:
         finally:
             for tracked in self.tasks.values():
                 self._unwatch(tracked)
+            await self.http.aclose()
 
     def recover(self) -> None:
         now = self.clock()
@@ -145,6 +182,9 @@ class Agent:
             self.tasks[supervisor.task_id] = tracked
             log.info("task=%s event=recovered phase=%s", root.name, supervisor.planner.phase)
             self._advance(tracked)
+            if supervisor.planner.phase is Phase.ACTIVE:
+                # Checks start over; a task already reported healthy stays so until they fail.
+                self._check_health(tracked, healthy=reported is TaskState.RUNNING)
 
     # Tasks.
 
@@ -176,6 +216,7 @@ class Agent:
         self.tasks[message.task_id] = tracked
         log.info("task=%s event=launch job=%s instance=%d", task.task_id, task.job, task.instance)
         self._report(tracked, TaskState.STARTING, None)
+        self._check_health(tracked, healthy=False)
         self._advance(tracked)
 
     def kill(self, message: protocol.Kill) -> None:
@@ -184,8 +225,70 @@ class Agent:
             self._send_update(message.task_id, TaskState.LOST, "Task unknown to this agent")
             return
         log.info("task=%s event=kill message=%s", message.task_id, message.message)
-        tracked.supervisor.request_kill(message.message or "Killed", self.clock())
+        self._stop(tracked, message.message or "Killed", Phase.KILLED)
+
+    def _stop(self, tracked: _Tracked, message: str, outcome: Phase) -> None:
+        """End an active task: first through its lifecycle endpoints, if it has them, then by
+        signals. The planner holds the signals back for as long as the endpoints may take."""
+        supervisor = tracked.supervisor
+        if supervisor.planner.phase is not Phase.ACTIVE:
+            return
+        lifecycle = lifecycle_of(tracked.task)
+        grace_ms = 0
+        if lifecycle is not None:
+            http, _ = lifecycle
+            waits_s = http.graceful_shutdown_wait_secs + http.shutdown_wait_secs
+            grace_ms = round((waits_s + 2 * LIFECYCLE_REQUEST_TIMEOUT_S) * 1000)
+        supervisor.request_kill(message, self.clock(), outcome, grace_ms)
         self._advance(tracked)
+        if lifecycle is not None and not tracked.stopped.is_set():
+            self._spawn(tracked, self._ask_to_stop(tracked, *lifecycle))
+
+    async def _ask_to_stop(self, tracked: _Tracked, http: HttpLifecycle, port: int) -> None:
+        await ask_to_stop(self.http, port, http, tracked.stopped)
+        tracked.supervisor.terminate_now(self.clock())
+        self._advance(tracked)
+
+    def _check_health(self, tracked: _Tracked, healthy: bool) -> None:
+        if not has_health_check(tracked.task):
+            return
+        tracker = HealthTracker(tracked.task.health_check, started_ms=self.clock())
+        if healthy:
+            tracker.health = Health.HEALTHY
+        tracked.health = tracker
+        self._spawn(tracked, self._run_health_checks(tracked, tracker))
+
+    async def _run_health_checks(self, tracked: _Tracked, tracker: HealthTracker) -> None:
+        task = tracked.task
+        snooze = tracked.supervisor.paths.sandbox / SNOOZE_FILE
+        while (due := tracker.next_check_ms()) is not None:
+            await asyncio.sleep(max(0, due - self.clock()) / 1000)
+            if tracked.supervisor.planner.phase is not Phase.ACTIVE:
+                return
+            if snooze.exists():
+                healthy, reason = True, None
+            else:
+                healthy, reason = await run_check(
+                    task.health_check.checker,
+                    task.health_check.timeout_secs,
+                    self.http,
+                    tracked.supervisor.launcher,
+                    health_port(task),
+                )
+            if tracked.supervisor.planner.phase is not Phase.ACTIVE:
+                return
+            before = tracker.health
+            after = tracker.record(healthy, reason)
+            if after is Health.UNHEALTHY:
+                log.warning("task=%s event=unhealthy reason=%s", task.task_id, tracker.reason)
+                self._stop(tracked, f"Failed health check! {tracker.reason}", Phase.FAILED)
+            elif after is not before:
+                self._report_progress(tracked)
+
+    def _spawn(self, tracked: _Tracked, work: Coroutine[None, None, None]) -> None:
+        helper = asyncio.get_running_loop().create_task(work)
+        tracked.helpers.add(helper)
+        helper.add_done_callback(tracked.helpers.discard)
 
     def _report_unrunnable(self, task_id: str, reason: str) -> None:
         log.error("task=%s event=unrunnable reason=%s", task_id, reason)
@@ -229,6 +332,8 @@ class Agent:
         tracked.pidfds.clear()
         if tracked.timer is not None:
             tracked.timer.cancel()
+        for helper in tracked.helpers:
+            helper.cancel()
 
     def _waiter_exited(self, tracked: _Tracked, pid: int) -> None:
         fd = tracked.pidfds.pop(pid)
@@ -245,6 +350,8 @@ class Agent:
     def _report_progress(self, tracked: _Tracked) -> None:
         supervisor = tracked.supervisor
         phase = supervisor.planner.phase
+        if phase not in (Phase.ACTIVE, Phase.CLEANING):
+            tracked.stopped.set()
         if phase in TERMINAL_REPORTS:
             self._report(tracked, TERMINAL_REPORTS[phase], supervisor.planner.message)
             if not supervisor.waiters:
@@ -252,7 +359,11 @@ class Agent:
                 # recorded; once they are gone the task holds no descriptor.
                 self._unwatch(tracked)
                 supervisor.close()
-        elif phase is Phase.ACTIVE and tracked.reported in (None, TaskState.STARTING):
+        elif (
+            phase is Phase.ACTIVE
+            and tracked.reported in (None, TaskState.STARTING)
+            and (tracked.health is None or tracked.health.health is Health.HEALTHY)
+        ):
             self._report(tracked, TaskState.RUNNING, None)
 
     def _report(self, tracked: _Tracked, state: TaskState, message: str | None) -> None:

@@ -36,13 +36,17 @@ class Record(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
 class PhaseChanged(Record, frozen=True, kw_only=True, tag="phase"):
     phase: Phase
     message: str | None = None
-    # Set on entering CLEANING: how the task will end, and when everything gets SIGKILL.
+    # Set on entering CLEANING: how the task will end, when its processes get SIGTERM (after
+    # a kill's grace period) and when everything gets SIGKILL.
     outcome: Phase | None = None
     deadline_ms: int | None = None
+    terminate_at_ms: int | None = None
 
 
 class KillRequested(Record, frozen=True, kw_only=True, tag="kill"):
     message: str
+    outcome: Phase = Phase.KILLED
+    grace_ms: int = 0
 
 
 class ProcessForked(Record, frozen=True, kw_only=True, tag="fork"):

@@ -16,9 +16,12 @@ The rules, as Thermos ran them:
 - A task ends in three phases: ACTIVE (the regular plan), CLEANING (every process still
   running is asked to stop), FINALIZING (the `final` processes run, in their own order).
   CLEANING and FINALIZING together get `finalization_wait` seconds; past that, everything is
-  killed outright.
+  killed outright. A kill may come with a grace period, during which the task's own code is
+  asked to stop (Aurora's lifecycle endpoints) before anything is signalled; whatever exits
+  during it has stopped, and nothing is restarted.
 - The terminal phase is SUCCESS when the regular plan completed healthy, FAILED when it did
-  not, KILLED when a kill came first. What the final processes do does not change it.
+  not, KILLED when a kill came first (or FAILED, for a kill that says so: an unhealthy task).
+  What the final processes do does not change it.
 
 The planner does no I/O and reads no clock: the process layer tells it what happened and asks
 `step(now)` what to do, and when to ask again.
@@ -159,6 +162,13 @@ def _plan(task: Task, final: bool) -> _Plan:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _KillRequest:
+    message: str
+    outcome: Phase
+    grace_ms: int
+
+
 @dataclass
 class TaskPlanner:
     task: Task
@@ -169,7 +179,8 @@ class TaskPlanner:
     _final: _Plan = field(init=False)
     _terminal: Phase | None = field(default=None, init=False)
     _deadline_ms: int | None = field(default=None, init=False)
-    _kill_requested: str | None = field(default=None, init=False)
+    _terminate_at_ms: int | None = field(default=None, init=False)
+    _kill_requested: _KillRequest | None = field(default=None, init=False)
     _terminate_sent: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -192,11 +203,24 @@ class TaskPlanner:
         """When everything still running gets SIGKILL, once the task is ending."""
         return self._deadline_ms
 
-    def resume(self, phase: Phase, outcome: Phase | None, deadline_ms: int | None) -> None:
+    @property
+    def terminate_at_ms(self) -> int | None:
+        """When the processes get SIGTERM, once the task is ending (after any grace period)."""
+        return self._terminate_at_ms
+
+    def resume(
+        self,
+        phase: Phase,
+        outcome: Phase | None,
+        deadline_ms: int | None,
+        terminate_at_ms: int | None = None,
+    ) -> None:
         """Put the planner back in a phase its checkpoint recorded (after an agent restart)."""
         self.phase = phase
         self._terminal = phase if phase in TERMINAL_PHASES else outcome or self._terminal
         self._deadline_ms = deadline_ms if deadline_ms is not None else self._deadline_ms
+        if terminate_at_ms is not None:
+            self._terminate_at_ms = terminate_at_ms
 
     def run_number(self, name: str) -> int:
         """The number the next run of this process gets (0 for its first)."""
@@ -236,20 +260,34 @@ class TaskPlanner:
                 f"; last run {detail}" if detail else ""
             )
 
-    def request_kill(self, message: str) -> None:
-        if self.phase is Phase.ACTIVE:
-            self._kill_requested = message
+    def request_kill(self, message: str, outcome: Phase = Phase.KILLED, grace_ms: int = 0) -> None:
+        """End the task with `outcome`; its processes are signalled after `grace_ms`."""
+        if self.phase is Phase.ACTIVE and self._kill_requested is None:
+            self._kill_requested = _KillRequest(message, outcome, grace_ms)
+
+    def terminate_now(self, now: int) -> bool:
+        """Cut a kill's grace period short; True if there was one left to cut."""
+        if self.phase is not Phase.CLEANING or self._terminate_at_ms is None:
+            return False
+        if self._terminate_at_ms <= now:
+            return False
+        self._terminate_at_ms = now
+        self._deadline_ms = now + self.task.finalization_wait * SECOND_MS
+        return True
 
     def _healthy(self) -> bool:
         limit = self.task.max_failures
         return limit == 0 or len(self._regular.failed()) < limit
 
-    def _end_active(self, terminal: Phase, now: int, message: str | None) -> None:
+    def _end_active(
+        self, terminal: Phase, now: int, message: str | None, grace_ms: int = 0
+    ) -> None:
         self._terminal = terminal
         if message is not None:
             self.message = message
         self.phase = Phase.CLEANING
-        self._deadline_ms = now + self.task.finalization_wait * SECOND_MS
+        self._terminate_at_ms = now + grace_ms
+        self._deadline_ms = self._terminate_at_ms + self.task.finalization_wait * SECOND_MS
 
     def step(self, now: int, strays_alive: bool = False) -> Step:
         """What to do now. `strays_alive` says whether processes the planner did not start
@@ -260,6 +298,8 @@ class TaskPlanner:
                 return active
         if self.phase is Phase.CLEANING:
             if self.running or strays_alive:
+                if self._terminate_at_ms is not None and now < self._terminate_at_ms:
+                    return Step(wake_at_ms=self._terminate_at_ms)  # the grace period
                 return self._before_deadline(now, Step(terminate=not self._terminate_sent))
             self.phase = Phase.FINALIZING
         if self.phase is Phase.FINALIZING:
@@ -271,8 +311,9 @@ class TaskPlanner:
         return Step()
 
     def _step_active(self, now: int) -> Step | None:
-        if self._kill_requested is not None:
-            self._end_active(Phase.KILLED, now, self._kill_requested)
+        kill = self._kill_requested
+        if kill is not None:
+            self._end_active(kill.outcome, now, kill.message, kill.grace_ms)
         elif self._regular.complete():
             healthy = self._healthy()
             self._end_active(Phase.SUCCESS if healthy else Phase.FAILED, now, None)

@@ -93,9 +93,11 @@ class TaskSupervisor:
     def _replay(self, record: AnyRecord) -> None:
         self.view.apply(record)
         if isinstance(record, PhaseChanged):
-            self.planner.resume(record.phase, record.outcome, record.deadline_ms)
+            self.planner.resume(
+                record.phase, record.outcome, record.deadline_ms, record.terminate_at_ms
+            )
         elif isinstance(record, KillRequested):
-            self.planner.request_kill(record.message)
+            self.planner.request_kill(record.message, record.outcome, record.grace_ms)
         elif isinstance(record, ProcessForked):
             self.planner.started(record.process)
         else:
@@ -117,10 +119,20 @@ class TaskSupervisor:
     def finished(self) -> bool:
         return self.planner.phase in TERMINAL_PHASES
 
-    def request_kill(self, message: str, now: int) -> None:
+    def request_kill(
+        self, message: str, now: int, outcome: Phase = Phase.KILLED, grace_ms: int = 0
+    ) -> None:
+        """End the task; its processes get SIGTERM after `grace_ms` (see `terminate_now`)."""
         if self.planner.phase is Phase.ACTIVE:
-            self._record(KillRequested(at_ms=now, message=message))
-            self.planner.request_kill(message)
+            self._record(
+                KillRequested(at_ms=now, message=message, outcome=outcome, grace_ms=grace_ms)
+            )
+            self.planner.request_kill(message, outcome, grace_ms)
+
+    def terminate_now(self, now: int) -> None:
+        """The grace period of a kill is over early: signal the processes at the next advance."""
+        if self.planner.terminate_now(now):
+            self._record_ending_phase(now)
 
     def waiter_exited(self, pid: int, now: int) -> None:
         run = self.waiters.pop(pid, None)
@@ -162,15 +174,7 @@ class TaskSupervisor:
         step = self.planner.step(now, strays_alive=strays)
         after = self.planner.phase
         if after is not before and after not in TERMINAL_PHASES:
-            self._record(
-                PhaseChanged(
-                    at_ms=now,
-                    phase=after,
-                    message=self.planner.message,
-                    outcome=self.planner.outcome,
-                    deadline_ms=self.planner.deadline_ms,
-                )
-            )
+            self._record_ending_phase(now)
         if step.terminate:
             signal_groups(self.waiters, signal.SIGTERM)
             signal_pids(self._strays(tables.recent()), signal.SIGTERM)
@@ -187,6 +191,19 @@ class TaskSupervisor:
             # Strays signal nothing when they exit: look again soon.
             wake = now + STRAY_POLL_MS if wake is None else min(wake, now + STRAY_POLL_MS)
         return wake
+
+    def _record_ending_phase(self, now: int) -> None:
+        """The phase the ending task is in, with its times, for a restarted agent."""
+        self._record(
+            PhaseChanged(
+                at_ms=now,
+                phase=self.planner.phase,
+                message=self.planner.message,
+                outcome=self.planner.outcome,
+                deadline_ms=self.planner.deadline_ms,
+                terminate_at_ms=self.planner.terminate_at_ms,
+            )
+        )
 
     def _start(self, process: str, now: int) -> None:
         run = self.planner.run_number(process)
