@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from daybreak.agent.cgroups import machine_hierarchies
 from daybreak.agent.executor.tree import ProcessTable
 from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
 from tests.agent.fake_scheduler import WAIT_S, FakeScheduler
@@ -95,12 +97,49 @@ def task_prefix() -> Iterator[str]:
     psutil.wait_procs(leftovers, timeout=WAIT_S)
 
 
+AgentFactory = Callable[..., AgentProcess]
+
+
 @pytest.fixture
-def agent(scheduler: FakeScheduler, tmp_path: Path) -> Iterator[AgentProcess]:
-    process = AgentProcess(scheduler.url, tmp_path / "agent").start()
-    scheduler.wait_for_hello()
-    yield process
-    process.stop()
+def start_agent(scheduler: FakeScheduler, tmp_path: Path) -> Iterator[AgentFactory]:
+    """Start an agent with extra flags; it is stopped and its cgroups removed afterwards."""
+    started: list[AgentProcess] = []
+
+    def start(*extra: str) -> AgentProcess:
+        process = AgentProcess(scheduler.url, tmp_path / f"agent{len(started) or ''}", *extra)
+        started.append(process.start())
+        scheduler.wait_for_hello(len(scheduler.hellos) + 1)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+        remove_cgroups(process.work_dir)
+
+
+@pytest.fixture
+def agent(start_agent: AgentFactory) -> AgentProcess:
+    return start_agent()
+
+
+def remove_cgroups(work_dir: Path) -> None:
+    """The cgroups of tasks the test left running (their processes are killed by now)."""
+    identity = work_dir / "agent.json"
+    if not identity.exists():
+        return
+    agent_id = json.loads(identity.read_text())["agent_id"]
+    for hierarchy in machine_hierarchies():
+        parent = hierarchy.base / f"daybreak-{agent_id}"
+        if parent.is_dir():
+            for child in parent.iterdir():
+                if child.is_dir():
+                    with contextlib.suppress(OSError):
+                        child.rmdir()
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+
+
+SMALL = Resources(cpu=0.1, ram_mb=64, disk_mb=64)
 
 
 def job(
@@ -110,6 +149,7 @@ def job(
     max_failures: int = 1,
     max_concurrency: int = 0,
     finalization_wait: int = 30,
+    resources: Resources = SMALL,
 ) -> JobSpec:
     return JobSpec(
         key=JobKey(cluster="test", role=role, environment="devel", name="job"),
@@ -117,7 +157,7 @@ def job(
             name="job",
             processes=processes,
             orders=orders,
-            resources=Resources(cpu=0.1, ram_mb=64, disk_mb=64),
+            resources=resources,
             max_failures=max_failures,
             max_concurrency=max_concurrency,
             finalization_wait=finalization_wait,

@@ -17,6 +17,7 @@ from daybreak.model.jobspec import (
     JobSpec,
     Lifecycle,
     Process,
+    Resources,
     ShellHealthChecker,
 )
 from daybreak.model.task_state import TaskState
@@ -24,6 +25,7 @@ from tests.agent.conftest import AgentProcess, job, wait_for_file
 from tests.agent.fake_scheduler import FakeScheduler
 
 SERVICE = Path(__file__).parent / "programs" / "service.py"
+ROOMY = Resources(cpu=1, ram_mb=256, disk_mb=64)
 QUICK_LIFECYCLE = Lifecycle(http=HttpLifecycle(graceful_shutdown_wait_secs=1, shutdown_wait_secs=1))
 
 
@@ -42,7 +44,8 @@ def service(
 ) -> JobSpec:
     """The test service as a task's only process, checked every 100 ms unless told."""
     command = f"{before}exec {sys.executable} {SERVICE}"
-    spec = job(Process(name="service", cmdline=command), finalization_wait=5)
+    # A whole core: under a cgroup cpu quota, Python's start-up at 0.1 cores takes seconds.
+    spec = job(Process(name="service", cmdline=command), finalization_wait=5, resources=ROOMY)
     check = HealthCheck(
         checker=checker or HttpHealthChecker(),
         initial_interval_secs=health.pop("initial_interval_secs", 1.0),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import psutil
 
 from daybreak.agent.executor.checkpoint import read_checkpoint
@@ -109,3 +111,19 @@ def test_a_process_that_daemonises_itself_still_dies_with_the_task(
     scheduler.kill(task_id)
     scheduler.wait_for_state(task_id, TaskState.KILLED)
     daemon.wait(WAIT_S)  # raises if it outlives the deadline
+
+
+def test_a_kill_right_after_the_launch_still_reaches_the_command(
+    scheduler: FakeScheduler, agent: AgentProcess, task_prefix: str
+) -> None:
+    """SIGTERM can land between a waiter's fork and its command's exec, where it is lost;
+    the young run gets it again rather than living on until finalization_wait (30 s)."""
+    task_ids = [f"{task_prefix}-hasty-{n}" for n in range(24)]
+    for n, task_id in enumerate(task_ids):
+        scheduler.launch(task_id, job(Process(name="p", cmdline="sleep 600")))
+        # Not waiting for anything: the kill is meant to land at different moments of the
+        # run's start, from at once to a few milliseconds in.
+        time.sleep(n * 0.0005)
+        scheduler.kill(task_id)
+    for task_id in task_ids:
+        scheduler.wait_for_state(task_id, TaskState.KILLED)

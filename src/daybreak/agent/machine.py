@@ -27,6 +27,18 @@ def parse_size_mb(text: str, what: str) -> int:
     return int(float(match[1]) * _UNITS[match[2].lower()] // MIB)
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration_s(text: str, what: str) -> float:
+    """`500ms`, `30s`, `10m`, `12h`, `7d` or a bare number of seconds."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise InvalidParameterError(f"{what}: cannot read {text!r} as a duration; write e.g. 7d")
+    return float(match[1]) * _DURATION_UNITS_S[match[2] or "s"]
+
+
 def parse_pairs(text: str, what: str) -> dict[str, str]:
     """`host=h1,rack=r1`."""
     pairs: dict[str, str] = {}

@@ -9,8 +9,16 @@ import signal
 import sys
 from pathlib import Path
 
-from daybreak.agent.daemon import Agent, AgentConfig
-from daybreak.agent.machine import default_hostname, parse_pairs, parse_ports, parse_resources
+from daybreak.agent.daemon import Agent
+from daybreak.agent.machine import (
+    default_hostname,
+    parse_duration_s,
+    parse_pairs,
+    parse_ports,
+    parse_resources,
+    parse_size_mb,
+)
+from daybreak.agent.settings import AgentConfig
 from daybreak.errors import InvalidParameterError
 
 
@@ -24,6 +32,12 @@ def build_config(
     ports: str,
     agent_id: str | None,
     credential_file: str | None,
+    cgroups: bool = True,
+    task_pids_max: int = 4096,
+    usage_interval: str = "5s",
+    sandbox_max_age: str = "7d",
+    sandbox_max_total: str = "20GiB",
+    gc_interval: str = "60s",
 ) -> AgentConfig:
     directory = Path(work_dir).absolute()
     directory.mkdir(parents=True, exist_ok=True)
@@ -44,6 +58,12 @@ def build_config(
         ports=parse_ports(ports),
         agent_id=agent_id,
         credential=credential,
+        cgroups=cgroups,
+        task_pids_max=task_pids_max,
+        usage_interval_s=parse_duration_s(usage_interval, "--usage-interval"),
+        sandbox_max_age_s=parse_duration_s(sandbox_max_age, "--sandbox-max-age"),
+        sandbox_max_total_mb=parse_size_mb(sandbox_max_total, "--sandbox-max-total"),
+        gc_interval_s=parse_duration_s(gc_interval, "--gc-interval"),
     )
 
 

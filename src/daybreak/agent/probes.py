@@ -15,11 +15,36 @@ import signal
 import httpx
 
 from daybreak.agent.executor.processes import BASH, Launcher
-from daybreak.model.jobspec import HealthChecker, HttpHealthChecker, HttpLifecycle
+from daybreak.model.jobspec import HealthChecker, HttpHealthChecker, HttpLifecycle, TaskInstance
 
 # What a check found: healthy or not, and why not.
 CheckResult = tuple[bool, str | None]
 LIFECYCLE_REQUEST_TIMEOUT_S = 1.0
+SNOOZE_FILE = ".healthchecksnooze"
+
+
+def health_port(task: TaskInstance) -> int | None:
+    return task.ports.get("health")
+
+
+def has_health_check(task: TaskInstance) -> bool:
+    # An HTTP check needs a `health` port, as in Aurora; without one there is no check.
+    checker = task.health_check.checker
+    return not isinstance(checker, HttpHealthChecker) or health_port(task) is not None
+
+
+def lifecycle_of(task: TaskInstance) -> tuple[HttpLifecycle, int] | None:
+    """The lifecycle endpoints to call before signalling, when the task has their port."""
+    http = task.lifecycle.http
+    if http is None or http.port not in task.ports:
+        return None
+    return http, task.ports[http.port]
+
+
+def lifecycle_grace_ms(http: HttpLifecycle) -> int:
+    """The longest the lifecycle escalation may take: two requests and their waits."""
+    waits_s = http.graceful_shutdown_wait_secs + http.shutdown_wait_secs
+    return round((waits_s + 2 * LIFECYCLE_REQUEST_TIMEOUT_S) * 1000)
 
 
 async def run_check(

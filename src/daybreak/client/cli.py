@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -115,32 +116,36 @@ def job_inspect(
     type=click.Path(dir_okay=False),
     help="File holding the agent's token for the scheduler.",
 )
-def agent_command(
-    *,
-    scheduler: str,
-    work_dir: str,
-    hostname: str | None,
-    attributes: str | None,
-    resources: str | None,
-    ports: str,
-    agent_id: str | None,
-    credential_file: str | None,
-) -> None:
+@click.option(
+    "--cgroups/--no-cgroups",
+    default=True,
+    show_default=True,
+    help="Limit tasks with cgroups where the machine allows (else measure and enforce).",
+)
+@click.option("--task-pids-max", default=4096, show_default=True, help="Processes per task.")
+@click.option(
+    "--usage-interval", default="5s", show_default=True, help="How often usage is measured."
+)
+@click.option(
+    "--sandbox-max-age",
+    default="7d",
+    show_default=True,
+    help="Finished tasks' sandboxes older than this are removed.",
+)
+@click.option(
+    "--sandbox-max-total",
+    default="20GiB",
+    show_default=True,
+    help="Finished tasks' sandboxes are removed, oldest first, past this total size.",
+)
+@click.option(
+    "--gc-interval", default="60s", show_default=True, help="How often sandboxes are swept."
+)
+def agent_command(**options: Any) -> None:
     """Run the node agent: offer this machine, run tasks in sandboxes, report every change."""
     from daybreak.agent.main import build_config, run_agent
 
-    run_agent(
-        build_config(
-            scheduler=scheduler,
-            work_dir=work_dir,
-            hostname=hostname,
-            attributes=attributes,
-            resources=resources,
-            ports=ports,
-            agent_id=agent_id,
-            credential_file=credential_file,
-        )
-    )
+    run_agent(build_config(**options))
 
 
 @cli.command("help", context_settings={"ignore_unknown_options": True})

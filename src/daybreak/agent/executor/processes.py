@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -108,7 +109,7 @@ class Launcher:
                     "-c",
                     WAITER_SCRIPT,
                     WAITER_NAME,
-                    spec.cmdline,
+                    self._command(spec.cmdline, logger),
                     str(exit_file),
                 ],
                 stdin=subprocess.PIPE,
@@ -138,10 +139,17 @@ class Launcher:
             return os.open(os.devnull, os.O_WRONLY)
         if logger.destination == "console":
             path = self.paths.console(stream)
-        else:  # "file"; "both" writes the file only until a console copy is built
+        else:  # "file", and "both", whose console copy `_command` adds
             path = self.paths.process_log(name, run, stream)
             path.parent.mkdir(parents=True, exist_ok=True)
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def _command(self, cmdline: str, logger: Logger) -> str:
+        if logger.destination != "both":
+            return cmdline
+        # Output goes to the run's files and, through a `tee` per stream, to the console ones.
+        stdout, stderr = (shlex.quote(str(self.paths.console(s))) for s in STREAMS)
+        return f"exec > >(tee -a {stdout}) 2> >(tee -a {stderr} >&2)\n{cmdline}"
 
 
 def read_exit_status(exit_file: Path) -> int | None:

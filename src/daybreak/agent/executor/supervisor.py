@@ -39,6 +39,10 @@ from daybreak.agent.paths import TaskPaths
 
 # How often to look for processes that left the waiters' trees while waiting for them to go.
 STRAY_POLL_MS = 100
+# A run forked less than this before SIGTERM may have lost it: between the waiter's fork and
+# the command's exec the waiter's handler is still in place and swallows it. Such runs get
+# SIGTERM once more, this long after the first.
+YOUNG_RUN_MS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,7 @@ class _Run:
     process: str
     run: int
     exit_file: Path
+    started_ms: int
 
 
 class TaskSupervisor:
@@ -58,6 +63,9 @@ class TaskSupervisor:
         self.view = TaskView()
         self.waiters: dict[int, _Run] = {}
         self._writer: CheckpointWriter | None = None
+        # Runs that were young when SIGTERM went out, and when they get it again.
+        self._young: set[int] = set()
+        self._resignal_at_ms: int | None = None
 
     # Creating and recovering.
 
@@ -85,7 +93,7 @@ class TaskSupervisor:
         for name, run in supervisor.view.live_runs():
             exit_file = paths.exit_file(name, run.run)
             if start_ticks(run.pid) == run.start_ticks:
-                supervisor.waiters[run.pid] = _Run(name, run.run, exit_file)
+                supervisor.waiters[run.pid] = _Run(name, run.run, exit_file, run.started_ms)
             else:
                 supervisor._run_ended(name, run.run, run.pid, exit_file, now)
         return supervisor
@@ -178,6 +186,13 @@ class TaskSupervisor:
         if step.terminate:
             signal_groups(self.waiters, signal.SIGTERM)
             signal_pids(self._strays(tables.recent()), signal.SIGTERM)
+            self._young = {
+                pid for pid, run in self.waiters.items() if now - run.started_ms < YOUNG_RUN_MS
+            }
+            self._resignal_at_ms = now + YOUNG_RUN_MS if self._young else None
+        elif self._resignal_at_ms is not None and now >= self._resignal_at_ms:
+            signal_groups(self._young & self.waiters.keys(), signal.SIGTERM)
+            self._young, self._resignal_at_ms = set(), None
         if step.kill:
             signal_groups(self.waiters, signal.SIGKILL)
             signal_pids(self.processes(tables.fresh()), signal.SIGKILL)
@@ -187,6 +202,8 @@ class TaskSupervisor:
             self._record(PhaseChanged(at_ms=now, phase=after, message=self.planner.message))
             return None
         wake = step.wake_at_ms
+        if self._resignal_at_ms is not None and after is Phase.CLEANING:
+            wake = self._resignal_at_ms if wake is None else min(wake, self._resignal_at_ms)
         if after is not Phase.ACTIVE and not self.planner.running:
             # Strays signal nothing when they exit: look again soon.
             wake = now + STRAY_POLL_MS if wake is None else min(wake, now + STRAY_POLL_MS)
@@ -209,7 +226,7 @@ class TaskSupervisor:
         run = self.planner.run_number(process)
         started = self.launcher.start(process, run)
         self.planner.started(process)
-        self.waiters[started.pid] = _Run(process, run, started.exit_file)
+        self.waiters[started.pid] = _Run(process, run, started.exit_file, now)
         self._record(
             ProcessForked(
                 at_ms=now,

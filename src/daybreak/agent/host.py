@@ -1,0 +1,434 @@
+"""The tasks on this machine: launched, watched, checked, measured, stopped and cleared away.
+
+Everything runs on the agent's asyncio loop. Supervisors are synchronous; the host calls them
+when a waiter's pidfd becomes readable, when a planned time comes, when a health check or a
+measurement says so, or when the scheduler says to launch or kill. Each state change it
+decides to report goes to `report`, which numbers it and keeps it until acknowledged.
+
+On start the host re-attaches to every task under the work directory (`TaskSupervisor.
+recover`), so `kill -9` of the agent costs the tasks nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+
+import httpx
+import msgspec
+
+from daybreak.agent.cgroups import TaskCgroups, create_task_cgroups, machine_hierarchies
+from daybreak.agent.executor.checkpoint import TaskLaunch
+from daybreak.agent.executor.health import Health, HealthTracker
+from daybreak.agent.executor.planner import Phase
+from daybreak.agent.executor.processes import account_of
+from daybreak.agent.executor.supervisor import TaskSupervisor
+from daybreak.agent.executor.tree import ProcessTable, ProcessTables
+from daybreak.agent.gc import FinishedSandbox, sandboxes_to_remove
+from daybreak.agent.logs import rotate_logs
+from daybreak.agent.paths import TaskPaths, task_paths, tasks_dir
+from daybreak.agent.probes import (
+    SNOOZE_FILE,
+    ask_to_stop,
+    has_health_check,
+    health_port,
+    lifecycle_grace_ms,
+    lifecycle_of,
+    run_check,
+)
+from daybreak.agent.settings import AgentConfig
+from daybreak.agent.usage import measure, oom_message, over_limit, tree_bytes
+from daybreak.errors import DaybreakError
+from daybreak.model import agent_protocol as protocol
+from daybreak.model.jobspec import HttpLifecycle, TaskInstance
+from daybreak.model.render import render_task
+from daybreak.model.task_state import TaskState
+
+log = logging.getLogger("daybreak.agent")
+
+TERMINAL_REPORTS = {
+    Phase.SUCCESS: TaskState.FINISHED,
+    Phase.FAILED: TaskState.FAILED,
+    Phase.KILLED: TaskState.KILLED,
+}
+
+# (task id, state, message): a state change for the scheduler.
+Reporter = Callable[[str, TaskState, str | None], None]
+
+
+@dataclass
+class _Tracked:
+    supervisor: TaskSupervisor
+    cgroups: TaskCgroups
+    reported: TaskState | None = None
+    timer: asyncio.TimerHandle | None = None
+    pidfds: dict[int, int] = field(default_factory=dict)
+    # None when the task has no health check: it is healthy once its processes run.
+    health: HealthTracker | None = None
+    # The health checks, then the lifecycle requests of a graceful stop.
+    helpers: set[asyncio.Task[None]] = field(default_factory=set)
+    # Set once nothing of the task runs any more (it left CLEANING).
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    usage: protocol.TaskUsage | None = None
+
+    @property
+    def task(self) -> TaskInstance:
+        return self.supervisor.launch.task
+
+    @property
+    def closed(self) -> bool:
+        """Finished, reported, and every waiter reaped."""
+        return self.supervisor.finished and not self.supervisor.waiters
+
+
+class TaskHost:
+    def __init__(
+        self, config: AgentConfig, agent_id: str, clock: Callable[[], int], report: Reporter
+    ) -> None:
+        self.config = config
+        self.agent_id = agent_id
+        self.clock = clock
+        self.report = report
+        self.tasks: dict[str, _Tracked] = {}
+        self.process_tables = ProcessTables(time.monotonic)
+        self.hierarchies = machine_hierarchies() if config.cgroups else []
+        # Health checks open a connection each time, as Aurora's did; no proxy applies.
+        self.http = httpx.AsyncClient(
+            trust_env=False, limits=httpx.Limits(max_keepalive_connections=0)
+        )
+        self._chores: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self.recover()
+        self._chores = [
+            asyncio.create_task(self._measure_periodically()),
+            asyncio.create_task(self._collect_garbage_periodically()),
+        ]
+
+    async def close(self) -> None:
+        for chore in self._chores:
+            chore.cancel()
+        await asyncio.gather(*self._chores, return_exceptions=True)
+        for tracked in self.tasks.values():
+            self._unwatch(tracked)
+        await self.http.aclose()
+
+    def recover(self) -> None:
+        now = self.clock()
+        for root in sorted(tasks_dir(self.config.work_dir).iterdir()):
+            paths = TaskPaths(root)
+            if not paths.launch.exists():
+                continue
+            try:
+                supervisor = TaskSupervisor.recover(paths, now)
+            except (OSError, msgspec.DecodeError, ValueError) as error:
+                log.error("task=%s event=recover_failed error=%r", root.name, error)
+                continue
+            reported = None
+            if paths.reported.exists():
+                reported = TaskState(paths.reported.read_text().strip())
+            cgroups = TaskCgroups.from_procs_files(supervisor.launch.cgroup_procs)
+            tracked = _Tracked(supervisor, cgroups, reported)
+            self.tasks[supervisor.task_id] = tracked
+            log.info("task=%s event=recovered phase=%s", root.name, supervisor.planner.phase)
+            self._advance(tracked)
+            if supervisor.planner.phase is Phase.ACTIVE:
+                # Checks start over; a task already reported healthy stays so until they fail.
+                self._check_health(tracked, healthy=reported is TaskState.RUNNING)
+                self._check_oom(tracked)
+
+    def inventory(self) -> dict[str, TaskState]:
+        return {
+            task_id: tracked.reported or TaskState.STARTING
+            for task_id, tracked in self.tasks.items()
+        }
+
+    def usage(self) -> tuple[protocol.TaskUsage, ...]:
+        return tuple(
+            tracked.usage
+            for tracked in self.tasks.values()
+            if tracked.usage is not None and not tracked.supervisor.finished
+        )
+
+    # Launching and stopping.
+
+    def launch(self, message: protocol.Launch) -> None:
+        if message.task_id in self.tasks:
+            return  # a launch sent again after a reconnect: already running
+        now = self.clock()
+        paths = task_paths(self.config.work_dir, message.task_id)
+        try:
+            task = render_task(
+                message.spec,
+                instance=message.instance,
+                hostname=self.config.hostname,
+                task_id=message.task_id,
+                ports=message.ports,
+            )
+        except DaybreakError as error:
+            self._report_unrunnable(message.task_id, f"Cannot run the task: {error}")
+            return
+        role = message.spec.key.role
+        user = role if os.geteuid() == 0 and account_of(role) is not None else None
+        cgroups = TaskCgroups(())
+        if self.hierarchies:
+            cgroups = create_task_cgroups(
+                self.hierarchies,
+                self.agent_id,
+                message.task_id,
+                task.task.resources,
+                self.config.task_pids_max,
+            )
+        launch = TaskLaunch(task=task, launched_ms=now, user=user, cgroup_procs=cgroups.procs_files)
+        try:
+            supervisor = TaskSupervisor.create(paths, launch)
+        except OSError as error:
+            cgroups.remove()
+            self._report_unrunnable(message.task_id, f"Cannot prepare the sandbox: {error}")
+            return
+        tracked = _Tracked(supervisor, cgroups)
+        self.tasks[message.task_id] = tracked
+        log.info("task=%s event=launch job=%s instance=%d", task.task_id, task.job, task.instance)
+        self._report(tracked, TaskState.STARTING, None)
+        self._check_health(tracked, healthy=False)
+        self._advance(tracked)
+
+    def kill(self, message: protocol.Kill) -> None:
+        tracked = self.tasks.get(message.task_id)
+        if tracked is None:
+            self.report(message.task_id, TaskState.LOST, "Task unknown to this agent")
+            return
+        log.info("task=%s event=kill message=%s", message.task_id, message.message)
+        self._stop(tracked, message.message or "Killed", Phase.KILLED)
+
+    def _report_unrunnable(self, task_id: str, reason: str) -> None:
+        log.error("task=%s event=unrunnable reason=%s", task_id, reason)
+        self.report(task_id, TaskState.FAILED, reason)
+
+    def _stop(self, tracked: _Tracked, message: str, outcome: Phase) -> None:
+        """End an active task: first through its lifecycle endpoints, if it has them, then by
+        signals. The planner holds the signals back for as long as the endpoints may take."""
+        supervisor = tracked.supervisor
+        if supervisor.planner.phase is not Phase.ACTIVE:
+            return
+        lifecycle = lifecycle_of(tracked.task)
+        grace_ms = 0 if lifecycle is None else lifecycle_grace_ms(lifecycle[0])
+        supervisor.request_kill(message, self.clock(), outcome, grace_ms)
+        self._advance(tracked)
+        if lifecycle is not None and not tracked.stopped.is_set():
+            self._spawn(tracked, self._ask_to_stop(tracked, *lifecycle))
+
+    async def _ask_to_stop(self, tracked: _Tracked, http: HttpLifecycle, port: int) -> None:
+        await ask_to_stop(self.http, port, http, tracked.stopped)
+        tracked.supervisor.terminate_now(self.clock())
+        self._advance(tracked)
+
+    def _spawn(self, tracked: _Tracked, work: Coroutine[None, None, None]) -> None:
+        helper = asyncio.get_running_loop().create_task(work)
+        tracked.helpers.add(helper)
+        helper.add_done_callback(tracked.helpers.discard)
+
+    # Health.
+
+    def _check_health(self, tracked: _Tracked, healthy: bool) -> None:
+        if not has_health_check(tracked.task):
+            return
+        tracker = HealthTracker(tracked.task.health_check, started_ms=self.clock())
+        if healthy:
+            tracker.health = Health.HEALTHY
+        tracked.health = tracker
+        self._spawn(tracked, self._run_health_checks(tracked, tracker))
+
+    async def _run_health_checks(self, tracked: _Tracked, tracker: HealthTracker) -> None:
+        task = tracked.task
+        snooze = tracked.supervisor.paths.sandbox / SNOOZE_FILE
+        while (due := tracker.next_check_ms()) is not None:
+            await asyncio.sleep(max(0, due - self.clock()) / 1000)
+            if tracked.supervisor.planner.phase is not Phase.ACTIVE:
+                return
+            if snooze.exists():
+                healthy, reason = True, None
+            else:
+                healthy, reason = await run_check(
+                    task.health_check.checker,
+                    task.health_check.timeout_secs,
+                    self.http,
+                    tracked.supervisor.launcher,
+                    health_port(task),
+                )
+            if tracked.supervisor.planner.phase is not Phase.ACTIVE:
+                return
+            before = tracker.health
+            after = tracker.record(healthy, reason)
+            if after is Health.UNHEALTHY:
+                log.warning("task=%s event=unhealthy reason=%s", task.task_id, tracker.reason)
+                self._stop(tracked, f"Failed health check! {tracker.reason}", Phase.FAILED)
+            elif after is not before:
+                self._report_progress(tracked)
+
+    # Limits and usage.
+
+    def _check_oom(self, tracked: _Tracked) -> bool:
+        """Stop the task if the kernel killed any of its processes for its memory limit."""
+        kills = tracked.cgroups.oom_kills()
+        if kills and tracked.supervisor.planner.phase is Phase.ACTIVE:
+            message = oom_message(tracked.task.task.resources, kills)
+            log.warning("task=%s event=limit reason=%s", tracked.supervisor.task_id, message)
+            self._stop(tracked, message, Phase.FAILED)
+            return True
+        return False
+
+    async def _measure_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.usage_interval_s)
+            active = [t for t in self.tasks.values() if not t.supervisor.finished]
+            table = self.process_tables.recent()
+            # Walking sandboxes and reading /proc blocks: off the loop.
+            usages = await asyncio.to_thread(self._measure, active, table)
+            for tracked, usage in zip(active, usages, strict=True):
+                tracked.usage = usage
+                if tracked.supervisor.planner.phase is not Phase.ACTIVE:
+                    continue
+                if self._check_oom(tracked):
+                    continue
+                reason = over_limit(
+                    usage, tracked.task.task.resources, tracked.cgroups.memory_limited()
+                )
+                if reason is not None:
+                    log.warning("task=%s event=limit reason=%s", usage.task_id, reason)
+                    self._stop(tracked, reason, Phase.FAILED)
+
+    @staticmethod
+    def _measure(active: list[_Tracked], table: ProcessTable) -> list[protocol.TaskUsage]:
+        usages = []
+        for tracked in active:
+            supervisor = tracked.supervisor
+            rotate_logs(supervisor.paths, supervisor.launcher)
+            pids = supervisor.processes(table)
+            usages.append(measure(supervisor.task_id, supervisor.paths.root, tracked.cgroups, pids))
+        return usages
+
+    # Clearing away.
+
+    async def _collect_garbage_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.gc_interval_s)
+            await self.collect_garbage()
+
+    async def collect_garbage(self) -> list[str]:
+        closed = {task_id: t for task_id, t in self.tasks.items() if t.closed}
+        finished = await asyncio.to_thread(self._finished_sandboxes, closed)
+        removed = sandboxes_to_remove(
+            finished,
+            self.clock(),
+            round(self.config.sandbox_max_age_s * 1000),
+            self.config.sandbox_max_total_mb * 1024**2,
+        )
+        for task_id in removed:
+            tracked = self.tasks.pop(task_id)
+            tracked.cgroups.remove()
+            await asyncio.to_thread(shutil.rmtree, tracked.supervisor.paths.root, True)
+            log.info("task=%s event=sandbox_removed", task_id)
+        return removed
+
+    @staticmethod
+    def _finished_sandboxes(closed: dict[str, _Tracked]) -> list[FinishedSandbox]:
+        sandboxes = []
+        for task_id, tracked in closed.items():
+            paths = tracked.supervisor.paths
+            with contextlib.suppress(OSError):
+                finished_ms = int(paths.reported.stat().st_mtime * 1000)
+                sandboxes.append(FinishedSandbox(task_id, finished_ms, tree_bytes(paths.root)))
+        return sandboxes
+
+    # Carrying out the planner's decisions.
+
+    def _advance(self, tracked: _Tracked) -> None:
+        supervisor = tracked.supervisor
+        if tracked.timer is not None:
+            tracked.timer.cancel()
+            tracked.timer = None
+        try:
+            wake = supervisor.advance(self.clock(), self.process_tables)
+        except OSError as error:
+            log.exception("task=%s event=advance_failed", supervisor.task_id)
+            supervisor.request_kill(f"The agent could not run the task: {error}", self.clock())
+            wake = self.clock()
+        self._watch(tracked)
+        self._report_progress(tracked)
+        if wake is not None:
+            delay = max(0.0, (wake - self.clock()) / 1000)
+            tracked.timer = asyncio.get_running_loop().call_later(delay, self._advance, tracked)
+
+    def _watch(self, tracked: _Tracked) -> None:
+        loop = asyncio.get_running_loop()
+        for pid in list(tracked.supervisor.waiters):
+            if pid in tracked.pidfds:
+                continue
+            try:
+                fd = os.pidfd_open(pid)
+            except ProcessLookupError:
+                self._waiter_gone(tracked, pid)
+                continue
+            tracked.pidfds[pid] = fd
+            loop.add_reader(fd, self._waiter_exited, tracked, pid)
+
+    def _unwatch(self, tracked: _Tracked) -> None:
+        loop = asyncio.get_running_loop()
+        for fd in tracked.pidfds.values():
+            loop.remove_reader(fd)
+            os.close(fd)
+        tracked.pidfds.clear()
+        if tracked.timer is not None:
+            tracked.timer.cancel()
+        for helper in tracked.helpers:
+            helper.cancel()
+
+    def _waiter_exited(self, tracked: _Tracked, pid: int) -> None:
+        fd = tracked.pidfds.pop(pid)
+        asyncio.get_running_loop().remove_reader(fd)
+        os.close(fd)
+        self._waiter_gone(tracked, pid)
+        # A run killed by the kernel for the task's memory limit ends the task.
+        if not self._check_oom(tracked):
+            self._advance(tracked)
+
+    def _waiter_gone(self, tracked: _Tracked, pid: int) -> None:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # ours unless we were restarted since it started
+        tracked.supervisor.waiter_exited(pid, self.clock())
+
+    def _report_progress(self, tracked: _Tracked) -> None:
+        supervisor = tracked.supervisor
+        phase = supervisor.planner.phase
+        if phase not in (Phase.ACTIVE, Phase.CLEANING):
+            tracked.stopped.set()
+        if phase in TERMINAL_REPORTS:
+            self._report(tracked, TERMINAL_REPORTS[phase], supervisor.planner.message)
+            if not supervisor.waiters:
+                # Waiters of runs killed at the end are still watched, to be reaped and
+                # recorded; once they are gone the task holds no descriptor.
+                self._unwatch(tracked)
+                supervisor.close()
+                tracked.cgroups.remove()
+        elif (
+            phase is Phase.ACTIVE
+            and tracked.reported in (None, TaskState.STARTING)
+            and (tracked.health is None or tracked.health.health is Health.HEALTHY)
+        ):
+            self._report(tracked, TaskState.RUNNING, None)
+
+    def _report(self, tracked: _Tracked, state: TaskState, message: str | None) -> None:
+        if tracked.reported == state:
+            return
+        tracked.reported = state
+        paths = tracked.supervisor.paths
+        paths.reported.write_text(state.value)
+        log.info("task=%s event=status state=%s message=%s", paths.task_id, state, message)
+        self.report(paths.task_id, state, message)

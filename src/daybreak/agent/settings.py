@@ -1,0 +1,34 @@
+"""How an agent is set up: what `daybreak agent`'s flags say, with the defaults they lack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from daybreak.model.agent import PortRange
+from daybreak.model.jobspec import Resources
+
+DAY_S = 24 * 3600
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    scheduler_url: str
+    work_dir: Path
+    hostname: str
+    resources: Resources
+    ports: PortRange
+    attributes: dict[str, str] = field(default_factory=dict)
+    agent_id: str | None = None
+    credential: str | None = None
+    # Limit tasks with cgroups where the machine allows; otherwise measure and enforce.
+    cgroups: bool = True
+    # Most processes one task may hold at once (a fork bomb stops there).
+    task_pids_max: int = 4096
+    # How often each task's usage is measured (and its ram and disk limits checked).
+    usage_interval_s: float = 5.0
+    # Finished tasks' directories are removed past this age, and oldest first while all of
+    # them together hold more than this much disk.
+    sandbox_max_age_s: float = 7 * DAY_S
+    sandbox_max_total_mb: int = 20 * 1024
+    gc_interval_s: float = 60.0
