@@ -7,9 +7,9 @@ import time
 import psutil
 
 from daybreak.agent.executor.checkpoint import read_checkpoint
-from daybreak.model.jobspec import Process
+from daybreak.model.jobspec import Logger, Process, RotatePolicy
 from daybreak.model.task_state import TaskState
-from tests.agent.conftest import AgentProcess, job, wait_for_file
+from tests.agent.conftest import AgentFactory, AgentProcess, job, wait_for_file
 from tests.agent.fake_scheduler import WAIT_S, FakeScheduler
 
 
@@ -127,3 +127,20 @@ def test_a_kill_right_after_the_launch_still_reaches_the_command(
         scheduler.kill(task_id)
     for task_id in task_ids:
         scheduler.wait_for_state(task_id, TaskState.KILLED)
+
+
+def test_a_both_logger_writes_file_and_console_and_rotate_keeps_the_file_small(
+    scheduler: FakeScheduler, start_agent: AgentFactory, task_prefix: str
+) -> None:
+    agent = start_agent("--usage-interval", "100ms")
+    task_id = f"{task_prefix}-logs"
+    logger = Logger(destination="both", mode="rotate", rotate=RotatePolicy(log_size=200, backups=1))
+    command = "for i in $(seq 1 60); do echo line-$i; echo oops-$i >&2; done; sleep 600"
+    scheduler.launch(task_id, job(Process(name="p", cmdline=command, logger=logger)))
+    scheduler.wait_for_state(task_id, TaskState.RUNNING)
+    root = agent.task_dir(task_id)
+    console = wait_for_file(root / "stdout")
+    wait_for_file(root / ".logs" / "p" / "0" / "stdout.1")
+    rotated = (root / ".logs" / "p" / "0" / "stdout.1").read_text()
+    assert "line-1\n" in rotated and "line-1\n" in console
+    assert "oops-1\n" in wait_for_file(root / "stderr")
