@@ -1,9 +1,10 @@
 """Limits for a task's processes through cgroups, where the machine lets the agent write them.
 
 A task gets one cgroup per hierarchy that holds a controller it needs: under cgroup v2 one
-directory for cpu, memory and pids together; under v1 one per mounted controller (`cpu`,
-`memory`, `pids`, and `cpuacct` for accounting). Each lives under the agent's own cgroup, in
-`daybreak-AGENT_ID/TASK_ID`, so agents sharing a machine do not meet.
+directory for cpu, memory and pids together; under v1 one per mounted hierarchy of `cpu`,
+`memory` and `pids` (a `cpuacct` mounted with `cpu` gives cpu time; mounted alone it is left
+out, one directory fewer per launch, and cpu time comes from /proc). Each lives under the
+agent's own cgroup, in `daybreak-AGENT_ID/TASK_ID`, so agents sharing a machine do not meet.
 
 Limits: cpu as a CFS quota (`cpu` cores of time per period) and shares, memory as a hard limit
 (swap included where the kernel accounts it), pids as a cap against fork bombs. A process that
@@ -29,9 +30,8 @@ log = logging.getLogger("daybreak.agent")
 MIB = 1024**2
 CPU_PERIOD_US = 100_000
 MIN_CPU_QUOTA_US = 1_000
-# Controllers whose limits the agent sets, and the one it only reads.
+# Controllers whose limits the agent sets.
 LIMITED = ("cpu", "memory", "pids")
-ACCOUNTING = "cpuacct"
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def parse_mounts(mountinfo: str) -> list[tuple[int, Path, str, frozenset[str]]]:
         if fstype == "cgroup2":
             mounts.append((2, Path(fields[4]), fields[3], frozenset[str]()))
         elif fstype == "cgroup":
-            controllers = frozenset(o for o in options if o in (*LIMITED, ACCOUNTING))
+            controllers = frozenset(o for o in options if o in (*LIMITED, "cpuacct"))
             if controllers:
                 mounts.append((1, Path(fields[4]), fields[3], controllers))
     return mounts
@@ -86,7 +86,7 @@ def detect_hierarchies(mountinfo: str, proc_cgroup: str) -> list[Hierarchy]:
                 return [Hierarchy(2, base, frozenset(LIMITED))]
     found: list[Hierarchy] = []
     for version, mount, root, controllers in mounts:
-        if version != 1:
+        if version != 1 or not controllers & set(LIMITED):
             continue
         own = next((membership[c] for c in controllers if c in membership), None)
         if own is None:
@@ -227,8 +227,8 @@ def _limits(hierarchy: Hierarchy, resources: Resources, pids_max: int) -> list[t
         ]
         return limits
     if "cpu" in has:
+        # The period is the kernel's default (100 ms); only the quota is written.
         limits += [
-            ("cpu.cfs_period_us", str(CPU_PERIOD_US)),
             ("cpu.cfs_quota_us", str(quota_us)),
             ("cpu.shares", str(max(2, round(resources.cpu * 1024)))),
         ]

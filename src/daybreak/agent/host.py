@@ -429,6 +429,7 @@ class TaskHost:
             return
         tracked.reported = state
         paths = tracked.supervisor.paths
-        paths.reported.write_text(state.value)
+        if state is not TaskState.STARTING:  # a task with no `reported` file is STARTING
+            paths.reported.write_text(state.value)
         log.info("task=%s event=status state=%s message=%s", paths.task_id, state, message)
         self.report(paths.task_id, state, message)

@@ -65,7 +65,7 @@ def rotate_logs(paths: TaskPaths, launcher: Launcher) -> None:
             for stream in STREAMS:
                 rotate_file(paths.console(stream), policy)
             continue
-        run = _latest_run(paths.root / ".logs" / process.name)
+        run = _latest_run(paths.logs / process.name)
         if run is not None:
             for stream in STREAMS:
                 rotate_file(run / stream, policy)

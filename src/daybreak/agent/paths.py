@@ -47,11 +47,19 @@ class TaskPaths:
     def console(self, stream: str) -> Path:
         return self.root / stream
 
+    @property
+    def exits(self) -> Path:
+        return self.root / ".exits"
+
     def exit_file(self, process: str, run: int) -> Path:
-        return self.root / ".exits" / f"{process}.{run}"
+        return self.exits / f"{process}.{run}"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / ".logs"
 
     def process_log(self, process: str, run: int, stream: str) -> Path:
-        return self.root / ".logs" / process / str(run) / stream
+        return self.logs / process / str(run) / stream
 
 
 def tasks_dir(work_dir: Path) -> Path:

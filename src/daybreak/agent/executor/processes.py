@@ -96,11 +96,11 @@ class Launcher:
         if profile.exists():
             env["BASH_ENV"] = str(profile)
         exit_file = self.paths.exit_file(name, run)
-        exit_file.parent.mkdir(parents=True, exist_ok=True)
         outputs = [self._output(name, run, stream, logger) for stream in STREAMS]
-        exit_file.write_bytes(b"")
         account = self.account
         if account is not None:
+            # The waiter runs as the task's user: give it a file it may write.
+            exit_file.write_bytes(b"")
             os.chown(exit_file, account.pw_uid, account.pw_gid)
         try:
             waiter = subprocess.Popen(
@@ -141,7 +141,7 @@ class Launcher:
             path = self.paths.console(stream)
         else:  # "file", and "both", whose console copy `_command` adds
             path = self.paths.process_log(name, run, stream)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(exist_ok=True)  # the process' directory is made at launch
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     def _command(self, cmdline: str, logger: Logger) -> str:

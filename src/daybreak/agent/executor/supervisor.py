@@ -71,7 +71,15 @@ class TaskSupervisor:
 
     @classmethod
     def create(cls, paths: TaskPaths, launch: TaskLaunch) -> TaskSupervisor:
-        paths.sandbox.mkdir(parents=True, exist_ok=True)
+        # One mkdir each, parents first: launching is where an agent spends its time.
+        for directory in (
+            paths.root,
+            paths.sandbox,
+            paths.exits,
+            paths.logs,
+            *(paths.logs / process.name for process in launch.task.task.processes),
+        ):
+            directory.mkdir(exist_ok=True)
         account = account_of(launch.user)
         if account is not None:
             os.chown(paths.sandbox, account.pw_uid, account.pw_gid)
