@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from daybreak.agent.cgroups import TaskCgroups, machine_hierarchies
 from daybreak.agent.executor.checkpoint import TaskLaunch
@@ -74,32 +75,35 @@ def test_a_task_past_its_memory_limit_is_killed_by_the_kernel_and_says_so(
     )
 
 
-def test_without_cgroups_the_agent_measures_and_kills_past_the_memory_limit(
-    scheduler: FakeScheduler, start_agent: AgentFactory, task_prefix: str
+@pytest.mark.parametrize(
+    "case",  # the agent's flags, the task's command, and the reason it must fail with
+    [
+        (
+            ("--no-cgroups",),
+            HOG,
+            r"Memory limit exceeded: the task used ([\d.]+) MiB of ram, more than its 64 MiB",
+        ),
+        (
+            (),
+            "head -c 80M /dev/zero > big; sleep 600",
+            r"Disk limit exceeded: the sandbox holds ([\d.]+) MiB, more than the task's 64 MiB",
+        ),
+    ],
+    ids=["measured-ram", "disk"],
+)
+def test_the_agent_measures_and_kills_a_task_past_its_ram_or_disk(
+    scheduler: FakeScheduler,
+    start_agent: AgentFactory,
+    task_prefix: str,
+    case: tuple[tuple[str, ...], str, str],
 ) -> None:
-    start_agent("--no-cgroups", "--usage-interval", "100ms")
+    """Ram is measured where no memory cgroup holds the task; disk always."""
+    flags, command, reason = case
+    start_agent(*flags, "--usage-interval", "100ms")
     task_id = f"{task_prefix}-measured"
-    scheduler.launch(task_id, job(Process(name="hog", cmdline=HOG), resources=LIMITED))
+    scheduler.launch(task_id, job(Process(name="hog", cmdline=command), resources=LIMITED))
     failed = scheduler.wait_for_state(task_id, TaskState.FAILED)
-    found = re.fullmatch(
-        r"Memory limit exceeded: the task used ([\d.]+) MiB of ram, more than its 64 MiB",
-        failed.message or "",
-    )
-    assert found is not None and float(found[1]) > 64
-
-
-def test_a_task_past_its_disk_is_killed(
-    scheduler: FakeScheduler, start_agent: AgentFactory, task_prefix: str
-) -> None:
-    start_agent("--usage-interval", "100ms")
-    task_id = f"{task_prefix}-disk"
-    fill = "head -c 80M /dev/zero > big; sleep 600"
-    scheduler.launch(task_id, job(Process(name="fill", cmdline=fill), resources=LIMITED))
-    failed = scheduler.wait_for_state(task_id, TaskState.FAILED)
-    found = re.fullmatch(
-        r"Disk limit exceeded: the sandbox holds ([\d.]+) MiB, more than the task's 64 MiB",
-        failed.message or "",
-    )
+    found = re.fullmatch(reason, failed.message or "")
     assert found is not None and float(found[1]) > 64
 
 
