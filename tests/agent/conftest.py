@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from daybreak.agent.cgroups import machine_hierarchies
+from daybreak.agent.cgroups import TaskCgroups, agent_directories, machine_hierarchies
 from daybreak.agent.executor.tree import ProcessTable
 from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
 from tests.agent.fake_scheduler import WAIT_S, FakeScheduler
@@ -123,20 +123,21 @@ def agent(start_agent: AgentFactory) -> AgentProcess:
 
 
 def remove_cgroups(work_dir: Path) -> None:
-    """The cgroups of tasks the test left running (their processes are killed by now)."""
+    """The cgroups of tasks the test left running, once their killed processes are gone."""
     identity = work_dir / "agent.json"
     if not identity.exists():
         return
     agent_id = json.loads(identity.read_text())["agent_id"]
-    for hierarchy in machine_hierarchies():
-        parent = hierarchy.base / f"daybreak-{agent_id}"
-        if parent.is_dir():
-            for child in parent.iterdir():
-                if child.is_dir():
-                    with contextlib.suppress(OSError):
-                        child.rmdir()
-            with contextlib.suppress(OSError):
-                parent.rmdir()
+    for parent in agent_directories(machine_hierarchies(), agent_id):
+        if not parent.is_dir():
+            continue
+        for child in (c for c in parent.iterdir() if c.is_dir()):
+            cgroups = TaskCgroups((child,))
+            deadline = time.monotonic() + WAIT_S
+            while not cgroups.remove() and time.monotonic() < deadline:
+                time.sleep(0.01)  # the last processes are being reaped
+        with contextlib.suppress(OSError):
+            parent.rmdir()
 
 
 SMALL = Resources(cpu=0.1, ram_mb=64, disk_mb=64)

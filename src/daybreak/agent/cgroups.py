@@ -187,6 +187,11 @@ class TaskCgroups:
         return removed
 
 
+def agent_directories(hierarchies: list[Hierarchy], agent_id: str) -> list[Path]:
+    """Where an agent's task cgroups go, one per hierarchy."""
+    return [hierarchy.base / f"daybreak-{agent_id}" for hierarchy in hierarchies]
+
+
 def create_task_cgroups(
     hierarchies: list[Hierarchy],
     agent_id: str,
@@ -196,8 +201,9 @@ def create_task_cgroups(
 ) -> TaskCgroups:
     """Make the task's cgroups and write its limits; a hierarchy that refuses is left out."""
     directories = []
-    for hierarchy in hierarchies:
-        directory = hierarchy.base / f"daybreak-{agent_id}" / task_id
+    parents = agent_directories(hierarchies, agent_id)
+    for hierarchy, parent in zip(hierarchies, parents, strict=True):
+        directory = parent / task_id
         try:
             directory.mkdir(parents=True, exist_ok=True)
             for name, value in _limits(hierarchy, resources, pids_max):

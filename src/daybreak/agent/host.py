@@ -23,7 +23,12 @@ from dataclasses import dataclass, field
 import httpx
 import msgspec
 
-from daybreak.agent.cgroups import TaskCgroups, create_task_cgroups, machine_hierarchies
+from daybreak.agent.cgroups import (
+    TaskCgroups,
+    agent_directories,
+    create_task_cgroups,
+    machine_hierarchies,
+)
 from daybreak.agent.executor.checkpoint import TaskLaunch
 from daybreak.agent.executor.health import Health, HealthTracker
 from daybreak.agent.executor.planner import Phase
@@ -118,6 +123,10 @@ class TaskHost:
         for tracked in self.tasks.values():
             self._unwatch(tracked)
         await self.http.aclose()
+        # The agent's own cgroup directories go when no task is left in them.
+        for directory in agent_directories(self.hierarchies, self.agent_id):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
 
     def recover(self) -> None:
         now = self.clock()
