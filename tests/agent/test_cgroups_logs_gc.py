@@ -63,7 +63,7 @@ def test_a_cgroup_reports_oom_kills_and_working_set(tmp_path: Path) -> None:
     cgroups = TaskCgroups((tmp_path,))
     assert cgroups.oom_kills() == 2
     assert cgroups.ram_bytes() == 60 * 1024**2
-    assert cgroups.memory_limited()
+    assert cgroups.memory_limited
     assert TaskCgroups(()).oom_kills() == 0 and TaskCgroups(()).ram_bytes() is None
 
 

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from daybreak.model.jobspec import Resources
@@ -151,6 +152,7 @@ class TaskCgroups:
         events = self._stat("memory.events") or self._stat("memory.oom_control")
         return events.get("oom_kill", 0)
 
+    @cached_property
     def memory_limited(self) -> bool:
         return any(
             (d / name).exists()

@@ -81,6 +81,8 @@ class _Tracked:
     # Set once nothing of the task runs any more (it left CLEANING).
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
     usage: protocol.TaskUsage | None = None
+    # The sandbox a closed task left, as garbage collection sees it.
+    left: FinishedSandbox | None = None
 
     @property
     def task(self) -> TaskInstance:
@@ -307,7 +309,7 @@ class TaskHost:
                 if self._check_oom(tracked):
                     continue
                 reason = over_limit(
-                    usage, tracked.task.task.resources, tracked.cgroups.memory_limited()
+                    usage, tracked.task.task.resources, tracked.cgroups.memory_limited
                 )
                 if reason is not None:
                     log.warning("task=%s event=limit reason=%s", usage.task_id, reason)
@@ -315,6 +317,7 @@ class TaskHost:
 
     @staticmethod
     def _measure(active: list[_Tracked], table: ProcessTable) -> list[protocol.TaskUsage]:
+        """Each task's usage; its rotating logs are trimmed in the same pass, off the loop."""
         usages = []
         for tracked in active:
             supervisor = tracked.supervisor
@@ -348,12 +351,16 @@ class TaskHost:
 
     @staticmethod
     def _finished_sandboxes(closed: dict[str, _Tracked]) -> list[FinishedSandbox]:
+        """What each closed task left; measured once, since nothing runs there any more."""
         sandboxes = []
         for task_id, tracked in closed.items():
-            paths = tracked.supervisor.paths
-            with contextlib.suppress(OSError):
-                finished_ms = int(paths.reported.stat().st_mtime * 1000)
-                sandboxes.append(FinishedSandbox(task_id, finished_ms, tree_bytes(paths.root)))
+            if tracked.left is None:
+                paths = tracked.supervisor.paths
+                with contextlib.suppress(OSError):
+                    finished_ms = int(paths.reported.stat().st_mtime * 1000)
+                    tracked.left = FinishedSandbox(task_id, finished_ms, tree_bytes(paths.root))
+            if tracked.left is not None:
+                sandboxes.append(tracked.left)
         return sandboxes
 
     # Carrying out the planner's decisions.

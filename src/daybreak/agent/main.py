@@ -32,12 +32,12 @@ def build_config(
     ports: str,
     agent_id: str | None,
     credential_file: str | None,
-    cgroups: bool = True,
-    task_pids_max: int = 4096,
-    usage_interval: str = "5s",
-    sandbox_max_age: str = "7d",
-    sandbox_max_total: str = "20GiB",
-    gc_interval: str = "60s",
+    cgroups: bool,
+    task_pids_max: int,
+    usage_interval: str,
+    sandbox_max_age: str,
+    sandbox_max_total: str,
+    gc_interval: str,
 ) -> AgentConfig:
     directory = Path(work_dir).absolute()
     directory.mkdir(parents=True, exist_ok=True)

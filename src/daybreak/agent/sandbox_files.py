@@ -68,10 +68,10 @@ def read_file(root: Path, requested: str, offset: int, length: int) -> tuple[byt
     except OSError as error:
         raise SandboxPathError(f"{requested!r}: cannot open: {error.strerror}") from None
     try:
-        size = os.fstat(fd).st_size
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise SandboxPathError(f"{requested!r}: not a regular file")
-        return os.pread(fd, min(length, MAX_CHUNK), offset), size
+        return os.pread(fd, min(length, MAX_CHUNK), offset), info.st_size
     finally:
         os.close(fd)
 

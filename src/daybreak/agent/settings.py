@@ -8,27 +8,27 @@ from pathlib import Path
 from daybreak.model.agent import PortRange
 from daybreak.model.jobspec import Resources
 
-DAY_S = 24 * 3600
-
 
 @dataclass(frozen=True)
 class AgentConfig:
+    """The defaults live with the flags (`daybreak agent --help`), in one place."""
+
     scheduler_url: str
     work_dir: Path
     hostname: str
     resources: Resources
     ports: PortRange
+    # Limit tasks with cgroups where the machine allows; otherwise measure and enforce.
+    cgroups: bool
+    # Most processes one task may hold at once (a fork bomb stops there).
+    task_pids_max: int
+    # How often each task's usage is measured (and its ram and disk limits checked).
+    usage_interval_s: float
+    # Finished tasks' directories are removed past this age, and oldest first while all of
+    # them together hold more than this much disk.
+    sandbox_max_age_s: float
+    sandbox_max_total_mb: int
+    gc_interval_s: float
     attributes: dict[str, str] = field(default_factory=dict)
     agent_id: str | None = None
     credential: str | None = None
-    # Limit tasks with cgroups where the machine allows; otherwise measure and enforce.
-    cgroups: bool = True
-    # Most processes one task may hold at once (a fork bomb stops there).
-    task_pids_max: int = 4096
-    # How often each task's usage is measured (and its ram and disk limits checked).
-    usage_interval_s: float = 5.0
-    # Finished tasks' directories are removed past this age, and oldest first while all of
-    # them together hold more than this much disk.
-    sandbox_max_age_s: float = 7 * DAY_S
-    sandbox_max_total_mb: int = 20 * 1024
-    gc_interval_s: float = 60.0

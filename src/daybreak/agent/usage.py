@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from daybreak.agent.cgroups import MIB, TaskCgroups
+from daybreak.agent.executor.tree import stat_fields
 from daybreak.model.agent_protocol import TaskUsage
 from daybreak.model.jobspec import Resources
 
@@ -43,33 +44,40 @@ def tree_bytes(root: Path) -> int:
     return total
 
 
-def process_usage(pids: Iterable[int]) -> tuple[float, int]:
-    """Cpu seconds and resident bytes of these processes, from /proc."""
-    cpu_ticks = 0
+def process_cpu_secs(pids: Iterable[int]) -> float:
+    """User + system time of these processes and of the children they reaped, from /proc."""
+    ticks = 0
+    for pid in pids:
+        fields = stat_fields(pid)
+        if fields is not None:
+            # utime, stime, cutime, cstime: fields 14-17 of stat.
+            ticks += sum(int(value) for value in fields[11:15])
+    return ticks / TICKS_PER_S
+
+
+def process_resident_bytes(pids: Iterable[int]) -> int:
     resident = 0
     for pid in pids:
         try:
-            with open(f"/proc/{pid}/stat", "rb") as stat_file:
-                stat = stat_file.read()
-            with open(f"/proc/{pid}/statm", "rb") as statm_file:
-                statm = statm_file.read()
+            with open(f"/proc/{pid}/statm", "rb") as statm:
+                resident += int(statm.read().split()[1]) * PAGE_BYTES
         except OSError:
             continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        # utime, stime, and the children's cutime, cstime (fields 14-17 of stat).
-        cpu_ticks += sum(int(value) for value in fields[11:15])
-        resident += int(statm.split()[1]) * PAGE_BYTES
-    return cpu_ticks / TICKS_PER_S, resident
+    return resident
 
 
 def measure(task_id: str, task_dir: Path, cgroups: TaskCgroups, pids: set[int]) -> TaskUsage:
-    cpu_secs, resident = process_usage(pids)
-    cgroup_ram = cgroups.ram_bytes()
-    cgroup_cpu = cgroups.cpu_secs()
+    """The task's usage; /proc is read only for what its cgroups do not account."""
+    cpu_secs = cgroups.cpu_secs()
+    if cpu_secs is None:
+        cpu_secs = process_cpu_secs(pids)
+    ram_bytes = cgroups.ram_bytes()
+    if ram_bytes is None:
+        ram_bytes = process_resident_bytes(pids)
     return TaskUsage(
         task_id=task_id,
-        cpu_secs=round(cgroup_cpu if cgroup_cpu is not None else cpu_secs, 3),
-        ram_mb=round((cgroup_ram if cgroup_ram is not None else resident) / MIB, 1),
+        cpu_secs=round(cpu_secs, 3),
+        ram_mb=round(ram_bytes / MIB, 1),
         disk_mb=round(tree_bytes(task_dir) / MIB, 1),
         processes=len(pids),
     )

@@ -20,15 +20,23 @@ from daybreak.agent.executor.processes import TASK_MARKER
 _MARKER = TASK_MARKER.encode() + b"="
 
 
-def start_ticks(pid: int) -> int | None:
-    """When the process started, in clock ticks since boot; None if it is gone or a zombie."""
+def stat_fields(pid: int) -> list[bytes] | None:
+    """/proc/PID/stat from the state on (field 3 onwards); None if the process is gone,
+    dead or a zombie. The command name before it may hold spaces and parentheses, hence the
+    split after the last ')'."""
     stat = _read(f"/proc/{pid}/stat")
     if stat is None:
         return None
     fields = stat[stat.rfind(b")") + 2 :].split()
     if fields[0] in (b"Z", b"X"):
         return None
-    return int(fields[19])
+    return fields
+
+
+def start_ticks(pid: int) -> int | None:
+    """When the process started, in clock ticks since boot; None if it is gone or a zombie."""
+    fields = stat_fields(pid)
+    return None if fields is None else int(fields[19])
 
 
 @dataclass
@@ -44,13 +52,9 @@ class ProcessTable:
             if not entry.name.isdigit():
                 continue
             pid = int(entry.name)
-            stat = _read(f"/proc/{pid}/stat")
-            if stat is None:
-                continue
-            # The command name may hold spaces and parentheses: split after the last ')'.
-            fields = stat[stat.rfind(b")") + 2 :].split()
-            if fields[0] in (b"Z", b"X"):
-                continue  # dead, waiting to be reaped: nothing left to signal
+            fields = stat_fields(pid)
+            if fields is None:
+                continue  # gone, or dead and waiting to be reaped: nothing left to signal
             parent = int(fields[1])
             table.parents[pid] = parent
             table.children.setdefault(parent, []).append(pid)
