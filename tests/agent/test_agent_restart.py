@@ -70,7 +70,9 @@ def test_unacknowledged_updates_are_sent_again_with_the_same_numbers(
     agent.start()
     scheduler.wait_for_hello(3)
     assert scheduler.hellos[2].inventory == {task_id: TaskState.FINISHED}
-    assert Path(agent.work_dir / "outbox").read_bytes() == b""
+    outbox = Path(agent.work_dir / "outbox")
+    # Emptied once the scheduler's welcome says that everything in it was applied.
+    scheduler.wait_until(lambda: outbox.read_bytes() == b"", "the outbox emptied")
     # The backlog goes out before anything new, so once a new update arrives, none came first.
     scheduler.launch(f"{task_id}-next", job(Process(name="main", cmdline="true")))
     scheduler.wait_for_state(f"{task_id}-next", TaskState.STARTING)

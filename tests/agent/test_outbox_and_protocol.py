@@ -8,7 +8,7 @@ import pytest
 
 from daybreak.agent.daemon import connect_url
 from daybreak.agent.machine import parse_pairs, parse_ports, parse_resources, parse_size_mb
-from daybreak.agent.outbox import Outbox
+from daybreak.agent.outbox import COMPACT_AT_BYTES, Outbox
 from daybreak.errors import InvalidParameterError
 from daybreak.model import agent_protocol as protocol
 from daybreak.model.agent import PortRange
@@ -24,16 +24,31 @@ def test_outbox_numbers_keep_growing_across_restarts_and_acks(tmp_path: Path) ->
     outbox = Outbox(tmp_path)
     assert [outbox.add(update(t)).seq for t in "abc"] == [1, 2, 3]
     outbox.ack(2)
-    outbox.close()
+    outbox.close()  # "c" is unacknowledged: the file keeps everything
 
     reopened = Outbox(tmp_path)
-    assert [u.task_id for u in reopened.pending] == ["c"]
+    # Acknowledgements are not written down one by one: the scheduler's numbers cover that.
+    assert [u.task_id for u in reopened.pending] == ["a", "b", "c"]
+    assert [u.task_id for u in reopened.unacked_after(2)] == ["c"]
     assert reopened.add(update("d")).seq == 4
     assert [u.seq for u in reopened.unacked_after(3)] == [4]
     reopened.ack(4)
+    reopened.close()  # all acknowledged: emptied, the next number saved
     assert (tmp_path / "outbox").read_bytes() == b""
-    reopened.close()
     assert Outbox(tmp_path).add(update("e")).seq == 5
+
+
+def test_outbox_empties_itself_once_large_and_acknowledged(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path)
+    last = 0
+    while (tmp_path / "outbox").stat().st_size < COMPACT_AT_BYTES:
+        last = outbox.add(update(f"task-{last}")).seq
+    outbox.ack(last - 1)
+    assert (tmp_path / "outbox").stat().st_size >= COMPACT_AT_BYTES  # one still unacknowledged
+    outbox.ack(last)
+    assert (tmp_path / "outbox").read_bytes() == b""
+    # Killed now, without closing: the numbers still go on from where they were.
+    assert Outbox(tmp_path).add(update("next")).seq == last + 1
 
 
 def test_outbox_ignores_a_torn_last_line(tmp_path: Path) -> None:

@@ -177,9 +177,15 @@ class TaskCgroups:
         return None if usage_us is None else usage_us / 1e6
 
     def remove(self) -> bool:
-        """Remove the directories; False while processes are still in one of them."""
+        """Remove the directories; False while processes are still in one of them.
+
+        A v1 memory cgroup is emptied first. Without that, the page cache its task left (its
+        logs, its files) keeps it alive in the kernel after `rmdir`; hundreds of such dying
+        cgroups make creating new ones, and so every launch, several times slower."""
         removed = True
         for directory in self.directories:
+            with contextlib.suppress(OSError):  # not a memory cgroup, or processes remain
+                (directory / "memory.force_empty").write_text("0")
             try:
                 directory.rmdir()
             except FileNotFoundError:

@@ -85,6 +85,7 @@ class Agent:
             await self._connection_loop()
         finally:
             await self.host.close()
+            self.outbox.close()
 
     def _send_update(self, task_id: str, state: TaskState, message: str | None) -> None:
         update = protocol.StatusUpdate(

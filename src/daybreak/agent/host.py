@@ -103,6 +103,9 @@ class TaskHost:
         self.clock = clock
         self.report = report
         self.tasks: dict[str, _Tracked] = {}
+        # Launches whose sandbox is being made, with the message of a kill that came meanwhile.
+        self._preparing: dict[str, str | None] = {}
+        self._preparations: set[asyncio.Task[None]] = set()
         self.process_tables = ProcessTables(time.monotonic)
         self.hierarchies = machine_hierarchies() if config.cgroups else []
         # Health checks open a connection each time, as Aurora's did; no proxy applies.
@@ -122,6 +125,8 @@ class TaskHost:
         for chore in self._chores:
             chore.cancel()
         await asyncio.gather(*self._chores, return_exceptions=True)
+        # A sandbox half made would be a task nobody knows about: let those finish first.
+        await asyncio.gather(*self._preparations, return_exceptions=True)
         for tracked in self.tasks.values():
             self._unwatch(tracked)
         await self.http.aclose()
@@ -155,10 +160,10 @@ class TaskHost:
                 self._check_oom(tracked)
 
     def inventory(self) -> dict[str, TaskState]:
-        return {
-            task_id: tracked.reported or TaskState.STARTING
-            for task_id, tracked in self.tasks.items()
-        }
+        inventory = dict.fromkeys(self._preparing, TaskState.STARTING)
+        for task_id, tracked in self.tasks.items():
+            inventory[task_id] = tracked.reported or TaskState.STARTING
+        return inventory
 
     def usage(self) -> tuple[protocol.TaskUsage, ...]:
         return tuple(
@@ -170,47 +175,83 @@ class TaskHost:
     # Launching and stopping.
 
     def launch(self, message: protocol.Launch) -> None:
-        if message.task_id in self.tasks:
-            return  # a launch sent again after a reconnect: already running
+        task_id = message.task_id
+        if task_id in self.tasks or task_id in self._preparing:
+            return  # a launch sent again after a reconnect: already here
         now = self.clock()
-        paths = task_paths(self.config.work_dir, message.task_id)
         try:
             task = render_task(
                 message.spec,
                 instance=message.instance,
                 hostname=self.config.hostname,
-                task_id=message.task_id,
+                task_id=task_id,
                 ports=message.ports,
             )
         except DaybreakError as error:
-            self._report_unrunnable(message.task_id, f"Cannot run the task: {error}")
+            self._report_unrunnable(task_id, f"Cannot run the task: {error}")
             return
         role = message.spec.key.role
         user = role if os.geteuid() == 0 and account_of(role) is not None else None
+        self._preparing[task_id] = None
+        preparation = asyncio.get_running_loop().create_task(
+            self._prepare_and_start(task, now, user)
+        )
+        self._preparations.add(preparation)
+        preparation.add_done_callback(self._preparations.discard)
+
+    async def _prepare_and_start(self, task: TaskInstance, now: int, user: str | None) -> None:
+        # Making the sandbox and the cgroups and forking is nearly all of a launch's cost, and
+        # most of it waits on the kernel: in worker threads, launches overlap and the loop
+        # stays free for the messages and the tasks already running.
+        try:
+            prepared = await asyncio.to_thread(self._prepare, task, now, user)
+        finally:
+            kill_message = self._preparing.pop(task.task_id)
+        if isinstance(prepared, str):
+            self._report_unrunnable(task.task_id, prepared)
+            return
+        tracked = _Tracked(*prepared)
+        self.tasks[task.task_id] = tracked
+        log.info("task=%s event=launch job=%s instance=%d", task.task_id, task.job, task.instance)
+        self._report(tracked, TaskState.STARTING, None)
+        if kill_message is not None:
+            log.info("task=%s event=kill message=%s", task.task_id, kill_message)
+            self._stop(tracked, kill_message, Phase.KILLED)
+        else:
+            self._check_health(tracked, healthy=False)
+        self._advance(tracked)
+
+    def _prepare(
+        self, task: TaskInstance, now: int, user: str | None
+    ) -> tuple[TaskSupervisor, TaskCgroups] | str:
+        """The task's cgroups and sandbox with its first processes started, or why they could
+        not be made."""
         cgroups = TaskCgroups(())
         if self.hierarchies:
             cgroups = create_task_cgroups(
                 self.hierarchies,
                 self.agent_id,
-                message.task_id,
+                task.task_id,
                 task.task.resources,
                 self.config.task_pids_max,
             )
         launch = TaskLaunch(task=task, launched_ms=now, user=user, cgroup_procs=cgroups.procs_files)
+        paths = task_paths(self.config.work_dir, task.task_id)
         try:
             supervisor = TaskSupervisor.create(paths, launch)
         except OSError as error:
             cgroups.remove()
-            self._report_unrunnable(message.task_id, f"Cannot prepare the sandbox: {error}")
-            return
-        tracked = _Tracked(supervisor, cgroups)
-        self.tasks[message.task_id] = tracked
-        log.info("task=%s event=launch job=%s instance=%d", task.task_id, task.job, task.instance)
-        self._report(tracked, TaskState.STARTING, None)
-        self._check_health(tracked, healthy=False)
-        self._advance(tracked)
+            return f"Cannot prepare the sandbox: {error}"
+        # The first processes start here too. Nothing else knows the task yet, and a new
+        # task consults no process table: a private one keeps the shared one to the loop.
+        with contextlib.suppress(OSError):  # the loop's next advance meets it again
+            supervisor.advance(now, ProcessTables(time.monotonic))
+        return supervisor, cgroups
 
     def kill(self, message: protocol.Kill) -> None:
+        if message.task_id in self._preparing:
+            self._preparing[message.task_id] = message.message or "Killed"
+            return
         tracked = self.tasks.get(message.task_id)
         if tracked is None:
             self.report(message.task_id, TaskState.LOST, "Task unknown to this agent")
@@ -432,7 +473,8 @@ class TaskHost:
                 # recorded; once they are gone the task holds no descriptor.
                 self._unwatch(tracked)
                 supervisor.close()
-                tracked.cgroups.remove()
+                # Emptying a memory cgroup reclaims its page cache: not on the loop.
+                asyncio.get_running_loop().run_in_executor(None, tracked.cgroups.remove)
         elif (
             phase is Phase.ACTIVE
             and tracked.reported in (None, TaskState.STARTING)
