@@ -1,0 +1,60 @@
+"""What the store holds, as the scheduler sees it: a snapshot to load, changes to write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import msgspec
+
+from daybreak.model.agent import AgentInfo, MaintenanceMode
+from daybreak.model.jobspec import JobSpec, Resources
+from daybreak.model.task import ScheduledTask
+
+
+class StoredAgent(msgspec.Struct, frozen=True, kw_only=True):
+    info: AgentInfo
+    maintenance: MaintenanceMode = MaintenanceMode.NONE
+    # The highest status update sequence number applied from this agent.
+    applied_seq: int = 0
+
+
+class Quota(msgspec.Struct, frozen=True, kw_only=True):
+    cpu: float = 0.0
+    ram_mb: float = 0.0
+    disk_mb: float = 0.0
+
+    @classmethod
+    def of(cls, resources: Resources) -> Quota:
+        return cls(cpu=resources.cpu, ram_mb=resources.ram_mb, disk_mb=resources.disk_mb)
+
+
+@dataclass
+class Snapshot:
+    """Everything the store holds, read in one consistent transaction."""
+
+    tasks: list[ScheduledTask] = field(default_factory=list)
+    jobs: dict[str, JobSpec] = field(default_factory=dict)  # by str(job key)
+    agents: dict[str, StoredAgent] = field(default_factory=dict)
+    quotas: dict[str, Quota] = field(default_factory=dict)
+
+
+@dataclass
+class Changes:
+    """Writes for one transaction; None deletes. Later changes to the same key win."""
+
+    tasks: dict[str, ScheduledTask | None] = field(default_factory=dict)
+    jobs: dict[str, JobSpec | None] = field(default_factory=dict)
+    agents: dict[str, StoredAgent | None] = field(default_factory=dict)
+    quotas: dict[str, Quota | None] = field(default_factory=dict)
+
+    def merge(self, later: Changes) -> None:
+        self.tasks.update(later.tasks)
+        self.jobs.update(later.jobs)
+        self.agents.update(later.agents)
+        self.quotas.update(later.quotas)
+
+    def __bool__(self) -> bool:
+        return bool(self.tasks or self.jobs or self.agents or self.quotas)
+
+    def __len__(self) -> int:
+        return len(self.tasks) + len(self.jobs) + len(self.agents) + len(self.quotas)

@@ -1,0 +1,43 @@
+"""The tables, for queries. Their history is in `migrations/versions`, one file per version.
+
+Each row keeps its record as msgspec JSON: the scheduler always reads whole records, and the
+columns beside it are only what a query selects on.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, LargeBinary, MetaData, String, Table
+
+metadata = MetaData()
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("task_id", String(255), primary_key=True),
+    Column("job_key", String(1024), nullable=False, index=True),
+    Column("record", LargeBinary, nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_key", String(1024), primary_key=True),
+    Column("spec", LargeBinary, nullable=False),
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("agent_id", String(255), primary_key=True),
+    Column("record", LargeBinary, nullable=False),
+)
+
+quotas = Table(
+    "quotas",
+    metadata,
+    Column("role", String(255), primary_key=True),
+    Column("quota", LargeBinary, nullable=False),
+)
+
+# The tables a backup holds, in the order a restore writes them.
+ALL_TABLES = (jobs, tasks, agents, quotas)

@@ -1,0 +1,235 @@
+"""The store: SQLite or PostgreSQL behind one SQLAlchemy Core code path.
+
+`Store` is synchronous and meant for one thread (the writer's); `daybreak.store.writer`
+gives the asyncio side its group commits. URLs: `sqlite:///path/to/file.db` (the default,
+embedded) or `postgresql://user@host:port/db`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import alembic.command
+import alembic.config
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from daybreak.errors import DaybreakError
+from daybreak.model.jobspec import JobSpec
+from daybreak.model.task import ScheduledTask
+from daybreak.store import schema
+from daybreak.store.records import Changes, Quota, Snapshot, StoredAgent
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_encoder = msgspec.json.Encoder()
+
+
+class StoreError(DaybreakError):
+    """The store could not be opened, read or written."""
+
+
+def engine_url(url: str) -> str:
+    """The user's URL with the driver SQLAlchemy should use."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///"):
+        return url
+    raise StoreError(
+        f"store URL {url!r} is neither sqlite:///PATH nor postgresql://USER@HOST:PORT/DB"
+    )
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # WAL lets readers (a backup) work beside the writer; FULL makes each commit durable.
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # Opening and migrating.
+
+    def migrate(self) -> None:
+        config = alembic.config.Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            alembic.command.upgrade(config, "head")
+
+    def version(self) -> str | None:
+        with self.engine.connect() as connection:
+            try:
+                row = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+            except sa.exc.DBAPIError:
+                return None
+            return row.scalar_one_or_none()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # Reading.
+
+    def load(self) -> Snapshot:
+        with self.engine.connect() as connection:
+            return self._read_all(connection)
+
+    def _read_all(self, connection: Connection) -> Snapshot:
+        task_decoder = msgspec.json.Decoder(ScheduledTask)
+        # Equal specs share one object: 10,000 instances of a job hold one config in memory.
+        specs: dict[bytes, JobSpec] = {}
+        snapshot = Snapshot()
+        for (record,) in connection.execute(sa.select(schema.tasks.c.record)):
+            task = task_decoder.decode(record)
+            spec_bytes = _encoder.encode(task.spec)
+            shared = specs.setdefault(spec_bytes, task.spec)
+            if shared is not task.spec:
+                task = msgspec.structs.replace(task, spec=shared)
+            snapshot.tasks.append(task)
+        for key, spec in connection.execute(sa.select(schema.jobs.c.job_key, schema.jobs.c.spec)):
+            snapshot.jobs[key] = msgspec.json.decode(spec, type=JobSpec)
+        for agent_id, record in connection.execute(
+            sa.select(schema.agents.c.agent_id, schema.agents.c.record)
+        ):
+            snapshot.agents[agent_id] = msgspec.json.decode(record, type=StoredAgent)
+        for role, quota in connection.execute(
+            sa.select(schema.quotas.c.role, schema.quotas.c.quota)
+        ):
+            snapshot.quotas[role] = msgspec.json.decode(quota, type=Quota)
+        return snapshot
+
+    # Writing: one transaction per call, however many changes it carries.
+
+    def write(self, changes: Changes) -> None:
+        if not changes:
+            return
+        with self.engine.begin() as connection:
+            self._replace(
+                connection,
+                schema.tasks,
+                schema.tasks.c.task_id,
+                changes.tasks,
+                lambda task_id, task: {
+                    "task_id": task_id,
+                    "job_key": str(task.job),
+                    "record": _encoder.encode(task),
+                },
+            )
+            self._replace(
+                connection,
+                schema.jobs,
+                schema.jobs.c.job_key,
+                changes.jobs,
+                lambda key, spec: {"job_key": key, "spec": _encoder.encode(spec)},
+            )
+            self._replace(
+                connection,
+                schema.agents,
+                schema.agents.c.agent_id,
+                changes.agents,
+                lambda agent_id, agent: {"agent_id": agent_id, "record": _encoder.encode(agent)},
+            )
+            self._replace(
+                connection,
+                schema.quotas,
+                schema.quotas.c.role,
+                changes.quotas,
+                lambda role, quota: {"role": role, "quota": _encoder.encode(quota)},
+            )
+
+    @staticmethod
+    def _replace(
+        connection: Connection,
+        table: sa.Table,
+        key: sa.Column[Any],
+        rows: dict[str, Any],
+        to_row: Any,
+    ) -> None:
+        """Delete then insert: an upsert that reads the same on both databases."""
+        if not rows:
+            return
+        keys = list(rows)
+        for start in range(0, len(keys), 1000):  # bound the statement's parameters
+            connection.execute(sa.delete(table).where(key.in_(keys[start : start + 1000])))
+        values = [to_row(k, v) for k, v in rows.items() if v is not None]
+        if values:
+            connection.execute(sa.insert(table), values)
+
+    # Backup and restore: the whole state, consistent.
+
+    def backup(self) -> bytes:
+        with self.engine.connect() as connection, connection.begin():
+            snapshot = self._read_all(connection)
+        return _encoder.encode(_Backup.of(snapshot, self.version()))
+
+    def restore(self, data: bytes) -> Snapshot:
+        try:
+            backup = msgspec.json.decode(data, type=_Backup)
+        except msgspec.DecodeError as error:
+            raise StoreError(f"not a Daybreak backup: {error}") from error
+        snapshot = backup.snapshot()
+        with self.engine.begin() as connection:
+            for table in reversed(schema.ALL_TABLES):
+                connection.execute(sa.delete(table))
+        self.write(_everything(snapshot))
+        return snapshot
+
+
+class _Backup(msgspec.Struct, frozen=True, kw_only=True):
+    format: str = "daybreak-backup"
+    schema_version: str | None = None
+    tasks: list[ScheduledTask]
+    jobs: dict[str, JobSpec]
+    agents: dict[str, StoredAgent]
+    quotas: dict[str, Quota]
+
+    @classmethod
+    def of(cls, snapshot: Snapshot, version: str | None) -> _Backup:
+        return cls(
+            schema_version=version,
+            tasks=snapshot.tasks,
+            jobs=snapshot.jobs,
+            agents=snapshot.agents,
+            quotas=snapshot.quotas,
+        )
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            tasks=list(self.tasks), jobs=self.jobs, agents=self.agents, quotas=self.quotas
+        )
+
+
+def _everything(snapshot: Snapshot) -> Changes:
+    changes = Changes()
+    changes.tasks.update((task.task_id, task) for task in snapshot.tasks)
+    changes.jobs.update(snapshot.jobs)
+    changes.agents.update(snapshot.agents)
+    changes.quotas.update(snapshot.quotas)
+    return changes
+
+
+def open_store(url: str) -> Store:
+    """Open (creating if needed) and migrate the store at `url`."""
+    full_url = engine_url(url)
+    if full_url.startswith("sqlite:///"):
+        path = Path(full_url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(full_url)
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = sa.create_engine(full_url, pool_pre_ping=True)
+    store = Store(engine)
+    try:
+        store.migrate()
+    except sa.exc.SQLAlchemyError as error:
+        engine.dispose()
+        raise StoreError(
+            f"cannot open the store at {url}: {error.__class__.__name__}: {error}"
+        ) from error
+    return store

@@ -1,0 +1,144 @@
+"""The store on both backends: what is written is read back, in one transaction per batch."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from daybreak.model.agent import AgentInfo, MaintenanceMode
+from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
+from daybreak.model.task import ScheduledTask, TaskEvent
+from daybreak.model.task_state import TaskState
+from daybreak.store import Changes, StoredAgent, StoreError, open_store
+from daybreak.store.records import Quota
+from daybreak.store.store import Store
+from daybreak.store.writer import StoreWriter
+from tests.databases import BACKENDS, store_url
+
+KEY = JobKey(cluster="c", role="www", environment="prod", name="hello")
+SPEC = JobSpec(
+    key=KEY,
+    task=Task(
+        name="hello",
+        processes=(Process(name="p", cmdline="sleep 1"),),
+        resources=Resources(cpu=0.5, ram_mb=64, disk_mb=64),
+    ),
+    instances=3,
+)
+
+
+def task(n: int, state: TaskState = TaskState.PENDING) -> ScheduledTask:
+    return ScheduledTask(
+        task_id=f"t-{n}",
+        spec=SPEC,
+        instance=n % 3,
+        state=state,
+        events=(TaskEvent(timestamp_ms=n, state=state, message=f"event {n}"),),
+    )
+
+
+@pytest.fixture(params=BACKENDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with store_url(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def store(url: str) -> Iterator[Store]:
+    store = open_store(url)
+    yield store
+    store.close()
+
+
+def test_everything_written_is_read_back_and_deletes_delete(store: Store) -> None:
+    agent = StoredAgent(
+        info=AgentInfo(agent_id="a1", hostname="h1", resources=SPEC.task.resources),
+        maintenance=MaintenanceMode.DRAINING,
+        applied_seq=7,
+    )
+    first = Changes(
+        tasks={t.task_id: t for t in (task(1), task(2), task(3))},
+        jobs={str(KEY): SPEC},
+        agents={"a1": agent},
+        quotas={"www": Quota(cpu=4, ram_mb=1024, disk_mb=2048)},
+    )
+    store.write(first)
+    store.write(Changes(tasks={"t-2": None, "t-3": task(3, TaskState.RUNNING)}))
+
+    snapshot = store.load()
+    assert sorted(snapshot.tasks, key=lambda t: t.task_id) == [task(1), task(3, TaskState.RUNNING)]
+    assert snapshot.jobs == {str(KEY): SPEC}
+    assert snapshot.agents == {"a1": agent}
+    assert snapshot.quotas == {"www": Quota(cpu=4, ram_mb=1024, disk_mb=2048)}
+    # Equal configs are one object once loaded.
+    assert snapshot.tasks[0].spec is snapshot.tasks[1].spec
+
+
+def test_reopening_migrates_nothing_twice_and_keeps_the_data(url: str) -> None:
+    store = open_store(url)
+    store.write(Changes(tasks={"t-1": task(1)}))
+    version = store.version()
+    store.close()
+    reopened = open_store(url)
+    assert reopened.version() == version == "0001"
+    assert reopened.load().tasks == [task(1)]
+    reopened.close()
+
+
+def test_backup_and_restore_carry_the_whole_state(store: Store, tmp_path: Path) -> None:
+    store.write(Changes(tasks={"t-1": task(1)}, jobs={str(KEY): SPEC}))
+    backup = store.backup()
+    store.write(Changes(tasks={"t-1": None, "t-9": task(9)}, jobs={str(KEY): None}))
+    restored = store.restore(backup)
+    assert restored.tasks == [task(1)]
+    assert store.load().tasks == [task(1)]
+    assert store.load().jobs == {str(KEY): SPEC}
+
+
+def test_a_broken_backup_is_refused_and_changes_nothing(store: Store) -> None:
+    store.write(Changes(tasks={"t-1": task(1)}))
+    with pytest.raises(StoreError, match="not a Daybreak backup"):
+        store.restore(b'{"tasks": 3}')
+    assert store.load().tasks == [task(1)]
+
+
+def test_a_bad_url_says_which_forms_work() -> None:
+    with pytest.raises(StoreError, match=r"neither sqlite:///PATH nor postgresql://"):
+        open_store("mysql://db")
+    with pytest.raises(StoreError, match="cannot open the store at postgresql://"):
+        open_store("postgresql://postgres@127.0.0.1:1/nowhere")
+
+
+def test_concurrent_commits_share_transactions(store: Store) -> None:
+    """1,000 status updates committed at once cost a handful of transactions, and each
+    commit returns only once its change is readable from the store."""
+
+    async def main() -> int:
+        writer = StoreWriter(store)
+        await asyncio.gather(
+            *(writer.commit(Changes(tasks={f"t-{n}": task(n)})) for n in range(1000))
+        )
+        writer.close()
+        return writer.transactions
+
+    transactions = asyncio.run(main())
+    assert 1 <= transactions <= 3
+    with store.engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM tasks")).scalar_one() == 1000
+
+
+def test_a_failed_write_reaches_every_waiter_and_the_next_one_works(store: Store) -> None:
+    async def main() -> None:
+        writer = StoreWriter(store)
+        bad = Changes(quotas={"www": object()})  # type: ignore[dict-item]
+        with pytest.raises(TypeError):
+            await writer.commit(bad)
+        await writer.commit(Changes(tasks={"t-1": task(1)}))
+        writer.close()
+
+    asyncio.run(main())
+    assert store.load().tasks == [task(1)]
