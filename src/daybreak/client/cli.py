@@ -148,6 +148,54 @@ def agent_command(**options: Any) -> None:
     run_agent(build_config(**options))
 
 
+@cli.command("scheduler")
+@click.option(
+    "--store",
+    "store_url",
+    default="sqlite:///.daybreak/scheduler.db",
+    show_default=True,
+    help="sqlite:///PATH (embedded) or postgresql://USER@HOST:PORT/DB.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8081, show_default=True, help="Port of the API and the UI.")
+@click.option("--cluster", default="devcluster", show_default=True, help="This cluster's name.")
+@click.option(
+    "--heartbeat-interval", default="1s", show_default=True, help="How often agents heartbeat."
+)
+@click.option(
+    "--agent-timeout",
+    default="30s",
+    show_default=True,
+    help="An agent silent this long has its tasks LOST and placed elsewhere.",
+)
+def scheduler_command(
+    *,
+    store_url: str,
+    host: str,
+    port: int,
+    cluster: str,
+    heartbeat_interval: str,
+    agent_timeout: str,
+) -> None:
+    """Run the scheduler: the store, the API, and the decisions."""
+    from daybreak.agent.machine import parse_duration_s
+    from daybreak.scheduler.main import run_scheduler
+    from daybreak.scheduler.settings import SchedulerConfig
+
+    run_scheduler(
+        SchedulerConfig(
+            store_url=store_url,
+            host=host,
+            port=port,
+            cluster=cluster,
+            heartbeat_interval_ms=round(
+                parse_duration_s(heartbeat_interval, "--heartbeat-interval") * 1000
+            ),
+            agent_timeout_ms=round(parse_duration_s(agent_timeout, "--agent-timeout") * 1000),
+        )
+    )
+
+
 @cli.command("help", context_settings={"ignore_unknown_options": True})
 @click.argument("command", nargs=-1)
 @click.pass_context

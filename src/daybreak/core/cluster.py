@@ -254,6 +254,21 @@ class Cluster:
         self._store(stored)
         self._effects.append(SaveTask(stored))
 
+    def restore(self, agents: Iterable[tuple[AgentInfo, MaintenanceMode]],
+                tasks: Iterable[ScheduledTask], now: int) -> None:  # fmt: skip
+        """Take back what the store holds after a scheduler restart. Agents are offline until
+        they reconnect; their tasks hold their resources meanwhile. Deadlines kept only in
+        memory start over: a partition's from its event, a flapping penalty ends now."""
+        for info, mode in agents:
+            self.fleet.add(info)
+            self.fleet.set_online(info.agent_id, False)
+            self.fleet.set_maintenance(info.agent_id, mode)
+        for task in tasks:
+            self._store(task)
+            if task.state is S.THROTTLED:
+                self.throttled_until[task.task_id] = now
+            self._after_entering(task, task.last_event_ms)
+
     # -- jobs and tasks ------------------------------------------------------------------------
 
     def add_instances(self, spec: JobSpec, instances: Iterable[int], now: int) -> list[Effect]:

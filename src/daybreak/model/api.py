@@ -1,0 +1,97 @@
+"""The public HTTP API's bodies: what the CLI, the UI and scripts send and receive.
+
+The client imports these and nothing of the server's, so they live with the other models.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from daybreak.model.jobspec import JobKey, JobSpec, Resources
+from daybreak.model.task import ScheduledTask, TaskEvent
+from daybreak.model.task_state import TaskState
+
+API_PREFIX = "/api/v1"
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True):
+    """Every error answer: what failed, and what to do about it where that is known."""
+
+    error: str
+    status: int
+
+
+class TaskSummary(msgspec.Struct, frozen=True, kw_only=True):
+    task_id: str
+    instance: int
+    state: TaskState
+    agent_id: str | None = None
+    hostname: str | None = None
+    ports: dict[str, int] = msgspec.field(default_factory=dict)
+    failure_count: int = 0
+    events: tuple[TaskEvent, ...] = ()
+    # Why a PENDING task has no agent yet.
+    pending_reason: str | None = None
+
+    @classmethod
+    def of(cls, task: ScheduledTask, pending_reason: str | None = None) -> TaskSummary:
+        return cls(
+            task_id=task.task_id,
+            instance=task.instance,
+            state=task.state,
+            agent_id=task.agent_id,
+            hostname=task.hostname,
+            ports=task.ports,
+            failure_count=task.failure_count,
+            events=task.events,
+            pending_reason=pending_reason,
+        )
+
+
+class JobStatus(msgspec.Struct, frozen=True, kw_only=True):
+    key: JobKey
+    # The config the job was last created or changed with; None once only history is left.
+    spec: JobSpec | None
+    active: tuple[TaskSummary, ...]
+    finished: tuple[TaskSummary, ...]
+
+
+class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
+    key: JobKey
+    instances: int
+    # Active tasks by state.
+    states: dict[TaskState, int]
+
+
+class JobList(msgspec.Struct, frozen=True, kw_only=True):
+    jobs: tuple[JobSummary, ...]
+
+
+class JobCreated(msgspec.Struct, frozen=True, kw_only=True):
+    key: JobKey
+    instances: int
+
+
+class KillRequest(msgspec.Struct, frozen=True, kw_only=True):
+    # None: every active instance.
+    instances: tuple[int, ...] | None = None
+    message: str | None = None
+
+
+class AgentSummary(msgspec.Struct, frozen=True, kw_only=True):
+    agent_id: str
+    hostname: str
+    attributes: dict[str, str]
+    resources: Resources
+    online: bool
+    maintenance: str  # NONE, SCHEDULED, DRAINING or DRAINED, as Aurora's host-status said
+    tasks: int  # tasks holding resources there
+
+
+class AgentList(msgspec.Struct, frozen=True, kw_only=True):
+    agents: tuple[AgentSummary, ...]
+
+
+class TasksChanged(msgspec.Struct, frozen=True, kw_only=True):
+    key: JobKey
+    task_ids: tuple[str, ...]

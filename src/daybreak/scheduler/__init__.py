@@ -1,0 +1,1 @@
+"""The scheduler service: the shell around `daybreak.core` (store, agents, HTTP API)."""

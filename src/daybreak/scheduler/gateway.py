@@ -1,0 +1,77 @@
+"""The agents' WebSocket: one per agent, speaking `daybreak.model.agent_protocol`.
+
+Reading and writing are separate: the scheduler hands messages to a queue without waiting, and
+a writer task sends them in order. An agent that sends something malformed is disconnected
+with the reason; it reconnects and starts over with `Hello`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, cast
+
+import msgspec
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+
+from daybreak.model import agent_protocol as protocol
+from daybreak.scheduler.service import Scheduler
+
+log = logging.getLogger("daybreak.scheduler")
+
+POLICY_VIOLATION = 1008
+
+
+async def _receive(socket: WebSocket[Any, Any, Any]) -> protocol.AgentMessage:
+    """The next message, whether the agent framed it as text or as bytes."""
+    event = await socket.receive()
+    if event["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(detail="the agent closed the connection")
+    frame = cast("bytes | str | None", event.get("bytes") or event.get("text"))
+    return protocol.decode_from_agent(frame or b"")
+
+
+async def _write(socket: WebSocket[Any, Any, Any], queue: asyncio.Queue[bytes]) -> None:
+    while True:
+        frame = await queue.get()
+        await socket.send_text(frame.decode())
+
+
+@websocket(protocol.CONNECT_PATH)
+async def agent_connection(socket: WebSocket[Any, Any, Any], scheduler: Scheduler) -> None:
+    await socket.accept()
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def send(message: protocol.Message) -> None:
+        queue.put_nowait(protocol.encode(message))
+
+    writer = asyncio.create_task(_write(socket, queue))
+    agent_id: str | None = None
+    try:
+        hello = await _receive(socket)
+        if not isinstance(hello, protocol.Hello):
+            raise msgspec.ValidationError(f"expected hello first, got {type(hello).__name__}")
+        agent_id = hello.agent_id
+        send(scheduler.agent_connected(hello, send))
+        while True:
+            message = await _receive(socket)
+            if isinstance(message, protocol.StatusUpdate):
+                scheduler.status_update(agent_id, message)
+            elif isinstance(message, protocol.Heartbeat):
+                scheduler.heartbeat(agent_id, message)
+            else:
+                scheduler.sandbox_reply(agent_id, message)
+    except WebSocketDisconnect:
+        pass
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        log.warning("event=agent_protocol_error agent=%s error=%s", agent_id, error)
+        with contextlib.suppress(Exception):
+            await socket.close(POLICY_VIOLATION, str(error)[:120])
+    finally:
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+        if agent_id is not None:
+            scheduler.agent_disconnected(agent_id, send)

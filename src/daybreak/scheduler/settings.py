@@ -1,0 +1,20 @@
+"""How a scheduler is set up: what `daybreak scheduler`'s flags say."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from daybreak.core.settings import Settings
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    store_url: str
+    host: str
+    port: int
+    # The name clients use for this cluster; a job key's first part must match it.
+    cluster: str
+    # How often agents heartbeat, and how long one may stay silent before its tasks are LOST.
+    heartbeat_interval_ms: int
+    agent_timeout_ms: int
+    core: Settings = field(default_factory=Settings)

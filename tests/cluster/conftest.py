@@ -1,0 +1,189 @@
+"""A real cluster on 127.0.0.1: `daybreak scheduler` and `daybreak agent` as processes, on
+SQLite or a throwaway PostgreSQL database, and no task left behind afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import psutil
+import pytest
+
+from daybreak.agent.executor.tree import ProcessTable
+from daybreak.model.api import AgentList, JobStatus
+from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
+from daybreak.model.task_state import TaskState
+from tests.agent.conftest import AgentProcess, remove_cgroups
+from tests.databases import BACKENDS, store_url
+
+WAIT_S = 20.0
+CLUSTER = "test"
+SMALL = Resources(cpu=0.1, ram_mb=32, disk_mb=32)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
+    """Poll `condition` until it returns something true; its value is returned."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.05)
+
+
+class SchedulerProcess:
+    def __init__(self, store: str, log: Path, *extra: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self.args = [
+            sys.executable, "-m", "daybreak", "scheduler",
+            "--store", store, "--port", str(self.port), "--cluster", CLUSTER,
+            "--heartbeat-interval", "200ms", "--agent-timeout", "3s", *extra,
+        ]  # fmt: skip
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> SchedulerProcess:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(self.args, stderr=log, stdout=log)
+        wait_for(self._healthy, f"the scheduler on port {self.port} ({self.log})")
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"the scheduler exited: {self.log.read_text()[-2000:]}")
+        try:
+            return httpx.get(self.url + "/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(WAIT_S)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(WAIT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(WAIT_S)
+
+
+@dataclass
+class LocalCluster:
+    scheduler: SchedulerProcess
+    directory: Path
+    role: str  # unique per test: every task id carries it
+    agents: list[AgentProcess] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.api = httpx.Client(base_url=self.scheduler.url + "/api/v1", timeout=10)
+
+    def add_agent(self, rack: str | None = None) -> AgentProcess:
+        number = len(self.agents) + 1
+        name = f"agent-{number}"
+        agent = AgentProcess(
+            self.scheduler.url,
+            self.directory / name,
+            "--hostname", name,
+            "--agent-id", name,
+            "--attributes", f"rack={rack or f'r{number}'}",
+            "--resources", "cpu=2,ram=2GiB,disk=4GiB",
+        )  # fmt: skip
+        self.agents.append(agent.start())
+        wait_for(lambda: self.online(name), f"{name} registered")
+        return agent
+
+    def online(self, agent_id: str) -> bool:
+        agents = msgspec.json.decode(self.api.get("/agents").content, type=AgentList).agents
+        return any(a.agent_id == agent_id and a.online for a in agents)
+
+    def job(self, name: str = "hello", instances: int = 2, cmdline: str = "sleep 600",
+            **options: Any) -> JobSpec:  # fmt: skip
+        return JobSpec(
+            key=JobKey(cluster=CLUSTER, role=self.role, environment="devel", name=name),
+            task=Task(name=name, processes=(Process(name="main", cmdline=cmdline),),
+                      resources=SMALL),
+            instances=instances,
+            **options,
+        )  # fmt: skip
+
+    def create(self, spec: JobSpec) -> httpx.Response:
+        return self.api.post("/jobs", content=msgspec.json.encode(spec))
+
+    def status(self, key: JobKey) -> JobStatus:
+        response = self.api.get(f"/jobs/{key}")
+        assert response.status_code == 200, response.text
+        return msgspec.json.decode(response.content, type=JobStatus)
+
+    def wait_for_states(self, key: JobKey, state: TaskState, count: int) -> JobStatus:
+        def reached() -> JobStatus | None:
+            status = self.status(key)
+            matching = [t for t in (*status.active, *status.finished) if t.state is state]
+            return status if len(matching) >= count else None
+
+        return wait_for(reached, f"{count} tasks of {key} {state}")  # type: ignore[no-any-return]
+
+
+def kill_leftover_tasks(role: str) -> None:
+    table = ProcessTable.scan()
+    leftovers = []
+    for task_id, pids in table.by_task.items():
+        if f"-{role}-" not in task_id:
+            continue
+        for pid in pids - {os.getpid()}:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process = psutil.Process(pid)
+                process.kill()
+                leftovers.append(process)
+    psutil.wait_procs(leftovers, timeout=WAIT_S)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def cluster(backend: str, tmp_path: Path) -> Iterator[LocalCluster]:
+    """A scheduler and two agents (racks r1 and r2)."""
+    role = f"r{uuid.uuid4().hex[:8]}"
+    with store_url(backend, tmp_path) as url:
+        scheduler = SchedulerProcess(url, tmp_path / "scheduler.log").start()
+        local = LocalCluster(scheduler, tmp_path, role)
+        try:
+            local.add_agent()
+            local.add_agent()
+            yield local
+        finally:
+            local.api.close()
+            for agent in local.agents:
+                agent.stop()
+            scheduler.stop()
+            kill_leftover_tasks(role)
+            for agent in local.agents:
+                remove_cgroups(agent.work_dir)
