@@ -39,6 +39,10 @@ def test_long_runs_interruptions_and_active_tasks_did_not_flap() -> None:
         assert not flapped(
             run("a", (S.PENDING, 0), (S.RUNNING, 1), (interruption, 2), (S.KILLED, 3)), POLICY
         )
+    # Its agent went silent a second in: the machine failed, not the task.
+    assert not flapped(
+        run("a", (S.PENDING, 0), (S.RUNNING, 1), (S.PARTITIONED, 2), (S.LOST, 2)), POLICY
+    )
     assert not flapped(run("a", (S.PENDING, 0), (S.RUNNING, 1)), POLICY)
 
 

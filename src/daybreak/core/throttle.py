@@ -2,6 +2,8 @@
 
 Aurora's rule (RescheduleCalculator): a run *flapped* if nobody interrupted it (no KILLING,
 RESTARTING or DRAINING in its history) and it ended less than `threshold` after it started.
+Here a run whose agent went silent (PARTITIONED) was interrupted too: losing a machine is not
+the task's failure, and its replacement should start elsewhere at once.
 Aurora measured from the last *active* event, and PREEMPTING and PARTITIONED are active
 states, so a task that ran for days and then lost its agent counted as flapping; here the run
 is measured from when it last went to ASSIGNED, STARTING or RUNNING.
@@ -28,8 +30,9 @@ from daybreak.model.task_state import (
     TaskState,
 )
 
-# A user or operator stopped the run; preemption is not an excuse, as in Aurora.
-INTERRUPTIONS = BEING_KILLED_STATES - {TaskState.PREEMPTING}
+# A user or operator stopped the run, or its agent went away: the run did not fail on its own.
+# Preemption is not an excuse, as in Aurora.
+INTERRUPTIONS = (BEING_KILLED_STATES - {TaskState.PREEMPTING}) | {TaskState.PARTITIONED}
 STARTED = frozenset({TaskState.ASSIGNED, TaskState.STARTING, TaskState.RUNNING})
 SECOND_MS = 1000
 MINUTE_MS = 60 * SECOND_MS
