@@ -1,41 +1,54 @@
-"""`make demo`: what a newcomer sees first.
+"""`make demo`: a local cluster, the hello-world job running on it, and where to look.
 
-Until the scheduler exists this loads every example config, lists the jobs each defines, and
-shows the hello-world job the way `daybreak job inspect` does.
+Starts `daybreak up --detach` (unless a cluster from `.daybreak` already runs), creates the
+example job and waits until it is RUNNING, then shows `daybreak job status`. Each step is the
+command a user would type, printed before it runs.
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
-from daybreak.client.inspect_view import describe
-from daybreak.config import load_config, pick_job
-from daybreak.errors import DaybreakError
-from daybreak.model.jobkey import parse_job_key
+from daybreak.devcluster import CLUSTER, DevCluster, is_running
 
-EXAMPLES = Path("examples")
-HELLO_KEY = "devcluster/www-data/devel/hello_world"
+HELLO_KEY = f"{CLUSTER}/www-data/devel/hello_world"
+HELLO_CONFIG = "examples/hello_world.aurora"
+DATA = Path(".daybreak")
+
+
+def daybreak(*args: str, check: bool = True) -> int:
+    print(f"\n$ daybreak {' '.join(args)}", flush=True)
+    result = subprocess.run([sys.executable, "-m", "daybreak", *args], check=False)
+    if check and result.returncode != 0:
+        raise SystemExit(result.returncode)
+    return result.returncode
 
 
 def main() -> int:
-    try:
-        for path in sorted(EXAMPLES.glob("*.aurora")):
-            print(f"{path}:")
-            for entry in load_config(path):
-                state = (
-                    "ok" if entry.spec else "INVALID: " + "; ".join(i.problem for i in entry.issues)
-                )
-                print(f"  {entry.key}  ({state})")
-        hello = EXAMPLES / "hello_world.aurora"
-        print(f"\n$ daybreak job inspect {HELLO_KEY} {hello}")
-        print(describe(pick_job(load_config(hello), parse_job_key(HELLO_KEY))))
-    except DaybreakError as error:
-        print(f"Error: {error}", file=sys.stderr)
-        return int(error.exit_code)
+    cluster = DevCluster(DATA, 8081, 3)
+    if is_running(cluster):
+        print(f"A local cluster already runs from {DATA}; using it.")
+    else:
+        daybreak("up", "--detach")
+    status = subprocess.run(
+        [sys.executable, "-m", "daybreak", "job", "status", HELLO_KEY, "--json"],
+        capture_output=True,
+        check=False,
+    )
+    running = status.returncode == 0 and b'"active": []' not in status.stdout
+    if running:
+        print(f"\n{HELLO_KEY} already runs.")
+    else:
+        daybreak("job", "create", HELLO_KEY, HELLO_CONFIG, "--wait-until", "RUNNING")
+    daybreak("job", "status", HELLO_KEY)
     print(
-        "\nNext: .venv/bin/daybreak help, or .venv/bin/daybreak job inspect KEY FILE --json "
-        "for the canonical JobSpec of any job above."
+        "\nWhere to look:\n"
+        f"  API:      {cluster.url}/api/v1/jobs  (OpenAPI at {cluster.url}/api/v1/openapi.json)\n"
+        f"  sandboxes: {DATA}/agent-*/tasks/*/sandbox, logs in {DATA}/logs\n"
+        "  CLI:      .venv/bin/daybreak job list devcluster\n"
+        f"  stop:     .venv/bin/daybreak job killall {HELLO_KEY}; .venv/bin/daybreak down"
     )
     return 0
 

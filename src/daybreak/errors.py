@@ -80,3 +80,23 @@ class InvalidCommandError(DaybreakError):
 
 class InvalidParameterError(DaybreakError):
     exit_code = ExitCode.INVALID_PARAMETER
+
+
+class NetworkError(DaybreakError):
+    """The scheduler could not be reached."""
+
+    exit_code = ExitCode.NETWORK_ERROR
+
+
+class ApiError(DaybreakError):
+    """The scheduler refused the request; its message says why."""
+
+    exit_code = ExitCode.API_ERROR
+
+
+class AuthError(DaybreakError):
+    exit_code = ExitCode.AUTH_ERROR
+
+
+class WaitTimeoutError(DaybreakError):
+    exit_code = ExitCode.TIMEOUT

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from daybreak import __version__
+from daybreak.client.job_commands import COMMANDS
 from daybreak.errors import DaybreakError, ExitCode, InvalidCommandError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -44,6 +45,10 @@ def config() -> None:
 @cli.group()
 def job() -> None:
     """Create, inspect and control jobs."""
+
+
+for _command in COMMANDS:
+    job.add_command(_command)
 
 
 @config.command("list")
@@ -194,6 +199,44 @@ def scheduler_command(
             agent_timeout_ms=round(parse_duration_s(agent_timeout, "--agent-timeout") * 1000),
         )
     )
+
+
+@cli.command("up")
+@click.option("--agents", default=3, show_default=True, help="How many agents to start.")
+@click.option("--port", default=8081, show_default=True, help="The scheduler's port.")
+@click.option(
+    "--data",
+    default=".daybreak",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the state, the sandboxes and the logs go; running again resumes it.",
+)
+@click.option("--detach", is_flag=True, help="Start and return; `daybreak down` stops it.")
+def up_command(agents: int, port: int, data: str, detach: bool) -> None:
+    """Start a local cluster: a scheduler and N agents on 127.0.0.1, as cluster devcluster."""
+    from pathlib import Path
+
+    from daybreak.devcluster import DevCluster, greeting, run_foreground, start
+
+    cluster = DevCluster(Path(data), port, agents)
+    if detach:
+        start(cluster)
+        click.echo(greeting(cluster))
+        click.echo(f"Stop it with: daybreak down --data {data}")
+        return
+    run_foreground(cluster)
+
+
+@cli.command("down")
+@click.option("--data", default=".daybreak", show_default=True, type=click.Path(file_okay=False))
+def down_command(data: str) -> None:
+    """Stop a local cluster started with `daybreak up --detach`."""
+    from pathlib import Path
+
+    from daybreak.devcluster import DevCluster, down
+
+    stopped = down(DevCluster(Path(data), 0, 0))
+    click.echo(f"Stopped {stopped} process(es) of the cluster in {data}.")
 
 
 @cli.command("help", context_settings={"ignore_unknown_options": True})

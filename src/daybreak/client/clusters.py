@@ -1,0 +1,85 @@
+"""The clusters file, in Aurora's format: a JSON list of clusters, each with a name and where
+its scheduler listens (`scheduler_uri`, as Aurora wrote it, or `scheduler_url`).
+
+Looked for in `$DAYBREAK_CONFIG_ROOT`, then `~/.daybreak`, then `/etc/daybreak`; the first
+file that names the cluster wins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from daybreak.errors import InvalidParameterError
+
+FILE_NAME = "clusters.json"
+
+
+@dataclass(frozen=True)
+class ClusterEntry:
+    name: str
+    scheduler_url: str
+    source: Path
+
+
+def search_path() -> list[Path]:
+    roots = []
+    if "DAYBREAK_CONFIG_ROOT" in os.environ:
+        roots.append(Path(os.environ["DAYBREAK_CONFIG_ROOT"]))
+    roots += [Path.home() / ".daybreak", Path("/etc/daybreak")]
+    return [root / FILE_NAME for root in roots]
+
+
+def read_clusters(path: Path) -> list[ClusterEntry]:
+    try:
+        entries = json.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as error:
+        raise InvalidParameterError(f"{path}: not a clusters file: {error}") from error
+    if not isinstance(entries, list):
+        raise InvalidParameterError(f"{path}: must hold a JSON list of clusters")
+    clusters = []
+    for index, entry in enumerate(entries):
+        url = isinstance(entry, dict) and (entry.get("scheduler_url") or entry.get("scheduler_uri"))
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not url:
+            raise InvalidParameterError(
+                f'{path}: cluster #{index} needs a "name" and a "scheduler_uri"'
+            )
+        if "://" not in url:
+            url = f"http://{url}"
+        clusters.append(ClusterEntry(entry["name"], url.rstrip("/"), path))
+    return clusters
+
+
+def all_clusters() -> list[ClusterEntry]:
+    seen: dict[str, ClusterEntry] = {}
+    for path in search_path():
+        for entry in read_clusters(path):
+            seen.setdefault(entry.name, entry)
+    return list(seen.values())
+
+
+def find_cluster(name: str) -> ClusterEntry:
+    clusters = all_clusters()
+    for entry in clusters:
+        if entry.name == name:
+            return entry
+    known = ", ".join(sorted(c.name for c in clusters)) or "none"
+    where = ", ".join(str(p) for p in search_path())
+    raise InvalidParameterError(
+        f"unknown cluster {name!r}; known clusters: {known} (from {where}). "
+        "`daybreak up` registers a local one named devcluster."
+    )
+
+
+def register_cluster(name: str, url: str, path: Path) -> None:
+    """Add or replace one cluster in the clusters file at `path`."""
+    entries: list[dict[str, str]] = []
+    if path.exists():
+        entries = [e for e in json.loads(path.read_text()) if e.get("name") != name]
+    entries.append({"name": name, "scheduler_uri": url})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(entries, indent=2) + "\n")

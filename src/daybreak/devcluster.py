@@ -1,0 +1,200 @@
+"""`daybreak up` and `daybreak down`: a whole cluster on this machine, for trying things.
+
+The scheduler (SQLite under the data directory) and N agents (hosts `agent-1..`, racks
+`r1..`, each with its own port range) run as processes on 127.0.0.1, registered as cluster
+`devcluster` in the user's clusters file. Stopping them leaves the tasks running, as an agent
+restart does: the next `daybreak up` re-attaches to them, so the cluster resumes where it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from daybreak.client.clusters import register_cluster, search_path
+from daybreak.errors import DaybreakError, NetworkError
+
+CLUSTER = "devcluster"
+PORTS_PER_AGENT = 1000
+FIRST_TASK_PORT = 31000
+START_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class DevCluster:
+    data: Path
+    port: int
+    agents: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data / "pids.json"
+
+    def log(self, name: str) -> Path:
+        return self.data / "logs" / f"{name}.log"
+
+    def scheduler_args(self) -> list[str]:
+        store = f"sqlite:///{(self.data / 'scheduler.db').resolve()}"
+        return [
+            sys.executable, "-m", "daybreak", "scheduler",
+            "--store", store, "--port", str(self.port), "--cluster", CLUSTER,
+        ]  # fmt: skip
+
+    def agent_args(self, number: int) -> list[str]:
+        name = f"agent-{number}"
+        first = FIRST_TASK_PORT + (number - 1) * PORTS_PER_AGENT
+        return [
+            sys.executable, "-m", "daybreak", "agent",
+            "--scheduler", self.url,
+            "--work-dir", str((self.data / name).resolve()),
+            "--agent-id", name, "--hostname", name,
+            "--attributes", f"rack=r{number}",
+            "--ports", f"{first}-{first + PORTS_PER_AGENT - 1}",
+        ]  # fmt: skip
+
+
+def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as output:
+        # A session of its own: Ctrl-C in the terminal reaches `daybreak up`, which stops
+        # the others in order.
+        return subprocess.Popen(
+            args, stdout=output, stderr=output, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+
+
+def _wait_for_agents(cluster: DevCluster, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DaybreakError(
+                f"the scheduler exited with status {process.returncode}; "
+                f"see {cluster.log('scheduler')}"
+            )
+        try:
+            agents = httpx.get(f"{cluster.url}/api/v1/agents", timeout=1).json()["agents"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            agents = []
+        if sum(agent["online"] for agent in agents) >= cluster.agents:
+            return
+        time.sleep(0.1)
+    raise NetworkError(
+        f"the cluster did not come up within {START_TIMEOUT_S:g} s; "
+        f"see the logs in {cluster.data / 'logs'}"
+    )
+
+
+def is_running(cluster: DevCluster) -> bool:
+    return any(_alive(pid) for pid in _read_pids(cluster))
+
+
+def start(cluster: DevCluster) -> list[subprocess.Popen[bytes]]:
+    if is_running(cluster):
+        raise DaybreakError(
+            f"a cluster already runs from {cluster.data}: `daybreak down --data {cluster.data}`"
+        )
+    cluster.data.mkdir(parents=True, exist_ok=True)
+    scheduler = _spawn(cluster.scheduler_args(), cluster.log("scheduler"))
+    processes = [scheduler]
+    processes += [
+        _spawn(cluster.agent_args(n), cluster.log(f"agent-{n}"))
+        for n in range(1, cluster.agents + 1)
+    ]
+    cluster.pid_file.write_text(json.dumps([p.pid for p in processes]))
+    try:
+        _wait_for_agents(cluster, scheduler)
+    except BaseException:
+        stop(processes)
+        raise
+    register_cluster(CLUSTER, cluster.url, search_path()[0])
+    return processes
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Agents first, then the scheduler, so none of them reports the others gone."""
+    for process in reversed(processes):
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _read_pids(cluster: DevCluster) -> list[int]:
+    try:
+        return [int(pid) for pid in json.loads(cluster.pid_file.read_text())]
+    except (OSError, ValueError):
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def down(cluster: DevCluster) -> int:
+    """Stop a cluster started with `--detach`; returns how many processes were stopped."""
+    pids = [pid for pid in _read_pids(cluster) if _alive(pid)]
+    for pid in reversed(pids):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    cluster.pid_file.unlink(missing_ok=True)
+    return len(pids)
+
+
+def greeting(cluster: DevCluster) -> str:
+    return "\n".join(
+        [
+            f"Daybreak is up: a scheduler and {cluster.agents} agents, cluster {CLUSTER!r}.",
+            f"  UI and API:  {cluster.url}   (API under {cluster.url}/api/v1)",
+            f"  state, logs: {cluster.data}",
+            "Try:",
+            f"  daybreak job create {CLUSTER}/www-data/devel/hello_world "
+            "examples/hello_world.aurora --wait-until RUNNING",
+            f"  daybreak job status {CLUSTER}/www-data/devel/hello_world",
+        ]
+    )
+
+
+def run_foreground(cluster: DevCluster) -> None:
+    processes = start(cluster)
+    print(greeting(cluster))
+    print("Ctrl-C stops the scheduler and the agents; tasks keep running until next time.")
+    stopping = False
+
+    def on_signal(_number: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        while not stopping and all(p.poll() is None for p in processes):
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    print("Stopping the agents and the scheduler...")
+    stop(processes)
+    cluster.pid_file.unlink(missing_ok=True)

@@ -1,0 +1,138 @@
+"""The CLI against a real cluster: Aurora's commands, messages that say what to do, and
+Aurora's exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from daybreak.model.task_state import TaskState
+from tests.cluster.conftest import CLUSTER, LocalCluster, free_port, wait_for
+from tests.conftest import run_cli
+
+JOB = """
+task = Task(
+  name = 'main',
+  processes = [Process(name = 'main', cmdline = 'sleep 600')],
+  resources = Resources(cpu = 0.1, ram = 16*MB, disk = 16*MB))
+jobs = [Job(cluster = 'test', role = '{role}', environment = 'devel', name = 'web',
+            instances = 3, task = task)]
+"""
+
+
+@pytest.fixture
+def cli_cluster(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LocalCluster]:
+    config_root = tmp_path / "config"
+    config_root.mkdir()
+    (config_root / "clusters.json").write_text(
+        json.dumps([{"name": CLUSTER, "scheduler_uri": cluster.scheduler.url}])
+    )
+    monkeypatch.setenv("DAYBREAK_CONFIG_ROOT", str(config_root))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no clusters file of the user's
+    yield cluster
+
+
+def test_create_status_kill_and_killall(
+    cli_cluster: LocalCluster, write_config: Callable[..., Path]
+) -> None:
+    config = write_config(JOB.format(role=cli_cluster.role))
+    key = f"{CLUSTER}/{cli_cluster.role}/devel/web"
+
+    created = run_cli(["job", "create", key, str(config), "--wait-until", "RUNNING"])
+    assert created.code == 0, created.err
+    assert created.out.startswith("Job create succeeded: 3 instance(s). Job url: http://")
+    assert created.out.rstrip().endswith(f"/scheduler/{cli_cluster.role}/devel/web")
+    assert f"{key}: RUNNING 3" in created.err  # the progress, as instances per state
+
+    status = run_cli(["job", "status", key])
+    lines = status.out.splitlines()
+    assert lines[0] == f"Job {key}: RUNNING 3"
+    assert [line.split()[:2] for line in lines[1:]] == [[str(n), "RUNNING"] for n in range(3)]
+
+    as_json = json.loads(run_cli(["job", "status", key, "--json"]).out)
+    assert [t["state"] for t in as_json["active"]] == ["RUNNING"] * 3
+
+    killed = run_cli(["job", "kill", f"{key}/0-1"])
+    assert killed.code == 0 and killed.out == f"Killing 2 task(s) of {key}\n"
+    cli_cluster.wait_for_states(cli_cluster.job("web").key, TaskState.KILLED, 2)
+
+    all_killed = run_cli(["job", "killall", key])
+    assert all_killed.code == 0
+    assert f"{key}: none active" in all_killed.err
+    listed = run_cli(["job", "list", f"{CLUSTER}/{cli_cluster.role}"])
+    assert listed.out == f"{key}  (finished)\n"
+
+
+def test_errors_say_what_to_do_with_aurora_exit_codes(
+    cli_cluster: LocalCluster, write_config: Callable[..., Path]
+) -> None:
+    unknown_cluster = run_cli(["job", "status", "nowhere/www/devel/web"])
+    assert unknown_cluster.code == 6
+    assert "unknown cluster 'nowhere'; known clusters: test" in unknown_cluster.err
+
+    unknown_job = run_cli(["job", "status", f"{CLUSTER}/nobody/devel/web"])
+    assert unknown_job.code == 6
+    assert f"no job {CLUSTER}/nobody/devel/web" in unknown_job.err
+
+    kill_without_instances = run_cli(["job", "kill", f"{CLUSTER}/nobody/devel/web"])
+    assert kill_without_instances.code == 5
+    assert "daybreak job killall" in kill_without_instances.err
+
+    config = write_config(JOB.format(role=cli_cluster.role))
+    key = f"{CLUSTER}/{cli_cluster.role}/devel/web"
+    assert run_cli(["job", "create", key, str(config)]).code == 0
+    again = run_cli(["job", "create", key, str(config)])
+    assert again.code == 10
+    assert f"`daybreak job killall {key}`" in again.err
+    run_cli(["job", "killall", key])
+
+
+def test_an_unreachable_scheduler_is_a_network_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "clusters.json").write_text(
+        json.dumps([{"name": "gone", "scheduler_uri": f"127.0.0.1:{free_port()}"}])
+    )
+    monkeypatch.setenv("DAYBREAK_CONFIG_ROOT", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    result = run_cli(["job", "list", "gone"])
+    assert result.code == 7
+    assert "cannot reach the scheduler of gone" in result.err
+
+
+def test_up_starts_a_cluster_registers_it_and_ctrl_c_stops_it(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "DAYBREAK_CONFIG_ROOT": str(tmp_path / "config"), "HOME": str(tmp_path)}
+    data = tmp_path / "data"
+    up = subprocess.Popen(
+        [sys.executable, "-m", "daybreak", "up", "--agents", "2", "--port", str(port),
+         "--data", str(data)],
+        stdout=subprocess.PIPE, env=env, text=True,
+    )  # fmt: skip
+    try:
+        assert up.stdout is not None
+        first = up.stdout.readline()
+        assert first == "Daybreak is up: a scheduler and 2 agents, cluster 'devcluster'.\n"
+        clusters = json.loads((tmp_path / "config" / "clusters.json").read_text())
+        assert clusters == [{"name": "devcluster", "scheduler_uri": f"http://127.0.0.1:{port}"}]
+        pids = json.loads((data / "pids.json").read_text())
+        assert len(pids) == 3
+        up.send_signal(signal.SIGINT)
+        assert up.wait(30) == 0
+        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), "all stopped")
+        assert not (data / "pids.json").exists()
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+        assert up.stdout is not None
+        up.stdout.close()
