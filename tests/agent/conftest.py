@@ -22,6 +22,17 @@ from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
 from tests.agent.fake_scheduler import WAIT_S, FakeScheduler
 
 
+def terminate(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, as an operator stops a daemon; SIGKILL if it does not go in time."""
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(WAIT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(WAIT_S)
+
+
 class AgentProcess:
     """`daybreak agent` in a process of its own, as an operator would run it."""
 
@@ -50,13 +61,7 @@ class AgentProcess:
         self.process.wait(WAIT_S)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(WAIT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(WAIT_S)
+        terminate(self.process)
 
     def task_dir(self, task_id: str) -> Path:
         return self.work_dir / "tasks" / task_id

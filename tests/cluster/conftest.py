@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from daybreak.agent.executor.tree import ProcessTable
 from daybreak.model.api import AgentList, JobStatus
 from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
 from daybreak.model.task_state import TaskState
-from tests.agent.conftest import AgentProcess, remove_cgroups
+from tests.agent.conftest import AgentProcess, remove_cgroups, terminate
 from tests.databases import BACKENDS, store_url
 
 WAIT_S = 20.0
@@ -84,13 +83,7 @@ class SchedulerProcess:
         self.process.wait(WAIT_S)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(WAIT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(WAIT_S)
+        terminate(self.process)
 
 
 @dataclass
