@@ -180,21 +180,24 @@ def greeting(cluster: DevCluster) -> str:
 
 
 def run_foreground(cluster: DevCluster) -> None:
-    processes = start(cluster)
-    print(greeting(cluster))
-    print("Ctrl-C stops the scheduler and the agents; tasks keep running until next time.")
     stopping = False
 
     def on_signal(_number: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGTERM, on_signal)
+    processes = start(cluster)
     try:
+        signal.signal(signal.SIGTERM, on_signal)
+        print(greeting(cluster))
+        print("Ctrl-C stops the scheduler and the agents; tasks keep running until next time.")
+        sys.stdout.flush()
         while not stopping and all(p.poll() is None for p in processes):
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass
-    print("Stopping the agents and the scheduler...")
-    stop(processes)
-    cluster.pid_file.unlink(missing_ok=True)
+    finally:
+        # Whenever Ctrl-C comes, even while the greeting prints, nothing is left behind.
+        print("Stopping the agents and the scheduler...")
+        stop(processes)
+        cluster.pid_file.unlink(missing_ok=True)

@@ -131,8 +131,13 @@ def test_up_starts_a_cluster_registers_it_and_ctrl_c_stops_it(tmp_path: Path) ->
         wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), "all stopped")
         assert not (data / "pids.json").exists()
     finally:
-        if up.poll() is None:
+        if up.poll() is None:  # the test failed: stop what `up` started, then `up`
+            down = subprocess.run(
+                [sys.executable, "-m", "daybreak", "down", "--data", str(data)],
+                env=env, check=False,
+            )  # fmt: skip
             up.kill()
             up.wait()
+            assert down.returncode == 0
         assert up.stdout is not None
         up.stdout.close()
