@@ -7,6 +7,7 @@ command a user would type, printed before it runs.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +38,7 @@ def main() -> int:
         capture_output=True,
         check=False,
     )
-    running = status.returncode == 0 and b'"active": []' not in status.stdout
+    running = status.returncode == 0 and bool(json.loads(status.stdout)["active"])
     if running:
         print(f"\n{HELLO_KEY} already runs.")
     else:

@@ -96,7 +96,3 @@ class ApiError(DaybreakError):
 
 class AuthError(DaybreakError):
     exit_code = ExitCode.AUTH_ERROR
-
-
-class WaitTimeoutError(DaybreakError):
-    exit_code = ExitCode.TIMEOUT

@@ -88,10 +88,15 @@ def task_prefix() -> Iterator[str]:
     """Task ids made with this prefix; whatever of them still runs is killed afterwards."""
     prefix = f"t{uuid.uuid4().hex[:8]}"
     yield prefix
+    kill_tasks_where(lambda task_id: task_id.startswith(prefix))
+
+
+def kill_tasks_where(chosen: Callable[[str], bool]) -> None:
+    """Kill every process of the tasks whose ids are `chosen`, and wait until they are gone."""
     table = ProcessTable.scan()
     leftovers = []
     for task_id, pids in table.by_task.items():
-        if not task_id.startswith(prefix):
+        if not chosen(task_id):
             continue
         for pid in pids - {os.getpid()}:
             # Between the scan and now a process may have ended on its own.

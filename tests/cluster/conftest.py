@@ -3,8 +3,6 @@ SQLite or a throwaway PostgreSQL database, and no task left behind afterwards.""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import socket
 import subprocess
 import sys
@@ -17,14 +15,12 @@ from typing import Any
 
 import httpx
 import msgspec
-import psutil
 import pytest
 
-from daybreak.agent.executor.tree import ProcessTable
 from daybreak.model.api import AgentList, JobStatus
 from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
 from daybreak.model.task_state import TaskState
-from tests.agent.conftest import AgentProcess, remove_cgroups, terminate
+from tests.agent.conftest import AgentProcess, kill_tasks_where, remove_cgroups, terminate
 from tests.databases import BACKENDS, store_url
 
 WAIT_S = 20.0
@@ -142,20 +138,6 @@ class LocalCluster:
         return wait_for(reached, f"{count} tasks of {key} {state}")  # type: ignore[no-any-return]
 
 
-def kill_leftover_tasks(role: str) -> None:
-    table = ProcessTable.scan()
-    leftovers = []
-    for task_id, pids in table.by_task.items():
-        if f"-{role}-" not in task_id:
-            continue
-        for pid in pids - {os.getpid()}:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process = psutil.Process(pid)
-                process.kill()
-                leftovers.append(process)
-    psutil.wait_procs(leftovers, timeout=WAIT_S)
-
-
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -177,6 +159,6 @@ def cluster(backend: str, tmp_path: Path) -> Iterator[LocalCluster]:
             for agent in local.agents:
                 agent.stop()
             scheduler.stop()
-            kill_leftover_tasks(role)
+            kill_tasks_where(lambda task_id: f"-{role}-" in task_id)
             for agent in local.agents:
                 remove_cgroups(agent.work_dir)

@@ -90,8 +90,3 @@ class AgentSummary(msgspec.Struct, frozen=True, kw_only=True):
 
 class AgentList(msgspec.Struct, frozen=True, kw_only=True):
     agents: tuple[AgentSummary, ...]
-
-
-class TasksChanged(msgspec.Struct, frozen=True, kw_only=True):
-    key: JobKey
-    task_ids: tuple[str, ...]

@@ -26,7 +26,6 @@ from daybreak.model.api import (
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.scheduler.gateway import agent_connection
 from daybreak.scheduler.service import (
-    AgentUnreachableError,
     JobExistsError,
     JobNotFoundError,
     Scheduler,
@@ -39,7 +38,6 @@ STATUS_OF: tuple[tuple[type[DaybreakError], int], ...] = (
     (JobExistsError, 409),
     (QuotaExceededError, 403),
     (InvalidParameterError, 400),
-    (AgentUnreachableError, 503),
 )
 
 

@@ -62,7 +62,8 @@ async def agent_connection(socket: WebSocket[Any, Any, Any], scheduler: Schedule
             elif isinstance(message, protocol.Heartbeat):
                 scheduler.heartbeat(agent_id, message)
             else:
-                scheduler.sandbox_reply(agent_id, message)
+                # Sandbox replies answer requests this scheduler does not make yet.
+                log.debug("event=unrequested_reply agent=%s type=%s", agent_id, type(message))
     except WebSocketDisconnect:
         pass
     except (msgspec.DecodeError, msgspec.ValidationError) as error:

@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import msgspec
 
@@ -36,7 +36,7 @@ from daybreak.store.writer import StoreWriter
 
 log = logging.getLogger("daybreak.scheduler")
 
-# Sends one protocol message to a connected agent; False when it is not connected.
+# Queues one protocol message for a connected agent.
 Sender = Callable[[protocol.Message], None]
 
 
@@ -51,11 +51,6 @@ class JobExistsError(DaybreakError):
             f"job {key} already has active instances: kill it first "
             f"(`daybreak job killall {key}`), or change it with an update"
         )
-
-
-class AgentUnreachableError(DaybreakError):
-    def __init__(self, agent_id: str) -> None:
-        super().__init__(f"agent {agent_id} is not connected or did not answer in time")
 
 
 def new_task_id(spec: JobSpec, instance: int) -> str:
@@ -77,7 +72,6 @@ class AgentLink:
 
     send: Sender
     last_seen_ms: int
-    usage: dict[str, protocol.TaskUsage] = field(default_factory=dict)
 
 
 class Scheduler:
@@ -98,10 +92,6 @@ class Scheduler:
         self._round_wanted = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
-        self._requests: dict[int, asyncio.Future[protocol.AgentMessage]] = {}
-        self._request_counter = 0
-        # Called with the job keys whose tasks changed (the event streams listen here).
-        self.listeners: set[Callable[[set[JobKey]], None]] = set()
 
     # Starting and stopping.
 
@@ -147,11 +137,9 @@ class Scheduler:
         """Persist the effects' records (with `changes`), then send their launches and kills."""
         changes = changes or Changes()
         sends: list[tuple[str, protocol.Message]] = []
-        touched: set[JobKey] = set()
         for effect in effects:
             if isinstance(effect, SaveTask):
                 changes.tasks[effect.task.task_id] = effect.task
-                touched.add(effect.task.job)
             elif isinstance(effect, DeleteTask):
                 changes.tasks[effect.task_id] = None
             elif isinstance(effect, LaunchTask):
@@ -163,7 +151,6 @@ class Scheduler:
                 sends.append((task.agent_id, launch))
             else:
                 sends.append((effect.agent_id, protocol.Kill(task_id=effect.task_id)))
-        self._notify(touched)
         await self.writer.commit(changes)
         for agent_id, message in sends:
             link = self.links.get(agent_id)
@@ -185,11 +172,6 @@ class Scheduler:
         task = asyncio.get_running_loop().create_task(run())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    def _notify(self, keys: set[JobKey]) -> None:
-        if keys:
-            for listener in list(self.listeners):
-                listener(keys)
 
     def want_round(self) -> None:
         self._round_wanted.set()
@@ -278,34 +260,6 @@ class Scheduler:
         link = self.links.get(agent_id)
         if link is not None:
             link.last_seen_ms = self.clock()
-            link.usage = {usage.task_id: usage for usage in heartbeat.usage}
-
-    def sandbox_reply(self, agent_id: str, reply: protocol.AgentMessage) -> None:
-        request_id = getattr(reply, "request_id", None)
-        waiter = self._requests.pop(request_id, None) if request_id is not None else None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(reply)
-
-    async def ask_agent(
-        self, agent_id: str, request: protocol.ListFiles | protocol.ReadFile, timeout_s: float
-    ) -> protocol.AgentMessage:
-        """Send a sandbox request to an agent and wait for its answer."""
-        link = self.links.get(agent_id)
-        if link is None:
-            raise AgentUnreachableError(agent_id)
-        waiter: asyncio.Future[protocol.AgentMessage] = asyncio.get_running_loop().create_future()
-        self._requests[request.request_id] = waiter
-        link.send(request)
-        try:
-            return await asyncio.wait_for(waiter, timeout_s)
-        except TimeoutError:
-            raise AgentUnreachableError(agent_id) from None
-        finally:
-            self._requests.pop(request.request_id, None)
-
-    def next_request_id(self) -> int:
-        self._request_counter += 1
-        return self._request_counter
 
     async def _liveness_loop(self) -> None:
         while True:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from daybreak.model.agent import AgentInfo, MaintenanceMode
-from daybreak.model.jobspec import JobSpec, Resources
+from daybreak.model.jobspec import JobSpec
 from daybreak.model.task import ScheduledTask
 
 
@@ -22,10 +22,6 @@ class Quota(msgspec.Struct, frozen=True, kw_only=True):
     cpu: float = 0.0
     ram_mb: float = 0.0
     disk_mb: float = 0.0
-
-    @classmethod
-    def of(cls, resources: Resources) -> Quota:
-        return cls(cpu=resources.cpu, ram_mb=resources.ram_mb, disk_mb=resources.disk_mb)
 
 
 @dataclass
@@ -55,6 +51,3 @@ class Changes:
 
     def __bool__(self) -> bool:
         return bool(self.tasks or self.jobs or self.agents or self.quotas)
-
-    def __len__(self) -> int:
-        return len(self.tasks) + len(self.jobs) + len(self.agents) + len(self.quotas)

@@ -24,7 +24,6 @@ class StoreWriter:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._next = Changes()
         self._next_done: asyncio.Future[None] | None = None
-        self._flushing = False
         self._flusher: asyncio.Task[None] | None = None
         self.transactions = 0  # for /metrics
 
@@ -37,26 +36,22 @@ class StoreWriter:
         if self._next_done is None:
             self._next_done = loop.create_future()
         done = self._next_done
-        if not self._flushing:
-            self._flushing = True
+        if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush())
         await asyncio.shield(done)
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
-        try:
-            while self._next_done is not None:
-                batch, done = self._next, self._next_done
-                self._next, self._next_done = Changes(), None
-                try:
-                    await loop.run_in_executor(self._thread, self.store.write, batch)
-                except Exception as error:  # every waiter hears of it
-                    done.set_exception(error)
-                else:
-                    self.transactions += 1
-                    done.set_result(None)
-        finally:
-            self._flushing = False
+        while self._next_done is not None:
+            batch, done = self._next, self._next_done
+            self._next, self._next_done = Changes(), None
+            try:
+                await loop.run_in_executor(self._thread, self.store.write, batch)
+            except Exception as error:  # every waiter hears of it
+                done.set_exception(error)
+            else:
+                self.transactions += 1
+                done.set_result(None)
 
     async def call(self, function: Callable[[], T]) -> T:
         """Run `function` on the writer's thread, after every write already handed to it
