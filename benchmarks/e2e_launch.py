@@ -1,0 +1,140 @@
+"""From `job create` to every instance RUNNING: a scheduler and 10 agents on this machine.
+
+Creates a job of 1,000 `sleep 600` instances through the public API and prints one JSON object:
+how long until every instance was RUNNING (from sending the create call), the latency of the
+job status call polled meanwhile, and the scheduler's peak resident memory. The job is killed
+and every process stopped afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import msgspec
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.agent.conftest import AgentProcess, kill_tasks_where, remove_cgroups
+from tests.cluster.conftest import CLUSTER, SchedulerProcess, wait_for
+
+from daybreak.model.api import AgentList, JobStatus
+from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
+from daybreak.model.task_state import TaskState
+
+INSTANCES = 1000
+AGENTS = 10
+TIMEOUT_S = 120.0
+
+
+def start_agents(scheduler: SchedulerProcess, work: Path) -> list[AgentProcess]:
+    agents = []
+    for number in range(1, AGENTS + 1):
+        name = f"agent-{number}"
+        agents.append(
+            AgentProcess(
+                scheduler.url,
+                work / name,
+                "--hostname", name, "--agent-id", name,
+                "--attributes", f"rack=r{number}",
+                "--resources", "cpu=8,ram=16GiB,disk=64GiB",
+            ).start()
+        )  # fmt: skip
+    return agents
+
+
+def online_agents(api: httpx.Client) -> int:
+    agents = msgspec.json.decode(api.get("/agents").content, type=AgentList).agents
+    return sum(agent.online for agent in agents)
+
+
+class Watch:
+    """Polls job status and the scheduler's memory in a thread until stopped."""
+
+    def __init__(self, api_url: str, key: JobKey, scheduler_pid: int) -> None:
+        self.api = httpx.Client(base_url=api_url, timeout=30)
+        self.key = key
+        self.process = psutil.Process(scheduler_pid)
+        self.latencies_ms: list[float] = []
+        self.peak_rss_mb = 0.0
+        self.running = 0
+        self.all_running_at: float | None = None
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            self.peak_rss_mb = max(self.peak_rss_mb, self.process.memory_info().rss / 2**20)
+            started = time.monotonic()
+            response = self.api.get(f"/jobs/{self.key}")
+            self.latencies_ms.append((time.monotonic() - started) * 1000)
+            if response.status_code == 200:
+                status = msgspec.json.decode(response.content, type=JobStatus)
+                self.running = sum(t.state is TaskState.RUNNING for t in status.active)
+                if self.running >= INSTANCES and self.all_running_at is None:
+                    self.all_running_at = time.monotonic()
+            time.sleep(0.05)
+
+
+def main() -> None:
+    role = f"bench{uuid.uuid4().hex[:6]}"
+    key = JobKey(cluster=CLUSTER, role=role, environment="devel", name="sleeper")
+    spec = JobSpec(
+        key=key,
+        task=Task(
+            name="sleeper",
+            processes=(Process(name="sleep", cmdline="sleep 600"),),
+            resources=Resources(cpu=0.01, ram_mb=8, disk_mb=8),
+        ),
+        instances=INSTANCES,
+    )
+    with tempfile.TemporaryDirectory() as temporary:
+        work = Path(temporary)
+        store = f"sqlite:///{work / 'scheduler.db'}"
+        scheduler = SchedulerProcess(store, work / "scheduler.log").start()
+        agents = start_agents(scheduler, work)
+        api = httpx.Client(base_url=scheduler.url + "/api/v1", timeout=30)
+        try:
+            wait_for(lambda: online_agents(api) == AGENTS, f"{AGENTS} agents online")
+            assert scheduler.process is not None
+            watch = Watch(scheduler.url + "/api/v1", key, scheduler.process.pid)
+            created = time.monotonic()
+            response = api.post("/jobs", content=msgspec.json.encode(spec))
+            assert response.status_code == 201, response.text
+            watch.thread.start()
+            wait_for(lambda: watch.all_running_at, "every instance RUNNING", TIMEOUT_S)
+            watch.stopped.set()
+            watch.thread.join()
+            assert watch.all_running_at is not None
+            latencies = sorted(watch.latencies_ms)
+            result = {
+                "instances": INSTANCES,
+                "agents": AGENTS,
+                "create_to_all_running_s": round(watch.all_running_at - created, 2),
+                "status_calls": len(latencies),
+                "status_p50_ms": round(statistics.median(latencies), 1),
+                "status_p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))], 1),
+                "scheduler_peak_rss_mb": round(watch.peak_rss_mb, 1),
+            }
+            api.post(f"/jobs/{key}/kill", content=b"{}")
+        finally:
+            api.close()
+            for agent in agents:
+                agent.stop()
+            scheduler.stop()
+            kill_tasks_where(lambda task_id: f"-{role}-" in task_id)
+            for agent in agents:
+                remove_cgroups(agent.work_dir)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
