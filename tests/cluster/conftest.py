@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,8 @@ class LocalCluster:
     directory: Path
     role: str  # unique per test: every task id carries it
     agents: list[AgentProcess] = field(default_factory=list)
+    # Extra `daybreak agent` flags for every agent, e.g. its credential.
+    agent_args: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.api = httpx.Client(base_url=self.scheduler.url + "/api/v1", timeout=10)
@@ -102,6 +105,7 @@ class LocalCluster:
             "--agent-id", name,
             "--attributes", f"rack={rack or f'r{number}'}",
             "--resources", "cpu=2,ram=2GiB,disk=4GiB",
+            *self.agent_args,
         )  # fmt: skip
         self.agents.append(agent.start())
         wait_for(lambda: self.online(name), f"{name} registered")
@@ -143,16 +147,28 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def cluster(backend: str, tmp_path: Path) -> Iterator[LocalCluster]:
-    """A scheduler and two agents (racks r1 and r2)."""
-    role = f"r{uuid.uuid4().hex[:8]}"
-    with store_url(backend, tmp_path) as url:
-        scheduler = SchedulerProcess(url, tmp_path / "scheduler.log").start()
-        local = LocalCluster(scheduler, tmp_path, role)
+def unique_role() -> str:
+    return f"r{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def running_cluster(
+    backend: str,
+    directory: Path,
+    *scheduler_args: str,
+    agent_args: tuple[str, ...] = (),
+    agents: int = 2,
+    role: str | None = None,
+) -> Iterator[LocalCluster]:
+    """A scheduler and `agents` agents (racks r1, r2, ...), all stopped afterwards, and every
+    task of `role` (unique unless given) killed."""
+    role = role or unique_role()
+    with store_url(backend, directory) as url:
+        scheduler = SchedulerProcess(url, directory / "scheduler.log", *scheduler_args).start()
+        local = LocalCluster(scheduler, directory, role, agent_args=agent_args)
         try:
-            local.add_agent()
-            local.add_agent()
+            for _ in range(agents):
+                local.add_agent()
             yield local
         finally:
             local.api.close()
@@ -162,3 +178,10 @@ def cluster(backend: str, tmp_path: Path) -> Iterator[LocalCluster]:
             kill_tasks_where(lambda task_id: f"-{role}-" in task_id)
             for agent in local.agents:
                 remove_cgroups(agent.work_dir)
+
+
+@pytest.fixture
+def cluster(backend: str, tmp_path: Path) -> Iterator[LocalCluster]:
+    """A scheduler and two agents (racks r1 and r2)."""
+    with running_cluster(backend, tmp_path) as local:
+        yield local

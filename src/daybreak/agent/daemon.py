@@ -118,6 +118,13 @@ class Agent:
                 ) as connection:
                     backoff = RECONNECT_MIN_S
                     await self._converse(connection)
+            except websockets.InvalidStatus as refused:
+                log.error(
+                    "event=refused url=%s status=HTTP %d: the scheduler turned this agent away; "
+                    "does --credential-file hold a token of its [agents]?",
+                    url,
+                    refused.response.status_code,
+                )
             except (OSError, websockets.WebSocketException, msgspec.DecodeError) as error:
                 log.warning("event=disconnected url=%s error=%r", url, error)
             finally:

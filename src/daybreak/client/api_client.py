@@ -8,6 +8,7 @@ import httpx
 import msgspec
 
 from daybreak.client.clusters import ClusterEntry
+from daybreak.client.credentials import credentials_for
 from daybreak.errors import ApiError, AuthError, InvalidParameterError, NetworkError
 from daybreak.model.api import API_PREFIX, Problem
 
@@ -18,7 +19,10 @@ class ApiClient:
     def __init__(self, cluster: ClusterEntry, timeout_s: float = 30) -> None:
         self.cluster = cluster
         self.http = httpx.Client(
-            base_url=cluster.scheduler_url + API_PREFIX, timeout=timeout_s, trust_env=False
+            base_url=cluster.scheduler_url + API_PREFIX,
+            timeout=timeout_s,
+            trust_env=False,
+            auth=credentials_for(cluster),
         )
 
     def call(self, method: str, path: str, answer: type[T], body: object = None) -> T:

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from daybreak import __version__
+from daybreak.client.admin_commands import admin
 from daybreak.client.job_commands import COMMANDS
 from daybreak.errors import DaybreakError, ExitCode, InvalidCommandError
 
@@ -49,6 +50,7 @@ def job() -> None:
 
 for _command in COMMANDS:
     job.add_command(_command)
+cli.add_command(admin)
 
 
 @config.command("list")
@@ -173,6 +175,12 @@ def agent_command(**options: Any) -> None:
     show_default=True,
     help="An agent silent this long has its tasks LOST and placed elsewhere.",
 )
+@click.option(
+    "--security",
+    "security_file",
+    type=click.Path(dir_okay=False, exists=True),
+    help="TOML file of users, roles, admins and agent tokens [none: every call allowed].",
+)
 def scheduler_command(
     *,
     store_url: str,
@@ -181,8 +189,11 @@ def scheduler_command(
     cluster: str,
     heartbeat_interval: str,
     agent_timeout: str,
+    security_file: str | None,
 ) -> None:
     """Run the scheduler: the store, the API, and the decisions."""
+    from pathlib import Path
+
     from daybreak.agent.machine import parse_duration_s
     from daybreak.scheduler.main import run_scheduler
     from daybreak.scheduler.settings import SchedulerConfig
@@ -197,6 +208,7 @@ def scheduler_command(
                 parse_duration_s(heartbeat_interval, "--heartbeat-interval") * 1000
             ),
             agent_timeout_ms=round(parse_duration_s(agent_timeout, "--agent-timeout") * 1000),
+            security_file=None if security_file is None else Path(security_file),
         )
     )
 

@@ -1,5 +1,6 @@
 """The clusters file, in Aurora's format: a JSON list of clusters, each with a name and where
-its scheduler listens (`scheduler_uri`, as Aurora wrote it, or `scheduler_url`).
+its scheduler listens (`scheduler_uri`, as Aurora wrote it, or `scheduler_url`), and optionally
+a `token_file` holding the user's bearer token for it.
 
 Looked for in `$DAYBREAK_CONFIG_ROOT`, then `~/.daybreak`, then `/etc/daybreak`; the first
 file that names the cluster wins.
@@ -22,6 +23,7 @@ class ClusterEntry:
     name: str
     scheduler_url: str
     source: Path
+    token_file: Path | None = None
 
 
 def search_path() -> list[Path]:
@@ -50,7 +52,15 @@ def read_clusters(path: Path) -> list[ClusterEntry]:
             )
         if "://" not in url:
             url = f"http://{url}"
-        clusters.append(ClusterEntry(entry["name"], url.rstrip("/"), path))
+        token_file = entry.get("token_file")
+        clusters.append(
+            ClusterEntry(
+                entry["name"],
+                url.rstrip("/"),
+                path,
+                None if token_file is None else path.parent / Path(token_file).expanduser(),
+            )
+        )
     return clusters
 
 

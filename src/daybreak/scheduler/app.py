@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, get, post
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
@@ -24,7 +25,9 @@ from daybreak.model.api import (
     Problem,
 )
 from daybreak.model.jobspec import JobKey, JobSpec
+from daybreak.scheduler.access import Access, access, guard, require_role
 from daybreak.scheduler.gateway import agent_connection
+from daybreak.scheduler.security import Security
 from daybreak.scheduler.service import (
     JobExistsError,
     JobNotFoundError,
@@ -59,16 +62,21 @@ def invalid_request(_: Request[Any, Any, Any], error: ValidationException) -> Re
 
 
 def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[Problem]:
-    return problem(error.status_code, str(error.detail))
+    response = problem(error.status_code, str(error.detail))
+    response.headers.update(error.headers or {})
+    return response
 
 
 def job_key(cluster: str, role: str, environment: str, name: str) -> JobKey:
     return JobKey(cluster=cluster, role=role, environment=environment, name=name)
 
 
-@post(API_PREFIX + "/jobs", status_code=201)
-async def create_job(data: JobSpec, scheduler: Scheduler) -> JobCreated:
+@post(API_PREFIX + "/jobs", status_code=201, opt=access(Access.ROLE))
+async def create_job(
+    request: Request[Any, Any, Any], data: JobSpec, scheduler: Scheduler
+) -> JobCreated:
     """Create a job: its instances go PENDING, then to agents."""
+    require_role(request, data.key.role)
     await scheduler.create_job(data)
     return JobCreated(key=data.key, instances=data.instances)
 
@@ -87,7 +95,7 @@ async def job_status(
     return scheduler.job_status(job_key(cluster, role, environment, name))
 
 
-@post(JOB_PATH + "/kill", status_code=200)
+@post(JOB_PATH + "/kill", status_code=200, opt=access(Access.ROLE))
 async def kill_job(
     *, cluster: str, role: str, environment: str, name: str, data: KillRequest, scheduler: Scheduler
 ) -> dict[str, list[str]]:
@@ -103,12 +111,12 @@ async def list_agents(scheduler: Scheduler) -> AgentList:
     return AgentList(agents=tuple(scheduler.agent_summaries()))
 
 
-@get("/health", media_type=MediaType.TEXT)
+@get("/health", media_type=MediaType.TEXT, opt=access(Access.OPEN))
 async def health() -> str:
     return "OK"
 
 
-def create_app(scheduler: Scheduler) -> Litestar:
+def create_app(scheduler: Scheduler, security: Security) -> Litestar:
     return Litestar(
         route_handlers=[
             create_job,
@@ -120,6 +128,8 @@ def create_app(scheduler: Scheduler) -> Litestar:
             agent_connection,
         ],
         dependencies={"scheduler": Provide(lambda: scheduler, sync_to_thread=False)},
+        guards=[guard],
+        state=State({"security": security}),
         exception_handlers={
             DaybreakError: daybreak_error,
             ValidationException: invalid_request,

@@ -17,6 +17,7 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from daybreak.model import agent_protocol as protocol
+from daybreak.scheduler.access import Access, access
 from daybreak.scheduler.service import Scheduler
 
 log = logging.getLogger("daybreak.scheduler")
@@ -39,7 +40,7 @@ async def _write(socket: WebSocket[Any, Any, Any], queue: asyncio.Queue[bytes]) 
         await socket.send_text(frame.decode())
 
 
-@websocket(protocol.CONNECT_PATH)
+@websocket(protocol.CONNECT_PATH, opt=access(Access.AGENT))
 async def agent_connection(socket: WebSocket[Any, Any, Any], scheduler: Scheduler) -> None:
     await socket.accept()
     queue: asyncio.Queue[bytes] = asyncio.Queue()

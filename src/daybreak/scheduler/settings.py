@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from daybreak.core.settings import Settings
 
@@ -17,4 +18,6 @@ class SchedulerConfig:
     # How often agents heartbeat, and how long one may stay silent before its tasks are LOST.
     heartbeat_interval_ms: int
     agent_timeout_ms: int
+    # Users, admins and agents (`daybreak.scheduler.security`); None: every call is allowed.
+    security_file: Path | None = None
     core: Settings = field(default_factory=Settings)

@@ -1,0 +1,78 @@
+"""One guard for every route: each handler says what access it needs in `opt["access"]`.
+
+- OPEN: anyone (health);
+- READ: anyone when the operator leaves reads open, else any authenticated user;
+- ROLE: a user of the role in the path (or, for a create, in the body; see `require_role`);
+- ADMIN: an admin;
+- AGENT: an agent's credential.
+
+No credentials where some are needed is 401; the wrong ones for the role or admin is 403.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
+
+from daybreak.scheduler.security import BadCredentialsError, Principal, Security
+
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="daybreak", Basic realm="daybreak"'}
+
+
+class Access(Enum):
+    OPEN = "open"
+    READ = "read"
+    ROLE = "role"
+    ADMIN = "admin"
+    AGENT = "agent"
+
+
+def access(level: Access) -> dict[str, Any]:
+    """A handler's `opt`, e.g. `@post(..., opt=access(Access.ROLE))`."""
+    return {"access": level}
+
+
+def _unauthenticated(detail: str) -> NotAuthorizedException:
+    return NotAuthorizedException(detail=detail, headers=CHALLENGE)
+
+
+def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    level: Access = handler.opt.get("access", Access.READ)
+    if level is Access.OPEN:
+        return
+    security: Security = connection.app.state.security
+    header = connection.headers.get("authorization")
+    if level is Access.AGENT:
+        if not security.agent_allowed(header):
+            raise _unauthenticated("agents must present a token the scheduler's agents accept")
+        return
+    try:
+        principal = security.authenticate(header)
+    except BadCredentialsError as error:
+        raise _unauthenticated(f"not authenticated: {error}") from error
+    if principal is None:
+        if level is Access.READ and security.open_reads:
+            return
+        raise _unauthenticated(
+            "this call needs credentials: a bearer token (DAYBREAK_TOKEN) or a user and "
+            "password for HTTP basic (~/.netrc)"
+        )
+    connection.state.principal = principal
+    if level is Access.ADMIN and not principal.admin:
+        raise PermissionDeniedException(detail=f"{principal.name} is not an admin")
+    role = connection.path_params.get("role")
+    if level is Access.ROLE and role is not None:
+        require_role(connection, role)
+
+
+def require_role(connection: ASGIConnection[Any, Any, Any, Any], role: str) -> None:
+    """Refuse unless the authenticated caller may change jobs of `role`."""
+    principal: Principal = connection.state.principal
+    if not principal.may_change(role):
+        raise PermissionDeniedException(
+            detail=f"{principal.name} may not change jobs of role {role!r}"
+        )

@@ -1,0 +1,184 @@
+"""Who is calling, and may they: the scheduler's users, admins and agents.
+
+An operator describes them in a TOML file (`daybreak scheduler --security FILE`):
+
+    open_reads = true               # anyone may read (GET) without credentials
+
+    [users.alice]
+    roles = ["www-data"]            # may change the jobs of these roles
+    password = "scrypt$..."         # HTTP basic; `daybreak admin hash-password` makes one
+    tokens = ["sha256$..."]         # bearer tokens; `daybreak admin new-token` makes one
+
+    [users.ops]
+    admin = true                    # may change anything, and use `daybreak admin`
+    tokens = ["sha256$..."]
+
+    [agents]
+    tokens = ["sha256$..."]         # what `daybreak agent --credential-file` presents
+
+Only hashes are kept. Passwords are hashed with scrypt, slow on purpose; a bearer token is 32
+random bytes, which a fast hash protects as well, so tokens cost nothing per request.
+Without a file every call is allowed, as Aurora's default was; the scheduler then listens on
+127.0.0.1 unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from daybreak.errors import InvalidParameterError
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+
+
+class UserEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    roles: tuple[str, ...] = ()
+    admin: bool = False
+    password: str | None = None
+    tokens: tuple[str, ...] = ()
+
+
+class AgentsEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    tokens: tuple[str, ...] = ()
+
+
+class SecurityFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    open_reads: bool = True
+    users: dict[str, UserEntry] = msgspec.field(default_factory=dict)
+    agents: AgentsEntry = msgspec.field(default_factory=AgentsEntry)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller."""
+
+    name: str
+    roles: frozenset[str]
+    admin: bool
+
+    def may_change(self, role: str) -> bool:
+        return self.admin or role in self.roles
+
+
+# The caller when no security file is configured: everyone may do everything.
+ANYONE = Principal(name="anonymous", roles=frozenset(), admin=True)
+
+
+class BadCredentialsError(Exception):
+    """Credentials were presented and are wrong (not the same as presenting none)."""
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return "sha256$" + hashlib.sha256(token.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    encoded = [base64.b64encode(part).decode() for part in (salt, digest)]
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encoded[0]}${encoded[1]}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    scheme, n, r, p, salt, digest = stored.split("$")
+    if scheme != "scrypt":
+        return False
+    computed = hashlib.scrypt(
+        password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p)
+    )
+    return hmac.compare_digest(computed, base64.b64decode(digest))
+
+
+def _check_hash(path: Path, where: str, value: str, scheme: str, parts: int) -> None:
+    if not value.startswith(scheme + "$") or value.count("$") != parts - 1:
+        maker = "new-token" if scheme == "sha256" else "hash-password"
+        raise InvalidParameterError(
+            f"{path}: {where} is not a {scheme} hash; `daybreak admin {maker}` makes one"
+        )
+
+
+class Security:
+    def __init__(self, settings: SecurityFile, source: Path | None = None) -> None:
+        self.enabled = source is not None
+        self.open_reads = settings.open_reads or not self.enabled
+        self.users = settings.users
+        self.user_tokens = {
+            token: name for name, user in settings.users.items() for token in user.tokens
+        }
+        self.agent_tokens = frozenset(settings.agents.tokens)
+        # Passwords already checked, by the SHA-256 of what was presented: scrypt once each.
+        self._verified: dict[tuple[str, str], bool] = {}
+
+    @classmethod
+    def disabled(cls) -> Security:
+        return cls(SecurityFile())
+
+    @classmethod
+    def load(cls, path: Path) -> Security:
+        try:
+            settings = msgspec.toml.decode(path.read_bytes(), type=SecurityFile)
+        except OSError as error:
+            raise InvalidParameterError(f"cannot read the security file {path}: {error}") from error
+        except msgspec.DecodeError as error:
+            raise InvalidParameterError(f"{path}: {error}") from error
+        for name, user in settings.users.items():
+            if user.password is not None:
+                _check_hash(path, f"users.{name}.password", user.password, "scrypt", 6)
+            for index, token in enumerate(user.tokens):
+                _check_hash(path, f"users.{name}.tokens[{index}]", token, "sha256", 2)
+        for index, token in enumerate(settings.agents.tokens):
+            _check_hash(path, f"agents.tokens[{index}]", token, "sha256", 2)
+        return cls(settings, path)
+
+    def authenticate(self, authorization: str | None) -> Principal | None:
+        """The caller named by an Authorization header; None if it names nobody.
+
+        Raises BadCredentialsError when credentials are presented but do not match."""
+        if not self.enabled:
+            return ANYONE
+        if not authorization:
+            return None
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer":
+            name = self.user_tokens.get(hash_token(value.strip()))
+        elif scheme.lower() == "basic":
+            name = self._basic(value.strip())
+        else:
+            raise BadCredentialsError(f"unsupported authorization scheme {scheme!r}")
+        if name is None:
+            raise BadCredentialsError("unknown user or wrong secret")
+        user = self.users[name]
+        return Principal(name=name, roles=frozenset(user.roles), admin=user.admin)
+
+    def _basic(self, encoded: str) -> str | None:
+        try:
+            name, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError) as error:
+            raise BadCredentialsError("malformed basic credentials") from error
+        user = self.users.get(name)
+        if user is None or user.password is None:
+            return None
+        key = (name, hashlib.sha256(password.encode()).hexdigest())
+        if key not in self._verified:
+            if len(self._verified) > 10_000:
+                self._verified.clear()
+            self._verified[key] = verify_password(password, user.password)
+        return name if self._verified[key] else None
+
+    def agent_allowed(self, authorization: str | None) -> bool:
+        if not self.enabled:
+            return True
+        scheme, _, value = (authorization or "").partition(" ")
+        return scheme.lower() == "bearer" and hash_token(value.strip()) in self.agent_tokens

@@ -1,0 +1,185 @@
+"""Authentication and authorization on a real scheduler: every mutating route answers 401
+without credentials and 403 to a user of another role; agents need their own token."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import msgspec
+import pytest
+
+from daybreak.model.api import API_PREFIX, AgentList
+from daybreak.model.task_state import TaskState
+from daybreak.scheduler.security import hash_password, hash_token
+from tests.agent.conftest import AgentProcess
+from tests.cluster.conftest import (
+    CLUSTER,
+    LocalCluster,
+    SchedulerProcess,
+    running_cluster,
+    unique_role,
+    wait_for,
+)
+from tests.conftest import run_cli
+
+ALICE_TOKEN, BOB_TOKEN, OPS_TOKEN, AGENT_TOKEN = "alice-t0ken", "bob-t0ken", "ops-t0ken", "ag-t0ken"
+
+
+def security_file(path: Path, role: str, open_reads: bool = True) -> Path:
+    path.write_text(
+        f"""
+open_reads = {str(open_reads).lower()}
+
+[users.alice]
+roles = ["{role}"]
+password = "{hash_password("wonderland")}"
+tokens = ["{hash_token(ALICE_TOKEN)}"]
+
+[users.bob]
+roles = ["someone-else"]
+tokens = ["{hash_token(BOB_TOKEN)}"]
+
+[users.ops]
+admin = true
+tokens = ["{hash_token(OPS_TOKEN)}"]
+
+[agents]
+tokens = ["{hash_token(AGENT_TOKEN)}"]
+"""
+    )
+    return path
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def secured(backend: str, tmp_path: Path) -> Iterator[LocalCluster]:
+    credential = tmp_path / "agent-token"
+    credential.write_text(AGENT_TOKEN + "\n")
+    role = unique_role()
+    config = security_file(tmp_path / "security.toml", role)
+    with running_cluster(
+        backend, tmp_path, "--security", str(config),
+        agent_args=("--credential-file", str(credential)), agents=1, role=role,
+    ) as local:  # fmt: skip
+        yield local
+
+
+def mutating_routes(api: httpx.Client, role: str) -> list[tuple[str, str]]:
+    """Every route of the OpenAPI document that is not a read, with its path filled in."""
+    document = api.get("/openapi.json").json()
+    values = {"cluster": CLUSTER, "role": role, "environment": "devel", "name": "hello"}
+    routes = []
+    for path, operations in document["paths"].items():
+        for method in operations:
+            if method in ("get", "head", "options"):
+                continue
+            filled = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
+            routes.append((method.upper(), filled.removeprefix(API_PREFIX)))
+    return routes
+
+
+def test_every_mutating_route_needs_credentials_and_the_role(secured: LocalCluster) -> None:
+    api = secured.api
+    spec = secured.job(instances=1)
+    body = msgspec.json.encode(spec)
+    routes = mutating_routes(api, secured.role)
+    assert ("POST", "/jobs") in routes and len(routes) >= 2
+    for method, path in routes:
+        anonymous = api.request(method, path, content=body)
+        assert anonymous.status_code == 401, (method, path, anonymous.text)
+        assert "Bearer" in anonymous.headers["www-authenticate"]
+        assert "needs credentials" in anonymous.json()["error"]
+        wrong = api.request(method, path, content=body, headers=bearer("not-a-token"))
+        assert wrong.status_code == 401, (method, path)
+        other_role = api.request(method, path, content=body, headers=bearer(BOB_TOKEN))
+        assert other_role.status_code == 403, (method, path, other_role.text)
+        assert other_role.json()["error"].startswith("bob may not")
+
+    # The role's user may; so may an admin; reads stay open as configured.
+    assert api.post("/jobs", content=body, headers=bearer(ALICE_TOKEN)).status_code == 201
+    secured.wait_for_states(spec.key, TaskState.RUNNING, 1)
+    killed = api.post(f"/jobs/{spec.key}/kill", json={}, headers=bearer(OPS_TOKEN))
+    assert killed.status_code == 200
+    secured.wait_for_states(spec.key, TaskState.KILLED, 1)
+
+
+def test_http_basic_with_the_users_password(secured: LocalCluster) -> None:
+    spec = secured.job(instances=1)
+    body = msgspec.json.encode(spec)
+    assert secured.api.post("/jobs", content=body, auth=("alice", "guess")).status_code == 401
+    assert secured.api.post("/jobs", content=body, auth=("alice", "wonderland")).status_code == 201
+
+
+def test_an_agent_without_the_agents_token_is_turned_away(secured: LocalCluster) -> None:
+    bad = secured.directory / "bad-token"
+    bad.write_text("guess")
+    impostor = AgentProcess(
+        secured.scheduler.url, secured.directory / "impostor",
+        "--agent-id", "impostor", "--credential-file", str(bad),
+    )  # fmt: skip
+    secured.agents.append(impostor.start())
+    wait_for(lambda: "HTTP 403" in impostor.log.read_text(), "the impostor refused")
+    agents = msgspec.json.decode(secured.api.get("/agents").content, type=AgentList).agents
+    assert [a.agent_id for a in agents if a.online] == ["agent-1"]
+    assert "impostor" not in [a.agent_id for a in agents]
+
+
+def test_the_cli_presents_a_token_and_says_when_it_is_refused(
+    secured: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_root = tmp_path / "config"
+    config_root.mkdir()
+    (config_root / "alice-token").write_text(ALICE_TOKEN)
+    clusters = [{"name": CLUSTER, "scheduler_uri": secured.scheduler.url}]
+    (config_root / "clusters.json").write_text(json.dumps(clusters))
+    monkeypatch.setenv("DAYBREAK_CONFIG_ROOT", str(config_root))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    key = f"{CLUSTER}/{secured.role}/devel/hello"
+
+    refused = run_cli(["job", "killall", key])
+    assert refused.code == 30
+    assert "needs credentials" in refused.err
+
+    monkeypatch.setenv("DAYBREAK_TOKEN", BOB_TOKEN)
+    refused = run_cli(["job", "killall", key])
+    assert refused.code == 30
+    assert f"bob may not change jobs of role '{secured.role}'" in refused.err
+
+    monkeypatch.delenv("DAYBREAK_TOKEN")
+    clusters[0]["token_file"] = "alice-token"
+    (config_root / "clusters.json").write_text(json.dumps(clusters))
+    allowed = run_cli(["job", "killall", key])
+    assert allowed.code == 6, allowed.err  # authorized; the job just does not exist
+    assert f"no job {key}" in allowed.err
+
+
+def test_reads_can_be_closed(tmp_path: Path) -> None:
+    config = security_file(tmp_path / "security.toml", "owner", open_reads=False)
+    store = f"sqlite:///{tmp_path / 'scheduler.db'}"
+    scheduler = SchedulerProcess(store, tmp_path / "scheduler.log", "--security", str(config))
+    scheduler.start()
+    try:
+        with httpx.Client(base_url=scheduler.url) as http:
+            assert http.get("/health").status_code == 200
+            assert http.get(API_PREFIX + "/jobs").status_code == 401
+            assert http.get(API_PREFIX + "/jobs", headers=bearer(BOB_TOKEN)).status_code == 200
+    finally:
+        scheduler.stop()
+
+
+def test_a_broken_security_file_stops_the_start_with_where(tmp_path: Path) -> None:
+    config = tmp_path / "security.toml"
+    config.write_text('[users.alice]\nroles = ["x"]\ntokens = ["plaintext"]\n')
+    store = f"sqlite:///{tmp_path / 'scheduler.db'}"
+    scheduler = SchedulerProcess(store, tmp_path / "scheduler.log", "--security", str(config))
+    with pytest.raises(AssertionError, match="exited"):
+        scheduler.start()
+    assert "users.alice.tokens[0] is not a sha256 hash" in scheduler.log.read_text()
+    assert "daybreak admin new-token" in scheduler.log.read_text()
