@@ -3,6 +3,7 @@ SQLite or a throwaway PostgreSQL database, and no task left behind afterwards.""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -55,7 +56,10 @@ class SchedulerProcess:
         self.args = [
             sys.executable, "-m", "daybreak", "scheduler",
             "--store", store, "--port", str(self.port), "--cluster", CLUSTER,
-            "--heartbeat-interval", "200ms", "--agent-timeout", "3s", *extra,
+            "--heartbeat-interval", "200ms", "--agent-timeout", "3s",
+            # Aurora's minutes, in seconds, so that tests see throttling and preemption.
+            "--preemption-delay", "500ms", "--flapping-threshold", "5s",
+            "--initial-flapping-delay", "2s", "--max-flapping-delay", "4s", *extra,
         ]  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -95,15 +99,16 @@ class LocalCluster:
     def __post_init__(self) -> None:
         self.api = httpx.Client(base_url=self.scheduler.url + "/api/v1", timeout=10)
 
-    def add_agent(self, rack: str | None = None) -> AgentProcess:
+    def add_agent(self, rack: str | None = None, **attributes: str) -> AgentProcess:
         number = len(self.agents) + 1
         name = f"agent-{number}"
+        extra = "".join(f",{attribute}={value}" for attribute, value in attributes.items())
         agent = AgentProcess(
             self.scheduler.url,
             self.directory / name,
             "--hostname", name,
             "--agent-id", name,
-            "--attributes", f"rack={rack or f'r{number}'}",
+            "--attributes", f"rack={rack or f'r{number}'}{extra}",
             "--resources", "cpu=2,ram=2GiB,disk=4GiB",
             *self.agent_args,
         )  # fmt: skip
@@ -185,3 +190,18 @@ def cluster(backend: str, tmp_path: Path) -> Iterator[LocalCluster]:
     """A scheduler and two agents (racks r1 and r2)."""
     with running_cluster(backend, tmp_path) as local:
         yield local
+
+
+@pytest.fixture
+def cli_cluster(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LocalCluster]:
+    """The cluster, registered in a clusters file of the test's own for the CLI."""
+    config_root = tmp_path / "config"
+    config_root.mkdir()
+    (config_root / "clusters.json").write_text(
+        json.dumps([{"name": CLUSTER, "scheduler_uri": cluster.scheduler.url}])
+    )
+    monkeypatch.setenv("DAYBREAK_CONFIG_ROOT", str(config_root))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no clusters file of the user's
+    yield cluster

@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,20 +25,6 @@ task = Task(
 jobs = [Job(cluster = 'test', role = '{role}', environment = 'devel', name = 'web',
             instances = 3, task = task)]
 """
-
-
-@pytest.fixture
-def cli_cluster(
-    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[LocalCluster]:
-    config_root = tmp_path / "config"
-    config_root.mkdir()
-    (config_root / "clusters.json").write_text(
-        json.dumps([{"name": CLUSTER, "scheduler_uri": cluster.scheduler.url}])
-    )
-    monkeypatch.setenv("DAYBREAK_CONFIG_ROOT", str(config_root))
-    monkeypatch.setenv("HOME", str(tmp_path))  # no clusters file of the user's
-    yield cluster
 
 
 def test_create_status_kill_and_killall(

@@ -89,8 +89,9 @@ def test_every_mutating_route_needs_credentials_and_the_role(secured: LocalClust
     api = secured.api
     spec = secured.job(instances=1)
     body = msgspec.json.encode(spec)
-    routes = mutating_routes(api, secured.role)
+    routes = [*mutating_routes(api, secured.role), ("GET", "/backup")]
     assert ("POST", "/jobs") in routes and len(routes) >= 2
+    admin_only = set()
     for method, path in routes:
         anonymous = api.request(method, path, content=body)
         assert anonymous.status_code == 401, (method, path, anonymous.text)
@@ -100,7 +101,17 @@ def test_every_mutating_route_needs_credentials_and_the_role(secured: LocalClust
         assert wrong.status_code == 401, (method, path)
         other_role = api.request(method, path, content=body, headers=bearer(BOB_TOKEN))
         assert other_role.status_code == 403, (method, path, other_role.text)
-        assert other_role.json()["error"].startswith("bob may not")
+        assert other_role.json()["error"].startswith("bob ")
+        as_owner = api.request(method, path, content=b"{}", headers=bearer(ALICE_TOKEN))
+        if as_owner.status_code == 403:
+            assert as_owner.json()["error"] == "alice is not an admin"
+            admin_only.add((method, path))
+    assert admin_only == {
+        ("POST", "/maintenance"),
+        ("PUT", f"/quotas/{secured.role}"),
+        ("GET", "/backup"),
+        ("POST", "/restore"),
+    }
 
     # The role's user may; so may an admin; reads stay open as configured.
     assert api.post("/jobs", content=body, headers=bearer(ALICE_TOKEN)).status_code == 201

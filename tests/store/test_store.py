@@ -10,11 +10,11 @@ import pytest
 import sqlalchemy as sa
 
 from daybreak.model.agent import AgentInfo, MaintenanceMode
+from daybreak.model.api import Quota
 from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
 from daybreak.model.task import ScheduledTask, TaskEvent
 from daybreak.model.task_state import TaskState
 from daybreak.store import Changes, StoredAgent, StoreError, open_store
-from daybreak.store.records import Quota
 from daybreak.store.store import Store
 from daybreak.store.writer import StoreWriter
 from tests.databases import BACKENDS, store_url

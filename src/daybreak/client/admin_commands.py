@@ -1,15 +1,40 @@
-"""`daybreak admin ...`: what operators do: credentials, quotas, maintenance, backups."""
+"""`daybreak admin ...` and `daybreak quota get`: what operators do: credentials, quotas, host
+maintenance, backups, and finding tasks across the cluster."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
 import click
 
+from daybreak.client.connect import client_for
+from daybreak.client.output import amount, print_json, size_mb, table
+from daybreak.errors import InvalidParameterError
+from daybreak.model.api import (
+    AgentList,
+    MaintenanceRequest,
+    Quota,
+    QuotaReport,
+    RestoreResult,
+    TaskList,
+)
 from daybreak.scheduler.security import hash_password, hash_token, new_token
+
+DRAIN_POLL_S = 0.5
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 
 @click.group()
 def admin() -> None:
-    """Operate a cluster: credentials, quotas, host maintenance, backups."""
+    """Operate a cluster: credentials, quotas, host maintenance, backups, queries."""
+
+
+@click.group()
+def quota() -> None:
+    """See a role's quota and what it uses."""
 
 
 @admin.command("new-token")
@@ -26,3 +51,240 @@ def admin_new_token() -> None:
 def admin_hash_password(password: str) -> None:
     """Hash a password for HTTP basic, for a user's `password` in the security file."""
     click.echo(f'"{hash_password(password)}"')
+
+
+# Quotas.
+
+
+def _size(text: str, what: str) -> float:
+    """Aurora's quota sizes: `4GB`, `512MiB`; a bare number is MiB."""
+    from daybreak.agent.machine import parse_size_mb
+
+    return float(text) if text.replace(".", "", 1).isdigit() else parse_size_mb(text, what)
+
+
+def describe_quota(report: QuotaReport) -> str:
+    columns = (report.quota, report.production, report.non_production)
+    rows = [
+        ["cpu", *(amount(q.cpu) for q in columns)],
+        ["ram", *(size_mb(q.ram_mb) for q in columns)],
+        ["disk", *(size_mb(q.disk_mb) for q in columns)],
+    ]
+    return f"Quota of role {report.role}:\n" + table(
+        ["RESOURCE", "QUOTA", "PRODUCTION USE", "OTHER USE"], rows
+    )
+
+
+@admin.command("set-quota")
+@click.argument("cluster")
+@click.argument("role")
+@click.argument("cpu", type=float)
+@click.argument("ram")
+@click.argument("disk")
+def admin_set_quota(cluster: str, role: str, cpu: float, ram: str, disk: str) -> None:
+    """Set ROLE's production quota, e.g. `set-quota devcluster www-data 4 8GiB 20GiB`."""
+    wanted = Quota(cpu=cpu, ram_mb=_size(ram, "RAM"), disk_mb=_size(disk, "DISK"))
+    with client_for(cluster) as client:
+        report = client.call("PUT", f"/quotas/{role}", QuotaReport, wanted)
+    click.echo(describe_quota(report))
+
+
+@quota.command("get")
+@click.argument("where", metavar="CLUSTER/ROLE")
+@json_option
+def quota_get(where: str, as_json: bool) -> None:
+    """Show a role's quota and what its production and other tasks use."""
+    cluster, _, role = where.partition("/")
+    if not role or "/" in role:
+        raise InvalidParameterError(f"{where!r}: write CLUSTER/ROLE, e.g. devcluster/www-data")
+    with client_for(cluster) as client:
+        report = client.call("GET", f"/quotas/{role}", QuotaReport)
+    if as_json:
+        print_json(report)
+        return
+    click.echo(describe_quota(report))
+
+
+# Host maintenance.
+
+
+def _hosts(hosts: str | None, filename: str | None) -> tuple[str, ...]:
+    names: list[str] = []
+    if hosts:
+        names += hosts.split(",")
+    if filename:
+        names += Path(filename).read_text().split()
+    names = [name.strip() for name in names if name.strip()]
+    if not names:
+        raise click.UsageError("name the hosts with --hosts h1,h2 or --filename FILE")
+    return tuple(names)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def host_options(command: F) -> F:
+    command = click.option("--hosts", help="Comma-separated hosts (hostnames or agent ids).")(
+        command
+    )
+    return click.option(
+        "--filename",
+        type=click.Path(exists=True, dir_okay=False),
+        help="A file of hosts, one per line.",
+    )(command)
+
+
+def describe_hosts(agents: AgentList) -> str:
+    rows = [
+        [a.hostname, a.agent_id, a.maintenance, "yes" if a.online else "no", a.tasks]
+        for a in agents.agents
+    ]
+    return table(["HOST", "AGENT", "MODE", "ONLINE", "TASKS"], rows)
+
+
+def _set_mode(cluster: str, hosts: tuple[str, ...], mode: str) -> AgentList:
+    with client_for(cluster) as client:
+        return client.call(
+            "POST", "/maintenance", AgentList, MaintenanceRequest(hosts=hosts, mode=mode)
+        )
+
+
+@admin.command("host-drain")
+@click.argument("cluster")
+@host_options
+@click.option("--no-wait", is_flag=True, help="Return at once instead of waiting for DRAINED.")
+def admin_host_drain(cluster: str, hosts: str | None, filename: str | None, no_wait: bool) -> None:
+    """Move every task off hosts (they are rescheduled elsewhere) and take them out of service."""
+    names = _hosts(hosts, filename)
+    agents = _set_mode(cluster, names, "DRAINING")
+    if not no_wait:
+        with client_for(cluster) as client:
+            while not all(a.maintenance == "DRAINED" for a in agents.agents):
+                time.sleep(DRAIN_POLL_S)
+                agents = client.call("GET", "/agents?hosts=" + ",".join(names), AgentList)
+    click.echo(describe_hosts(agents))
+
+
+@admin.command("host-deactivate")
+@click.argument("cluster")
+@host_options
+def admin_host_deactivate(cluster: str, hosts: str | None, filename: str | None) -> None:
+    """Schedule maintenance: hosts stay in use but are chosen last (SCHEDULED)."""
+    click.echo(describe_hosts(_set_mode(cluster, _hosts(hosts, filename), "SCHEDULED")))
+
+
+@admin.command("host-activate")
+@click.argument("cluster")
+@host_options
+def admin_host_activate(cluster: str, hosts: str | None, filename: str | None) -> None:
+    """Return hosts to service (NONE) after maintenance."""
+    click.echo(describe_hosts(_set_mode(cluster, _hosts(hosts, filename), "NONE")))
+
+
+@admin.command("host-status")
+@click.argument("cluster")
+@host_options
+@json_option
+def admin_host_status(cluster: str, hosts: str | None, filename: str | None, as_json: bool) -> None:
+    """Show hosts' maintenance modes (NONE, SCHEDULED, DRAINING, DRAINED)."""
+    path = "/agents" + (
+        "" if not (hosts or filename) else "?hosts=" + ",".join(_hosts(hosts, filename))
+    )
+    with client_for(cluster) as client:
+        agents = client.call("GET", path, AgentList)
+    if as_json:
+        print_json(agents)
+        return
+    click.echo(describe_hosts(agents))
+
+
+# Backup and restore.
+
+
+def _cluster_and_file(arguments: Sequence[str]) -> tuple[str, Path]:
+    if len(arguments) == 1:
+        return "devcluster", Path(arguments[0])
+    if len(arguments) == 2:
+        return arguments[0], Path(arguments[1])
+    raise click.UsageError("give [CLUSTER] FILE (the cluster defaults to devcluster)")
+
+
+@admin.command("backup")
+@click.argument("arguments", nargs=-1, metavar="[CLUSTER] FILE")
+def admin_backup(arguments: Sequence[str]) -> None:
+    """Save the cluster's whole state, consistent, to FILE."""
+    cluster, path = _cluster_and_file(arguments)
+    with client_for(cluster) as client:
+        data = client.call("GET", "/backup", bytes, raw=True)
+    path.write_bytes(data)
+    click.echo(f"Saved the state of {cluster} to {path} ({len(data)} bytes).")
+
+
+@admin.command("restore")
+@click.argument("arguments", nargs=-1, metavar="[CLUSTER] FILE")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def admin_restore(arguments: Sequence[str], yes: bool) -> None:
+    """Replace the cluster's whole state with a backup's; agents reconnect and are reconciled
+    (tasks the backup does not know are killed)."""
+    cluster, path = _cluster_and_file(arguments)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise InvalidParameterError(f"cannot read the backup {path}: {error}") from error
+    if not yes:
+        click.confirm(f"Replace the whole state of {cluster} with {path}?", abort=True)
+    with client_for(cluster) as client:
+        result = client.call("POST", "/restore", RestoreResult, data, raw=True)
+    click.echo(f"Restored {cluster} from {path}: {result.jobs} job(s), {result.tasks} task(s).")
+
+
+# Finding tasks.
+
+DEFAULT_FORMAT = "%role%/%name%/%instanceId% %status%"
+
+
+@admin.command("query")
+@click.argument("cluster")
+@click.argument("role", required=False)
+@click.argument("name", required=False)
+@click.option("--environment", help="Only this environment.")
+@click.option("--states", default="RUNNING", show_default=True, help="Comma-separated task states.")
+@click.option("--shards", "instances", help="Only these instances, e.g. 0-3,7.")
+@click.option("--limit", default=1000, show_default=True, help="At most this many tasks.")
+@click.option(
+    "--listformat",
+    default=DEFAULT_FORMAT,
+    show_default=True,
+    help="%role% %environment% %name% %instanceId% %status% %host% %taskId%.",
+)
+@json_option
+def admin_query(
+    *, cluster: str, role: str | None, name: str | None, environment: str | None, states: str,
+    instances: str | None, limit: int, listformat: str, as_json: bool,
+) -> None:  # fmt: skip
+    """Find tasks across the cluster, by role, job name, state and instance."""
+    params = {"role": role, "name": name, "environment": environment, "states": states,
+              "instances": instances, "limit": str(limit)}  # fmt: skip
+    with client_for(cluster) as client:
+        found = client.call(
+            "GET", "/tasks", TaskList, params={k: v for k, v in params.items() if v}
+        )
+    if as_json:
+        print_json(found)
+        return
+    for task in found.tasks:
+        fields = {
+            "role": task.job.role,
+            "environment": task.job.environment,
+            "name": task.job.name,
+            "instanceId": str(task.instance),
+            "status": task.state.name,
+            "host": task.hostname or "-",
+            "taskId": task.task_id,
+        }
+        line = listformat
+        for field, value in fields.items():
+            line = line.replace(f"%{field}%", value)
+        click.echo(line)
+    if found.truncated:
+        click.echo(f"(only the first {limit}; --limit shows more)", err=True)

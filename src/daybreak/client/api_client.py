@@ -25,11 +25,29 @@ class ApiClient:
             auth=credentials_for(cluster),
         )
 
-    def call(self, method: str, path: str, answer: type[T], body: object = None) -> T:
-        content = None if body is None else msgspec.json.encode(body)
+    def call(
+        self,
+        method: str,
+        path: str,
+        answer: type[T],
+        body: object = None,
+        *,
+        params: dict[str, str] | None = None,
+        raw: bool = False,
+    ) -> T:
+        """`body` is encoded as JSON, and the answer decoded as `answer`; with `raw`, `body`
+        is sent and the answer returned as the bytes they are."""
+        if raw:
+            content = body if isinstance(body, bytes) else None
+        else:
+            content = None if body is None else msgspec.json.encode(body)
         try:
             response = self.http.request(
-                method, path, content=content, headers={"Content-Type": "application/json"}
+                method,
+                path,
+                content=content,
+                params=params,
+                headers={"Content-Type": "application/json"},
             )
         except httpx.HTTPError as error:
             raise NetworkError(
@@ -39,6 +57,8 @@ class ApiClient:
             ) from error
         if response.status_code >= 400:
             raise self._error(response)
+        if raw and answer is bytes:
+            return response.content  # type: ignore[return-value]
         return msgspec.json.decode(response.content, type=answer)
 
     def _error(self, response: httpx.Response) -> Exception:

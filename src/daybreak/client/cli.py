@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 import click
 
 from daybreak import __version__
-from daybreak.client.admin_commands import admin
+from daybreak.client import daemon_commands
+from daybreak.client.admin_commands import admin, quota
 from daybreak.client.job_commands import COMMANDS
 from daybreak.errors import DaybreakError, ExitCode, InvalidCommandError
 
@@ -51,6 +51,9 @@ def job() -> None:
 for _command in COMMANDS:
     job.add_command(_command)
 cli.add_command(admin)
+cli.add_command(quota)
+for _command in daemon_commands.COMMANDS:
+    cli.add_command(_command)
 
 
 @config.command("list")
@@ -96,159 +99,6 @@ def job_inspect(
         click.echo(msgspec.json.format(msgspec.json.encode(spec), indent=2).decode())
         return
     click.echo(describe(spec))
-
-
-@cli.command("agent")
-@click.option(
-    "--scheduler", required=True, metavar="URL", help="The scheduler, e.g. http://s1:8081."
-)
-@click.option(
-    "--work-dir",
-    default="./daybreak-agent",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Where sandboxes, checkpoints and unacknowledged status updates live.",
-)
-@click.option("--hostname", help="The name tasks see as {{mesos.hostname}} [machine's].")
-@click.option("--attributes", metavar="NAME=VALUE,...", help="e.g. rack=r1,zone=a (host is added).")
-@click.option(
-    "--resources",
-    metavar="cpu=N,ram=SIZE,disk=SIZE,gpu=N",
-    help="What to offer; what is left out is detected from the machine.",
-)
-@click.option("--ports", default="31000-32000", show_default=True, help="Ports tasks may get.")
-@click.option("--agent-id", help="A fixed id [generated once and kept in the work dir].")
-@click.option(
-    "--credential-file",
-    type=click.Path(dir_okay=False),
-    help="File holding the agent's token for the scheduler.",
-)
-@click.option(
-    "--cgroups/--no-cgroups",
-    default=True,
-    show_default=True,
-    help="Limit tasks with cgroups where the machine allows (else measure and enforce).",
-)
-@click.option("--task-pids-max", default=4096, show_default=True, help="Processes per task.")
-@click.option(
-    "--usage-interval", default="5s", show_default=True, help="How often usage is measured."
-)
-@click.option(
-    "--sandbox-max-age",
-    default="7d",
-    show_default=True,
-    help="Finished tasks' sandboxes older than this are removed.",
-)
-@click.option(
-    "--sandbox-max-total",
-    default="20GiB",
-    show_default=True,
-    help="Finished tasks' sandboxes are removed, oldest first, past this total size.",
-)
-@click.option(
-    "--gc-interval", default="60s", show_default=True, help="How often sandboxes are swept."
-)
-def agent_command(**options: Any) -> None:
-    """Run the node agent: offer this machine, run tasks in sandboxes, report every change."""
-    from daybreak.agent.main import build_config, run_agent
-
-    run_agent(build_config(**options))
-
-
-@cli.command("scheduler")
-@click.option(
-    "--store",
-    "store_url",
-    default="sqlite:///.daybreak/scheduler.db",
-    show_default=True,
-    help="sqlite:///PATH (embedded) or postgresql://USER@HOST:PORT/DB.",
-)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8081, show_default=True, help="Port of the API and the UI.")
-@click.option("--cluster", default="devcluster", show_default=True, help="This cluster's name.")
-@click.option(
-    "--heartbeat-interval", default="1s", show_default=True, help="How often agents heartbeat."
-)
-@click.option(
-    "--agent-timeout",
-    default="30s",
-    show_default=True,
-    help="An agent silent this long has its tasks LOST and placed elsewhere.",
-)
-@click.option(
-    "--security",
-    "security_file",
-    type=click.Path(dir_okay=False, exists=True),
-    help="TOML file of users, roles, admins and agent tokens [none: every call allowed].",
-)
-def scheduler_command(
-    *,
-    store_url: str,
-    host: str,
-    port: int,
-    cluster: str,
-    heartbeat_interval: str,
-    agent_timeout: str,
-    security_file: str | None,
-) -> None:
-    """Run the scheduler: the store, the API, and the decisions."""
-    from pathlib import Path
-
-    from daybreak.agent.machine import parse_duration_s
-    from daybreak.scheduler.main import run_scheduler
-    from daybreak.scheduler.settings import SchedulerConfig
-
-    run_scheduler(
-        SchedulerConfig(
-            store_url=store_url,
-            host=host,
-            port=port,
-            cluster=cluster,
-            heartbeat_interval_ms=round(
-                parse_duration_s(heartbeat_interval, "--heartbeat-interval") * 1000
-            ),
-            agent_timeout_ms=round(parse_duration_s(agent_timeout, "--agent-timeout") * 1000),
-            security_file=None if security_file is None else Path(security_file),
-        )
-    )
-
-
-@cli.command("up")
-@click.option("--agents", default=3, show_default=True, help="How many agents to start.")
-@click.option("--port", default=8081, show_default=True, help="The scheduler's port.")
-@click.option(
-    "--data",
-    default=".daybreak",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Where the state, the sandboxes and the logs go; running again resumes it.",
-)
-@click.option("--detach", is_flag=True, help="Start and return; `daybreak down` stops it.")
-def up_command(agents: int, port: int, data: str, detach: bool) -> None:
-    """Start a local cluster: a scheduler and N agents on 127.0.0.1, as cluster devcluster."""
-    from pathlib import Path
-
-    from daybreak.devcluster import DevCluster, greeting, run_foreground, start
-
-    cluster = DevCluster(Path(data), port, agents)
-    if detach:
-        start(cluster)
-        click.echo(greeting(cluster))
-        click.echo(f"Stop it with: daybreak down --data {data}")
-        return
-    run_foreground(cluster)
-
-
-@cli.command("down")
-@click.option("--data", default=".daybreak", show_default=True, type=click.Path(file_okay=False))
-def down_command(data: str) -> None:
-    """Stop a local cluster started with `daybreak up --detach`."""
-    from pathlib import Path
-
-    from daybreak.devcluster import DevCluster, down
-
-    stopped = down(DevCluster(Path(data), 0, 0))
-    click.echo(f"Stopped {stopped} process(es) of the cluster in {data}.")
 
 
 @cli.command("help", context_settings={"ignore_unknown_options": True})

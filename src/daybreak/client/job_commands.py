@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import click
-import msgspec
 
-from daybreak.client.clusters import find_cluster
-from daybreak.model.api import JobCreated, JobList, JobStatus, KillRequest
+from daybreak.client.connect import client_for
+from daybreak.client.output import print_json
+from daybreak.model.api import JobCreated, JobList, JobStatus, KillRequest, KillResult
 from daybreak.model.jobkey import parse_instance_key, parse_job_key
 from daybreak.model.jobspec import JobKey
 from daybreak.model.task_state import TaskState
@@ -24,27 +23,12 @@ WAIT_STATES = ("PENDING", "RUNNING", "FINISHED")
 POLL_S = 0.5
 
 
-@contextmanager
-def client_for(cluster: str) -> Iterator[ApiClient]:
-    from daybreak.client.api_client import ApiClient  # httpx: only for commands that call
-
-    client = ApiClient(find_cluster(cluster))
-    try:
-        yield client
-    finally:
-        client.close()
-
-
 def job_path(key: JobKey) -> str:
     return f"/jobs/{key}"
 
 
 def job_url(client: ApiClient, key: JobKey) -> str:
     return f"{client.cluster.scheduler_url}/scheduler/{key.role}/{key.environment}/{key.name}"
-
-
-def print_json(value: object) -> None:
-    click.echo(msgspec.json.format(msgspec.json.encode(value), indent=2).decode())
 
 
 def state_counts(status: JobStatus) -> str:
@@ -159,8 +143,8 @@ def _kill(instance_key: str, message: str | None, everything: bool) -> None:
         )
     with client_for(key.cluster) as client:
         request = KillRequest(instances=None if everything else instances, message=message)
-        killed = client.call("POST", job_path(key) + "/kill", dict[str, list[str]], request)
-        click.echo(f"Killing {len(killed['killed'])} task(s) of {key}")
+        killed = client.call("POST", job_path(key) + "/kill", KillResult, request)
+        click.echo(f"Killing {len(killed.killed)} task(s) of {key}")
         if everything:
             follow_until(client, key, "FINISHED")
 

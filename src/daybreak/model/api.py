@@ -23,6 +23,7 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
 
 class TaskSummary(msgspec.Struct, frozen=True, kw_only=True):
     task_id: str
+    job: JobKey
     instance: int
     state: TaskState
     agent_id: str | None = None
@@ -37,6 +38,7 @@ class TaskSummary(msgspec.Struct, frozen=True, kw_only=True):
     def of(cls, task: ScheduledTask, pending_reason: str | None = None) -> TaskSummary:
         return cls(
             task_id=task.task_id,
+            job=task.job,
             instance=task.instance,
             state=task.state,
             agent_id=task.agent_id,
@@ -90,3 +92,48 @@ class AgentSummary(msgspec.Struct, frozen=True, kw_only=True):
 
 class AgentList(msgspec.Struct, frozen=True, kw_only=True):
     agents: tuple[AgentSummary, ...]
+
+
+class TaskList(msgspec.Struct, frozen=True, kw_only=True):
+    """Tasks across jobs (`daybreak admin query`), newest first within each job and instance."""
+
+    tasks: tuple[TaskSummary, ...]
+    # More matched than the limit allowed.
+    truncated: bool = False
+
+
+class KillResult(msgspec.Struct, frozen=True, kw_only=True):
+    killed: tuple[str, ...]  # task ids
+
+
+class Quota(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a role's production tasks may hold together, as Aurora's ResourceAggregate."""
+
+    cpu: float = 0.0
+    ram_mb: float = 0.0
+    disk_mb: float = 0.0
+
+
+class QuotaReport(msgspec.Struct, frozen=True, kw_only=True):
+    role: str
+    quota: Quota
+    # Held by the role's active production tasks (what counts against the quota), and by the rest.
+    production: Quota
+    non_production: Quota
+
+
+class QuotaList(msgspec.Struct, frozen=True, kw_only=True):
+    quotas: tuple[QuotaReport, ...]
+
+
+class MaintenanceRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Put hosts (agent ids or hostnames) into a maintenance mode: NONE (activate), SCHEDULED
+    (deactivate: used last), DRAINING (move their tasks away)."""
+
+    hosts: tuple[str, ...]
+    mode: str
+
+
+class RestoreResult(msgspec.Struct, frozen=True, kw_only=True):
+    tasks: int
+    jobs: int

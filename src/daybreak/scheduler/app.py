@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Litestar, MediaType, Request, Response, get, post
+from litestar import Litestar, MediaType, Request, Response, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
@@ -15,17 +15,9 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from daybreak import __version__
 from daybreak.core.quota import QuotaExceededError
 from daybreak.errors import DaybreakError, InvalidParameterError
-from daybreak.model.api import (
-    API_PREFIX,
-    AgentList,
-    JobCreated,
-    JobList,
-    JobStatus,
-    KillRequest,
-    Problem,
-)
-from daybreak.model.jobspec import JobKey, JobSpec
-from daybreak.scheduler.access import Access, access, guard, require_role
+from daybreak.model.api import API_PREFIX, Problem
+from daybreak.scheduler import api_jobs, api_operations
+from daybreak.scheduler.access import Access, access, guard
 from daybreak.scheduler.gateway import agent_connection
 from daybreak.scheduler.security import Security
 from daybreak.scheduler.service import (
@@ -33,8 +25,6 @@ from daybreak.scheduler.service import (
     JobNotFoundError,
     Scheduler,
 )
-
-JOB_PATH = API_PREFIX + "/jobs/{cluster:str}/{role:str}/{environment:str}/{name:str}"
 
 STATUS_OF: tuple[tuple[type[DaybreakError], int], ...] = (
     (JobNotFoundError, 404),
@@ -67,50 +57,6 @@ def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[Prob
     return response
 
 
-def job_key(cluster: str, role: str, environment: str, name: str) -> JobKey:
-    return JobKey(cluster=cluster, role=role, environment=environment, name=name)
-
-
-@post(API_PREFIX + "/jobs", status_code=201, opt=access(Access.ROLE))
-async def create_job(
-    request: Request[Any, Any, Any], data: JobSpec, scheduler: Scheduler
-) -> JobCreated:
-    """Create a job: its instances go PENDING, then to agents."""
-    require_role(request, data.key.role)
-    await scheduler.create_job(data)
-    return JobCreated(key=data.key, instances=data.instances)
-
-
-@get(API_PREFIX + "/jobs")
-async def list_jobs(scheduler: Scheduler, role: str | None = None) -> JobList:
-    """Every job with tasks or a config, and its active tasks by state."""
-    return JobList(jobs=tuple(scheduler.job_summaries(role)))
-
-
-@get(JOB_PATH)
-async def job_status(
-    cluster: str, role: str, environment: str, name: str, scheduler: Scheduler
-) -> JobStatus:
-    """A job's config, its active tasks and its finished ones."""
-    return scheduler.job_status(job_key(cluster, role, environment, name))
-
-
-@post(JOB_PATH + "/kill", status_code=200, opt=access(Access.ROLE))
-async def kill_job(
-    *, cluster: str, role: str, environment: str, name: str, data: KillRequest, scheduler: Scheduler
-) -> dict[str, list[str]]:
-    """Kill some instances, or all of them (`instances` null)."""
-    key = job_key(cluster, role, environment, name)
-    killed = await scheduler.kill_job(key, data.instances, data.message)
-    return {"killed": killed}
-
-
-@get(API_PREFIX + "/agents")
-async def list_agents(scheduler: Scheduler) -> AgentList:
-    """Every agent the scheduler knows, connected or not, with its maintenance mode."""
-    return AgentList(agents=tuple(scheduler.agent_summaries()))
-
-
 @get("/health", media_type=MediaType.TEXT, opt=access(Access.OPEN))
 async def health() -> str:
     return "OK"
@@ -118,15 +64,7 @@ async def health() -> str:
 
 def create_app(scheduler: Scheduler, security: Security) -> Litestar:
     return Litestar(
-        route_handlers=[
-            create_job,
-            list_jobs,
-            job_status,
-            kill_job,
-            list_agents,
-            health,
-            agent_connection,
-        ],
+        route_handlers=[*api_jobs.ROUTES, *api_operations.ROUTES, health, agent_connection],
         dependencies={"scheduler": Provide(lambda: scheduler, sync_to_thread=False)},
         guards=[guard],
         state=State({"security": security}),

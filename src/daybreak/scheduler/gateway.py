@@ -22,6 +22,7 @@ from daybreak.scheduler.service import Scheduler
 
 log = logging.getLogger("daybreak.scheduler")
 
+GOING_AWAY = 1001
 POLICY_VIOLATION = 1008
 
 
@@ -34,19 +35,26 @@ async def _receive(socket: WebSocket[Any, Any, Any]) -> protocol.AgentMessage:
     return protocol.decode_from_agent(frame or b"")
 
 
-async def _write(socket: WebSocket[Any, Any, Any], queue: asyncio.Queue[bytes]) -> None:
+async def _write(socket: WebSocket[Any, Any, Any], queue: asyncio.Queue[bytes | None]) -> None:
+    """Send queued frames in order; None hangs up (the agent reconnects and says hello)."""
     while True:
         frame = await queue.get()
+        if frame is None:
+            await socket.close(GOING_AWAY, "the scheduler asks this agent to reconnect")
+            return
         await socket.send_text(frame.decode())
 
 
 @websocket(protocol.CONNECT_PATH, opt=access(Access.AGENT))
 async def agent_connection(socket: WebSocket[Any, Any, Any], scheduler: Scheduler) -> None:
     await socket.accept()
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
 
     def send(message: protocol.Message) -> None:
         queue.put_nowait(protocol.encode(message))
+
+    def hang_up() -> None:
+        queue.put_nowait(None)
 
     writer = asyncio.create_task(_write(socket, queue))
     agent_id: str | None = None
@@ -55,7 +63,7 @@ async def agent_connection(socket: WebSocket[Any, Any, Any], scheduler: Schedule
         if not isinstance(hello, protocol.Hello):
             raise msgspec.ValidationError(f"expected hello first, got {type(hello).__name__}")
         agent_id = hello.agent_id
-        send(scheduler.agent_connected(hello, send))
+        send(scheduler.agent_connected(hello, send, hang_up))
         while True:
             message = await _receive(socket)
             if isinstance(message, protocol.StatusUpdate):

@@ -25,13 +25,12 @@ from daybreak.core.scheduling import schedule
 from daybreak.errors import DaybreakError, InvalidParameterError
 from daybreak.model import agent_protocol as protocol
 from daybreak.model.agent import AgentInfo, MaintenanceMode
-from daybreak.model.api import AgentSummary, JobStatus, JobSummary, TaskSummary
+from daybreak.model.api import Quota
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task import ScheduledTask
-from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
+from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES
 from daybreak.scheduler.settings import SchedulerConfig
-from daybreak.store import Changes, Store, StoredAgent
-from daybreak.store.records import Quota
+from daybreak.store import Changes, Snapshot, Store, StoredAgent
 from daybreak.store.writer import StoreWriter
 
 log = logging.getLogger("daybreak.scheduler")
@@ -68,9 +67,10 @@ def now_ms() -> int:
 
 @dataclass
 class AgentLink:
-    """A connected agent: how to reach it, and when it last spoke."""
+    """A connected agent: how to reach it, how to hang up on it, and when it last spoke."""
 
     send: Sender
+    hang_up: Callable[[], None]
     last_seen_ms: int
 
 
@@ -96,8 +96,12 @@ class Scheduler:
     # Starting and stopping.
 
     def load(self) -> None:
-        snapshot = self.store.load()
+        self._apply(self.store.load())
+
+    def _apply(self, snapshot: Snapshot) -> None:
+        """Make the in-memory state that of `snapshot`: at start, and after a restore."""
         now = self.clock()
+        self.cluster = Cluster(self.config.core, new_task_id=new_task_id)
         self.agents = dict(snapshot.agents)
         self.quotas = dict(snapshot.quotas)
         self.jobs = {spec.key: spec for spec in snapshot.jobs.values()}
@@ -192,7 +196,9 @@ class Scheduler:
 
     # Agents.
 
-    def agent_connected(self, hello: protocol.Hello, send: Sender) -> protocol.Welcome:
+    def agent_connected(
+        self, hello: protocol.Hello, send: Sender, hang_up: Callable[[], None]
+    ) -> protocol.Welcome:
         now = self.clock()
         info = AgentInfo(
             agent_id=hello.agent_id,
@@ -206,7 +212,10 @@ class Scheduler:
             StoredAgent(info=info) if stored is None else msgspec.structs.replace(stored, info=info)
         )
         self.agents[hello.agent_id] = stored
-        self.links[hello.agent_id] = AgentLink(send=send, last_seen_ms=now)
+        previous = self.links.get(hello.agent_id)
+        if previous is not None:
+            previous.hang_up()  # an agent restarted before its old connection timed out
+        self.links[hello.agent_id] = AgentLink(send=send, hang_up=hang_up, last_seen_ms=now)
         self.silent_since.pop(hello.agent_id, None)
         effects = self.cluster.register_agent(info, now)
         self.cluster.fleet.set_maintenance(hello.agent_id, stored.maintenance)
@@ -274,7 +283,9 @@ class Scheduler:
                     effects += self.cluster.agent_lost(agent_id, now)
             for agent_id, link in list(self.links.items()):
                 if now - link.last_seen_ms >= timeout:
-                    # Connected but mute: drop the link; the agent must reconnect.
+                    # Connected but mute: hang up; the agent must reconnect and say hello.
+                    log.warning("event=agent_mute agent=%s", agent_id)
+                    link.hang_up()
                     self.agent_disconnected(agent_id, link.send)
             if effects:
                 await self.carry_out(effects)
@@ -335,54 +346,51 @@ class Scheduler:
         self.want_round()
         return [task.task_id for task in tasks]
 
-    # Reading.
+    # Operating the cluster.
 
-    def job_status(self, key: JobKey) -> JobStatus:
-        tasks = self.cluster.job_tasks(key)
-        if not tasks and key not in self.jobs:
-            raise JobNotFoundError(key)
-        reasons = self.cluster.pending_reasons
-        active: list[TaskSummary] = []
-        finished: list[TaskSummary] = []
-        for task in sorted(tasks, key=lambda t: (t.instance, t.last_event_ms)):
-            reason = reasons.get(task.task_id)
-            summary = TaskSummary.of(task, None if reason is None else str(reason))
-            (finished if task.state in TERMINAL_STATES else active).append(summary)
-        return JobStatus(
-            key=key, spec=self.jobs.get(key), active=tuple(active), finished=tuple(finished)
-        )
+    async def set_quota(self, role: str, quota: Quota) -> None:
+        self.quotas[role] = quota
+        await self.carry_out([], Changes(quotas={role: quota}))
+        log.info("event=quota_set role=%s quota=%s", role, quota)
 
-    def agent_summaries(self) -> list[AgentSummary]:
-        fleet = self.cluster.fleet
-        summaries = []
-        for agent_id, stored in sorted(self.agents.items()):
-            row = fleet.index.get(agent_id)
-            summaries.append(
-                AgentSummary(
-                    agent_id=agent_id,
-                    hostname=stored.info.hostname,
-                    attributes=stored.info.attributes,
-                    resources=stored.info.resources,
-                    online=agent_id in self.links,
-                    maintenance=MaintenanceMode(int(fleet.maintenance[row])).name
-                    if row is not None
-                    else stored.maintenance.name,
-                    tasks=len(self.cluster.by_row.get(row, ())) if row is not None else 0,
-                )
-            )
-        return summaries
+    def agent_ids(self, hosts: Iterable[str]) -> list[str]:
+        """The agents named by `hosts`, each an agent id or a hostname."""
+        by_hostname = {stored.info.hostname: agent_id for agent_id, stored in self.agents.items()}
+        found = []
+        for host in hosts:
+            agent_id = host if host in self.agents else by_hostname.get(host)
+            if agent_id is None:
+                known = ", ".join(sorted(by_hostname)[:10]) or "none"
+                raise InvalidParameterError(f"unknown host {host!r}; known hosts: {known}")
+            found.append(agent_id)
+        return found
 
-    def job_summaries(self, role: str | None = None) -> list[JobSummary]:
-        keys = set(self.jobs) | set(self.cluster.by_job)
-        summaries = []
-        for key in sorted(keys, key=str):
-            if role is not None and key.role != role:
-                continue
-            states: dict[TaskState, int] = {}
-            for task in self.cluster.job_tasks(key):
-                if task.state in ACTIVE_STATES:
-                    states[task.state] = states.get(task.state, 0) + 1
-            spec = self.jobs.get(key)
-            instances = spec.instances if spec is not None else sum(states.values())
-            summaries.append(JobSummary(key=key, instances=instances, states=states))
-        return summaries
+    async def set_maintenance(self, hosts: Iterable[str], mode: MaintenanceMode) -> list[str]:
+        """Aurora's host maintenance: DRAINING moves tasks away, NONE returns the host."""
+        agent_ids = self.agent_ids(hosts)
+        now = self.clock()
+        effects: list[Effect] = []
+        changes = Changes()
+        for agent_id in agent_ids:
+            effects += self.cluster.set_maintenance(agent_id, mode, now)
+            stored = msgspec.structs.replace(self.agents[agent_id], maintenance=mode)
+            self.agents[agent_id] = stored
+            changes.agents[agent_id] = stored
+        await self.carry_out(effects, changes)
+        log.info("event=maintenance mode=%s agents=%s", mode.name, ",".join(agent_ids))
+        self.want_round()
+        return agent_ids
+
+    async def backup(self) -> bytes:
+        return await self.writer.call(self.store.backup)
+
+    async def restore(self, data: bytes) -> None:
+        """Replace the whole state with a backup's. Agents are hung up on: each reconnects and
+        is reconciled against the restored state, as after a scheduler restart."""
+        snapshot = await self.writer.call(lambda: self.store.restore(data))
+        self._apply(snapshot)
+        for agent_id, link in list(self.links.items()):
+            link.hang_up()
+            self.agent_disconnected(agent_id, link.send)
+        log.info("event=restored tasks=%d jobs=%d", len(snapshot.tasks), len(snapshot.jobs))
+        self.want_round()

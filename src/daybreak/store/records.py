@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from daybreak.model.agent import AgentInfo, MaintenanceMode
+from daybreak.model.api import Quota
 from daybreak.model.jobspec import JobSpec
 from daybreak.model.task import ScheduledTask
 
@@ -16,12 +17,6 @@ class StoredAgent(msgspec.Struct, frozen=True, kw_only=True):
     maintenance: MaintenanceMode = MaintenanceMode.NONE
     # The highest status update sequence number applied from this agent.
     applied_seq: int = 0
-
-
-class Quota(msgspec.Struct, frozen=True, kw_only=True):
-    cpu: float = 0.0
-    ram_mb: float = 0.0
-    disk_mb: float = 0.0
 
 
 @dataclass

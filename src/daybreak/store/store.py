@@ -17,10 +17,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from daybreak.errors import DaybreakError
+from daybreak.model.api import Quota
 from daybreak.model.jobspec import JobSpec
 from daybreak.model.task import ScheduledTask
 from daybreak.store import schema
-from daybreak.store.records import Changes, Quota, Snapshot, StoredAgent
+from daybreak.store.records import Changes, Snapshot, StoredAgent
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _encoder = msgspec.json.Encoder()
@@ -110,38 +111,41 @@ class Store:
         if not changes:
             return
         with self.engine.begin() as connection:
-            self._replace(
-                connection,
-                schema.tasks,
-                schema.tasks.c.task_id,
-                changes.tasks,
-                lambda task_id, task: {
-                    "task_id": task_id,
-                    "job_key": str(task.job),
-                    "record": _encoder.encode(task),
-                },
-            )
-            self._replace(
-                connection,
-                schema.jobs,
-                schema.jobs.c.job_key,
-                changes.jobs,
-                lambda key, spec: {"job_key": key, "spec": _encoder.encode(spec)},
-            )
-            self._replace(
-                connection,
-                schema.agents,
-                schema.agents.c.agent_id,
-                changes.agents,
-                lambda agent_id, agent: {"agent_id": agent_id, "record": _encoder.encode(agent)},
-            )
-            self._replace(
-                connection,
-                schema.quotas,
-                schema.quotas.c.role,
-                changes.quotas,
-                lambda role, quota: {"role": role, "quota": _encoder.encode(quota)},
-            )
+            self._write(connection, changes)
+
+    def _write(self, connection: Connection, changes: Changes) -> None:
+        self._replace(
+            connection,
+            schema.tasks,
+            schema.tasks.c.task_id,
+            changes.tasks,
+            lambda task_id, task: {
+                "task_id": task_id,
+                "job_key": str(task.job),
+                "record": _encoder.encode(task),
+            },
+        )
+        self._replace(
+            connection,
+            schema.jobs,
+            schema.jobs.c.job_key,
+            changes.jobs,
+            lambda key, spec: {"job_key": key, "spec": _encoder.encode(spec)},
+        )
+        self._replace(
+            connection,
+            schema.agents,
+            schema.agents.c.agent_id,
+            changes.agents,
+            lambda agent_id, agent: {"agent_id": agent_id, "record": _encoder.encode(agent)},
+        )
+        self._replace(
+            connection,
+            schema.quotas,
+            schema.quotas.c.role,
+            changes.quotas,
+            lambda role, quota: {"role": role, "quota": _encoder.encode(quota)},
+        )
 
     @staticmethod
     def _replace(
@@ -174,10 +178,11 @@ class Store:
         except msgspec.DecodeError as error:
             raise StoreError(f"not a Daybreak backup: {error}") from error
         snapshot = backup.snapshot()
+        # One transaction: a failure part way leaves the state as it was.
         with self.engine.begin() as connection:
             for table in reversed(schema.ALL_TABLES):
                 connection.execute(sa.delete(table))
-        self.write(_everything(snapshot))
+            self._write(connection, _everything(snapshot))
         return snapshot
 
 

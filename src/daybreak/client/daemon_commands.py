@@ -1,0 +1,205 @@
+"""The long-running parts: `daybreak agent`, `daybreak scheduler`, and `daybreak up`/`down`
+for a whole local cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+
+@click.command("agent")
+@click.option(
+    "--scheduler", required=True, metavar="URL", help="The scheduler, e.g. http://s1:8081."
+)
+@click.option(
+    "--work-dir",
+    default="./daybreak-agent",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where sandboxes, checkpoints and unacknowledged status updates live.",
+)
+@click.option("--hostname", help="The name tasks see as {{mesos.hostname}} [machine's].")
+@click.option("--attributes", metavar="NAME=VALUE,...", help="e.g. rack=r1,zone=a (host is added).")
+@click.option(
+    "--resources",
+    metavar="cpu=N,ram=SIZE,disk=SIZE,gpu=N",
+    help="What to offer; what is left out is detected from the machine.",
+)
+@click.option("--ports", default="31000-32000", show_default=True, help="Ports tasks may get.")
+@click.option("--agent-id", help="A fixed id [generated once and kept in the work dir].")
+@click.option(
+    "--credential-file",
+    type=click.Path(dir_okay=False),
+    help="File holding the agent's token for the scheduler.",
+)
+@click.option(
+    "--cgroups/--no-cgroups",
+    default=True,
+    show_default=True,
+    help="Limit tasks with cgroups where the machine allows (else measure and enforce).",
+)
+@click.option("--task-pids-max", default=4096, show_default=True, help="Processes per task.")
+@click.option(
+    "--usage-interval", default="5s", show_default=True, help="How often usage is measured."
+)
+@click.option(
+    "--sandbox-max-age",
+    default="7d",
+    show_default=True,
+    help="Finished tasks' sandboxes older than this are removed.",
+)
+@click.option(
+    "--sandbox-max-total",
+    default="20GiB",
+    show_default=True,
+    help="Finished tasks' sandboxes are removed, oldest first, past this total size.",
+)
+@click.option(
+    "--gc-interval", default="60s", show_default=True, help="How often sandboxes are swept."
+)
+def agent_command(**options: Any) -> None:
+    """Run the node agent: offer this machine, run tasks in sandboxes, report every change."""
+    from daybreak.agent.main import build_config, run_agent
+
+    run_agent(build_config(**options))
+
+
+@click.command("scheduler")
+@click.option(
+    "--store",
+    "store_url",
+    default="sqlite:///.daybreak/scheduler.db",
+    show_default=True,
+    help="sqlite:///PATH (embedded) or postgresql://USER@HOST:PORT/DB.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8081, show_default=True, help="Port of the API and the UI.")
+@click.option("--cluster", default="devcluster", show_default=True, help="This cluster's name.")
+@click.option(
+    "--heartbeat-interval", default="1s", show_default=True, help="How often agents heartbeat."
+)
+@click.option(
+    "--agent-timeout",
+    default="30s",
+    show_default=True,
+    help="An agent silent this long has its tasks LOST and placed elsewhere.",
+)
+@click.option(
+    "--flapping-threshold",
+    default="5m",
+    show_default=True,
+    help="A task ending this soon after it started is flapping: it waits to be rescheduled.",
+)
+@click.option(
+    "--initial-flapping-delay",
+    default="30s",
+    show_default=True,
+    help="A flapping task's first wait.",
+)
+@click.option(
+    "--max-flapping-delay",
+    default="5m",
+    show_default=True,
+    help="The longest wait (each flap doubles it).",
+)
+@click.option(
+    "--preemption-delay",
+    default="3m",
+    show_default=True,
+    help="How long a task must be pending before it may preempt others.",
+)
+@click.option(
+    "--security",
+    "security_file",
+    type=click.Path(dir_okay=False, exists=True),
+    help="TOML file of users, roles, admins and agent tokens [none: every call allowed].",
+)
+def scheduler_command(
+    *,
+    store_url: str,
+    host: str,
+    port: int,
+    cluster: str,
+    heartbeat_interval: str,
+    agent_timeout: str,
+    flapping_threshold: str,
+    initial_flapping_delay: str,
+    max_flapping_delay: str,
+    preemption_delay: str,
+    security_file: str | None,
+) -> None:
+    """Run the scheduler: the store, the API, and the decisions."""
+    from pathlib import Path
+
+    from daybreak.agent.machine import parse_duration_s
+    from daybreak.core.settings import Settings
+    from daybreak.core.throttle import FlappingPolicy
+
+    def ms(text: str, flag: str) -> int:
+        return round(parse_duration_s(text, flag) * 1000)
+
+    core = Settings(
+        flapping=FlappingPolicy(
+            threshold_ms=ms(flapping_threshold, "--flapping-threshold"),
+            initial_ms=ms(initial_flapping_delay, "--initial-flapping-delay"),
+            maximum_ms=ms(max_flapping_delay, "--max-flapping-delay"),
+        ),
+        preemption_delay_ms=ms(preemption_delay, "--preemption-delay"),
+    )
+    from daybreak.scheduler.main import run_scheduler
+    from daybreak.scheduler.settings import SchedulerConfig
+
+    run_scheduler(
+        SchedulerConfig(
+            store_url=store_url,
+            host=host,
+            port=port,
+            cluster=cluster,
+            heartbeat_interval_ms=ms(heartbeat_interval, "--heartbeat-interval"),
+            agent_timeout_ms=ms(agent_timeout, "--agent-timeout"),
+            security_file=None if security_file is None else Path(security_file),
+            core=core,
+        )
+    )
+
+
+@click.command("up")
+@click.option("--agents", default=3, show_default=True, help="How many agents to start.")
+@click.option("--port", default=8081, show_default=True, help="The scheduler's port.")
+@click.option(
+    "--data",
+    default=".daybreak",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the state, the sandboxes and the logs go; running again resumes it.",
+)
+@click.option("--detach", is_flag=True, help="Start and return; `daybreak down` stops it.")
+def up_command(agents: int, port: int, data: str, detach: bool) -> None:
+    """Start a local cluster: a scheduler and N agents on 127.0.0.1, as cluster devcluster."""
+    from pathlib import Path
+
+    from daybreak.devcluster import DevCluster, greeting, run_foreground, start
+
+    cluster = DevCluster(Path(data), port, agents)
+    if detach:
+        start(cluster)
+        click.echo(greeting(cluster))
+        click.echo(f"Stop it with: daybreak down --data {data}")
+        return
+    run_foreground(cluster)
+
+
+@click.command("down")
+@click.option("--data", default=".daybreak", show_default=True, type=click.Path(file_okay=False))
+def down_command(data: str) -> None:
+    """Stop a local cluster started with `daybreak up --detach`."""
+    from pathlib import Path
+
+    from daybreak.devcluster import DevCluster, down
+
+    stopped = down(DevCluster(Path(data), 0, 0))
+    click.echo(f"Stopped {stopped} process(es) of the cluster in {data}.")
+
+
+COMMANDS = (agent_command, scheduler_command, up_command, down_command)
