@@ -100,6 +100,12 @@ class LocalCluster:
         self.api = httpx.Client(base_url=self.scheduler.url + "/api/v1", timeout=10)
 
     def add_agent(self, rack: str | None = None, **attributes: str) -> AgentProcess:
+        agent = self.start_agent(rack, **attributes)
+        self.wait_until_online(agent)
+        return agent
+
+    def start_agent(self, rack: str | None = None, **attributes: str) -> AgentProcess:
+        """Start the next agent (agent-N on rack rN) without waiting for it to register."""
         number = len(self.agents) + 1
         name = f"agent-{number}"
         extra = "".join(f",{attribute}={value}" for attribute, value in attributes.items())
@@ -113,8 +119,11 @@ class LocalCluster:
             *self.agent_args,
         )  # fmt: skip
         self.agents.append(agent.start())
-        wait_for(lambda: self.online(name), f"{name} registered")
         return agent
+
+    def wait_until_online(self, agent: AgentProcess) -> None:
+        name = agent.work_dir.name
+        wait_for(lambda: self.online(name), f"{name} registered")
 
     def online(self, agent_id: str) -> bool:
         agents = msgspec.json.decode(self.api.get("/agents").content, type=AgentList).agents
@@ -172,8 +181,9 @@ def running_cluster(
         scheduler = SchedulerProcess(url, directory / "scheduler.log", *scheduler_args).start()
         local = LocalCluster(scheduler, directory, role, agent_args=agent_args)
         try:
-            for _ in range(agents):
-                local.add_agent()
+            # Started together, since each takes a moment to start.
+            for started in [local.start_agent() for _ in range(agents)]:
+                local.wait_until_online(started)
             yield local
         finally:
             local.api.close()
