@@ -88,7 +88,7 @@ def test_help_for_an_unknown_command() -> None:
     assert result.code == ExitCode.INVALID_COMMAND
     assert (
         result.err
-        == "Error: daybreak job has no command 'open-sesame'; its commands are: create, inspect, kill, killall, list, status\n"
+        == "Error: daybreak job has no command 'open-sesame'; its commands are: add, create, diff, inspect, kill, killall, list, open, restart, status\n"
     )
 
 

@@ -127,3 +127,79 @@ def test_up_starts_a_cluster_registers_it_and_ctrl_c_stops_it(tmp_path: Path) ->
             assert down.returncode == 0
         assert up.stdout is not None
         up.stdout.close()
+
+
+def test_rolling_restart_add_and_kill_in_batches(
+    cli_cluster: LocalCluster, write_config: Callable[..., Path]
+) -> None:
+    config = write_config(JOB.format(role=cli_cluster.role))
+    key = f"{CLUSTER}/{cli_cluster.role}/devel/web"
+    assert run_cli(["job", "create", key, str(config), "--wait-until", "RUNNING"]).code == 0
+    before = cli_cluster.status(cli_cluster.job("web").key)
+
+    restarted = run_cli(["job", "restart", key, "--batch-size", "2", "--watch-secs", "0.5"])
+    assert restarted.code == 0, restarted.err
+    assert restarted.out == f"Job restart succeeded: 3 instance(s) of {key} restarted.\n"
+    assert "batch 1: restarting instances 0-1" in restarted.err
+    assert "batch 2: restarting instances 2" in restarted.err
+    after = cli_cluster.status(cli_cluster.job("web").key)
+    assert [t.state for t in after.active] == [TaskState.RUNNING] * 3
+    assert not {t.task_id for t in after.active} & {t.task_id for t in before.active}
+    # The batches went in order: every task of batch 1 was RUNNING before batch 2 restarted.
+    restarting = {
+        t.instance: next(e.timestamp_ms for e in t.events if e.state is TaskState.RESTARTING)
+        for t in after.finished
+    }
+    running = {
+        t.instance: next(e.timestamp_ms for e in t.events if e.state is TaskState.RUNNING)
+        for t in after.active
+    }
+    assert max(running[0], running[1]) < restarting[2]
+
+    added = run_cli(["job", "add", f"{key}/0", "2", "--wait-until", "RUNNING"])
+    assert added.code == 0, added.err
+    assert added.out.startswith(f"Added instance(s) 3, 4 to {key}.")
+    grown = cli_cluster.status(cli_cluster.job("web").key)
+    assert [t.instance for t in grown.active] == [0, 1, 2, 3, 4]
+    assert grown.spec is not None and grown.spec.instances == 5
+
+    killed = run_cli(["job", "kill", f"{key}/1-4", "--batch-size", "3"])
+    assert killed.code == 0, killed.err
+    assert "batch 1: killing instances 1-3" in killed.err
+    assert "batch 2: killing instances 4" in killed.err
+    assert [t.instance for t in cli_cluster.status(cli_cluster.job("web").key).active] == [0]
+
+
+def test_a_restart_that_fails_stops_and_says_what_it_did(
+    cli_cluster: LocalCluster, write_config: Callable[..., Path]
+) -> None:
+    # Each run lives 1.5 s, so a restarted instance never stays RUNNING for the 3 s watched.
+    config = write_config(
+        JOB.format(role=cli_cluster.role).replace("sleep 600", "sleep 1.5; exit 1")
+    )
+    key = f"{CLUSTER}/{cli_cluster.role}/devel/web"
+    assert run_cli(["job", "create", key, str(config), "--wait-until", "RUNNING"]).code == 0
+    failed = run_cli(["job", "restart", key, "--watch-secs", "3"])
+    assert failed.code == 4
+    assert f"restart of {key} stopped: instance(s) 0 did not stay RUNNING for 3 s" in failed.err
+    assert "Restarted: 0; the rest are untouched" in failed.err
+
+
+def test_diff_shows_what_a_config_would_change_and_open_names_the_page(
+    cli_cluster: LocalCluster, write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(JOB.format(role=cli_cluster.role))
+    key = f"{CLUSTER}/{cli_cluster.role}/devel/web"
+    assert run_cli(["job", "create", key, str(config)]).code == 0
+    same = run_cli(["job", "diff", key, str(config)])
+    assert same.out == f"No differences between {config} and {key}.\n"
+    changed = write_config(JOB.format(role=cli_cluster.role).replace("instances = 3", "instances = 5"),
+                           name="bigger.aurora")  # fmt: skip
+    diff = run_cli(["job", "diff", key, str(changed)])
+    assert diff.code == 0
+    assert '-  "instances": 3,' in diff.out and '+  "instances": 5,' in diff.out
+
+    monkeypatch.setenv("BROWSER", "true")  # a browser that opens nothing
+    opened = run_cli(["job", "open", key])
+    assert opened.code == 0
+    assert opened.out == f"{cli_cluster.scheduler.url}/scheduler/{cli_cluster.role}/devel/web\n"

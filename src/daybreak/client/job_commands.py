@@ -8,10 +8,20 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import click
+import msgspec
 
 from daybreak.client.connect import client_for
 from daybreak.client.output import print_json
-from daybreak.model.api import JobCreated, JobList, JobStatus, KillRequest, KillResult
+from daybreak.errors import InvalidParameterError
+from daybreak.model.api import (
+    AddRequest,
+    InstancesAdded,
+    JobCreated,
+    JobList,
+    JobStatus,
+    KillRequest,
+    KillResult,
+)
 from daybreak.model.jobkey import parse_instance_key, parse_job_key
 from daybreak.model.jobspec import JobKey
 from daybreak.model.task_state import TaskState
@@ -134,7 +144,7 @@ def job_list(where: str, as_json: bool) -> None:
         click.echo(f"{summary.key}  ({states})")
 
 
-def _kill(instance_key: str, message: str | None, everything: bool) -> None:
+def _kill(instance_key: str, message: str | None, everything: bool, batch_size: int | None) -> None:
     key, instances = parse_instance_key(instance_key)
     if not everything and instances is None:
         raise click.UsageError(
@@ -142,6 +152,12 @@ def _kill(instance_key: str, message: str | None, everything: bool) -> None:
             "`daybreak job killall` kills them all"
         )
     with client_for(key.cluster) as client:
+        if batch_size is not None:
+            from daybreak.client.rolling import kill_in_batches
+
+            count = kill_in_batches(client, key, instances, batch_size, message)
+            click.echo(f"Killed {count} task(s) of {key}")
+            return
         request = KillRequest(instances=None if everything else instances, message=message)
         killed = client.call("POST", job_path(key) + "/kill", KillResult, request)
         click.echo(f"Killing {len(killed.killed)} task(s) of {key}")
@@ -149,20 +165,142 @@ def _kill(instance_key: str, message: str | None, everything: bool) -> None:
             follow_until(client, key, "FINISHED")
 
 
+batch_size_option = click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help="Kill this many instances at a time, each batch gone before the next.",
+)
+
+
 @click.command("kill")
 @click.argument("instance_key", metavar="CLUSTER/ROLE/ENV/NAME/INSTANCES")
 @click.option("-m", "--message", help="Why, for the task history.")
-def job_kill(instance_key: str, message: str | None) -> None:
+@batch_size_option
+def job_kill(instance_key: str, message: str | None, batch_size: int | None) -> None:
     """Kill some instances of a job, e.g. devcluster/www/prod/hello/0-3,7."""
-    _kill(instance_key, message, everything=False)
+    _kill(instance_key, message, everything=False, batch_size=batch_size)
 
 
 @click.command("killall")
 @click.argument("job_key", metavar="CLUSTER/ROLE/ENV/NAME")
 @click.option("-m", "--message", help="Why, for the task history.")
-def job_killall(job_key: str, message: str | None) -> None:
+@batch_size_option
+def job_killall(job_key: str, message: str | None, batch_size: int | None) -> None:
     """Kill every instance of a job and wait until they are gone."""
-    _kill(job_key, message, everything=True)
+    _kill(job_key, message, everything=True, batch_size=batch_size)
 
 
-COMMANDS = (job_create, job_status, job_list, job_kill, job_killall)
+@click.command("restart")
+@click.argument("instance_key", metavar="CLUSTER/ROLE/ENV/NAME[/INSTANCES]")
+@click.option(
+    "--batch-size",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Instances restarted at a time.",
+)
+@click.option(
+    "--watch-secs",
+    default=45.0,
+    show_default=True,
+    help="Seconds a restarted instance must stay RUNNING to count as healthy.",
+)
+@click.option(
+    "--restart-threshold",
+    default=60.0,
+    show_default=True,
+    help="Seconds an instance may take to be RUNNING again.",
+)
+@click.option(
+    "--max-per-instance-failures",
+    default=0,
+    show_default=True,
+    help="Failures tolerated per instance.",
+)
+@click.option(
+    "--max-total-failures",
+    default=0,
+    show_default=True,
+    help="Failed instances tolerated before the restart stops.",
+)
+def job_restart(
+    *, instance_key: str, batch_size: int, watch_secs: float, restart_threshold: float,
+    max_per_instance_failures: int, max_total_failures: int,
+) -> None:  # fmt: skip
+    """Restart a job's instances a batch at a time, each batch healthy before the next."""
+    from daybreak.client.rolling import RestartPolicy, rolling_restart
+
+    key, instances = parse_instance_key(instance_key)
+    policy = RestartPolicy(batch_size, watch_secs, restart_threshold,
+                           max_per_instance_failures, max_total_failures)  # fmt: skip
+    with client_for(key.cluster) as client:
+        restarted = rolling_restart(client, key, instances, policy)
+    click.echo(f"Job restart succeeded: {len(restarted)} instance(s) of {key} restarted.")
+
+
+@click.command("add")
+@click.argument("instance_key", metavar="CLUSTER/ROLE/ENV/NAME/INSTANCE")
+@click.argument("count", type=click.IntRange(min=1))
+@click.option(
+    "--wait-until",
+    type=click.Choice(WAIT_STATES, case_sensitive=False),
+    default="PENDING",
+    show_default=True,
+    help="Return once every instance is in this state.",
+)
+def job_add(instance_key: str, count: int, wait_until: str) -> None:
+    """Add COUNT instances with the config of INSTANCE (the job's config)."""
+    key, instances = parse_instance_key(instance_key)
+    if instances is None or len(instances) != 1:
+        raise click.UsageError("name one instance to copy: CLUSTER/ROLE/ENV/NAME/INSTANCE")
+    with client_for(key.cluster) as client:
+        status = client.call("GET", job_path(key), JobStatus)
+        if not any(t.instance == instances[0] for t in status.active):
+            raise InvalidParameterError(f"{key} has no active instance {instances[0]} to copy")
+        added = client.call("POST", job_path(key) + "/instances", InstancesAdded,
+                            AddRequest(count=count))  # fmt: skip
+        numbers = ", ".join(map(str, added.instances))
+        click.echo(f"Added instance(s) {numbers} to {key}.")
+        follow_until(client, key, wait_until.upper())
+
+
+@click.command("diff")
+@click.argument("job_key", metavar="CLUSTER/ROLE/ENV/NAME")
+@click.argument("config_file", type=click.Path(dir_okay=False))
+@click.option("--bind", "bindings", multiple=True, metavar="NAME=VALUE", help="Bind a template.")
+@click.option("--read-json", is_flag=True, help="Read the config as JSON.")
+def job_diff(job_key: str, config_file: str, bindings: Sequence[str], read_json: bool) -> None:
+    """Show how CONFIG_FILE differs from what the scheduler runs for the job."""
+    import difflib
+
+    from daybreak.config import load_config, parse_bindings, pick_job
+
+    key = parse_job_key(job_key)
+    local = pick_job(load_config(config_file, parse_bindings(bindings), read_json=read_json), key)
+    with client_for(key.cluster) as client:
+        running = client.call("GET", job_path(key), JobStatus).spec
+
+    def lines(value: object) -> list[str]:
+        if value is None:
+            return []
+        return msgspec.json.format(msgspec.json.encode(value), indent=2).decode().splitlines()
+
+    diff = list(difflib.unified_diff(lines(running), lines(local), f"{key} (scheduler)",
+                                     config_file, lineterm=""))  # fmt: skip
+    click.echo("\n".join(diff) if diff else f"No differences between {config_file} and {key}.")
+
+
+@click.command("open")
+@click.argument("where", metavar="CLUSTER[/ROLE[/ENV/NAME]]")
+def job_open(where: str) -> None:
+    """Open the page of a job, a role or a cluster in a browser."""
+    from daybreak.client.clusters import find_cluster
+
+    cluster, _, rest = where.partition("/")
+    url = f"{find_cluster(cluster).scheduler_url}/scheduler" + (f"/{rest}" if rest else "")
+    click.echo(url)
+    click.launch(url)
+
+
+COMMANDS = (job_create, job_status, job_list, job_kill, job_killall, job_restart, job_add,
+            job_diff, job_open)  # fmt: skip

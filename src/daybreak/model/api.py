@@ -106,6 +106,26 @@ class KillResult(msgspec.Struct, frozen=True, kw_only=True):
     killed: tuple[str, ...]  # task ids
 
 
+class RestartRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # None: every active instance.
+    instances: tuple[int, ...] | None = None
+    message: str | None = None
+
+
+class RestartResult(msgspec.Struct, frozen=True, kw_only=True):
+    # The tasks asked to restart; each instance comes back as a new task with the same config.
+    restarted: tuple[str, ...]
+
+
+class AddRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    count: int
+
+
+class InstancesAdded(msgspec.Struct, frozen=True, kw_only=True):
+    key: JobKey
+    instances: tuple[int, ...]
+
+
 class Quota(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What a role's production tasks may hold together, as Aurora's ResourceAggregate."""
 

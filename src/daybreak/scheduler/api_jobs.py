@@ -9,11 +9,15 @@ from litestar import Request, get, post
 from daybreak.errors import InvalidParameterError
 from daybreak.model.api import (
     API_PREFIX,
+    AddRequest,
+    InstancesAdded,
     JobCreated,
     JobList,
     JobStatus,
     KillRequest,
     KillResult,
+    RestartRequest,
+    RestartResult,
     TaskList,
 )
 from daybreak.model.jobkey import parse_instances
@@ -64,6 +68,29 @@ async def kill_job(
     return KillResult(killed=tuple(killed))
 
 
+@post(JOB_PATH + "/restart", status_code=200, opt=access(Access.ROLE))
+async def restart_job(
+    *, cluster: str, role: str, environment: str, name: str, data: RestartRequest,
+    scheduler: Scheduler,
+) -> RestartResult:  # fmt: skip
+    """Restart running instances (all with `instances` null): each is killed and comes back as
+    a new task with the same config. A rolling restart calls this a batch at a time."""
+    key = job_key(cluster, role, environment, name)
+    restarted = await scheduler.restart_instances(key, data.instances, data.message)
+    return RestartResult(restarted=tuple(restarted))
+
+
+@post(JOB_PATH + "/instances", status_code=200, opt=access(Access.ROLE))
+async def add_instances(
+    *, cluster: str, role: str, environment: str, name: str, data: AddRequest,
+    scheduler: Scheduler,
+) -> InstancesAdded:  # fmt: skip
+    """Add `count` instances of the job's config (quota permitting)."""
+    key = job_key(cluster, role, environment, name)
+    added = await scheduler.add_instances(key, data.count)
+    return InstancesAdded(key=key, instances=tuple(added))
+
+
 def _states(text: str | None) -> frozenset[TaskState] | None:
     if not text:
         return None
@@ -97,4 +124,6 @@ async def query_tasks(
     )
 
 
-ROUTES = (create_job, list_jobs, job_status, kill_job, query_tasks)
+ROUTES = (
+    create_job, list_jobs, job_status, kill_job, restart_job, add_instances, query_tasks,
+)  # fmt: skip

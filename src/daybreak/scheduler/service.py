@@ -28,12 +28,15 @@ from daybreak.model.agent import AgentInfo, MaintenanceMode
 from daybreak.model.api import Quota
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task import ScheduledTask
-from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES
+from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
 from daybreak.scheduler.settings import SchedulerConfig
 from daybreak.store import Changes, Snapshot, Store, StoredAgent
 from daybreak.store.writer import StoreWriter
 
 log = logging.getLogger("daybreak.scheduler")
+
+# What a restart applies to: instances placed on an agent (a PENDING one has nothing to restart).
+RESTARTABLE = frozenset({TaskState.ASSIGNED, TaskState.STARTING, TaskState.RUNNING})
 
 # Queues one protocol message for a connected agent.
 Sender = Callable[[protocol.Message], None]
@@ -345,6 +348,40 @@ class Scheduler:
         log.info("event=job_killed job=%s tasks=%d", key, len(tasks))
         self.want_round()
         return [task.task_id for task in tasks]
+
+    async def restart_instances(
+        self, key: JobKey, instances: Iterable[int] | None, message: str | None
+    ) -> list[str]:
+        """Kill running instances so that each comes back as a new task, same config."""
+        if key not in self.jobs:
+            raise JobNotFoundError(key)
+        tasks = [t for t in self.active_tasks(key, instances) if t.state in RESTARTABLE]
+        effects = self.cluster.restart_tasks(
+            [task.task_id for task in tasks], self.clock(), message or "Restarted by request"
+        )
+        await self.carry_out(effects)
+        log.info("event=job_restarted job=%s tasks=%d", key, len(tasks))
+        self.want_round()
+        return [task.task_id for task in tasks]
+
+    async def add_instances(self, key: JobKey, count: int) -> list[int]:
+        """Grow a job by `count` instances of its config, numbered after the highest."""
+        spec = self.jobs.get(key)
+        if spec is None:
+            raise JobNotFoundError(key)
+        if count < 1:
+            raise InvalidParameterError(f"cannot add {count} instances; add at least 1")
+        highest = max((t.instance for t in self.active_tasks(key)), default=-1)
+        first = max(spec.instances, highest + 1)
+        grown = msgspec.structs.replace(spec, instances=first + count)
+        self._check_quota(grown, grown.instances)
+        added = list(range(first, first + count))
+        effects = self.cluster.add_instances(grown, added, self.clock())
+        self.jobs[key] = grown
+        await self.carry_out(effects, Changes(jobs={str(key): grown}))
+        log.info("event=instances_added job=%s instances=%s", key, added)
+        self.want_round()
+        return added
 
     # Operating the cluster.
 
