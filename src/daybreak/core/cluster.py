@@ -170,7 +170,7 @@ class Cluster:
         self.throttled_until.pop(task_id, None)
         self.partition_deadline.pop(task_id, None)
         self.kill_sent_ms.pop(task_id, None)
-        self._effects.append(DeleteTask(task_id))
+        self._effects.append(DeleteTask(task_id, task.job))
 
     def _record(self, task: ScheduledTask, state: TaskState, now: int, message: str | None,
                 **changes: object) -> ScheduledTask:  # fmt: skip

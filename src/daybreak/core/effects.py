@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from daybreak.model.jobspec import JobKey
 from daybreak.model.task import ScheduledTask
 
 
@@ -20,6 +21,7 @@ class SaveTask:
 @dataclass(frozen=True, slots=True)
 class DeleteTask:
     task_id: str
+    job: JobKey  # for those following the job's changes
 
 
 @dataclass(frozen=True, slots=True)

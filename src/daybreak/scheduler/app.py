@@ -16,9 +16,10 @@ from daybreak import __version__
 from daybreak.core.quota import QuotaExceededError
 from daybreak.errors import DaybreakError, InvalidParameterError
 from daybreak.model.api import API_PREFIX, Problem
-from daybreak.scheduler import api_jobs, api_operations
+from daybreak.scheduler import api_events, api_jobs, api_operations
 from daybreak.scheduler.access import Access, access, guard
 from daybreak.scheduler.gateway import agent_connection
+from daybreak.scheduler.metrics import metrics_route
 from daybreak.scheduler.security import Security
 from daybreak.scheduler.service import (
     JobExistsError,
@@ -64,7 +65,14 @@ async def health() -> str:
 
 def create_app(scheduler: Scheduler, security: Security) -> Litestar:
     return Litestar(
-        route_handlers=[*api_jobs.ROUTES, *api_operations.ROUTES, health, agent_connection],
+        route_handlers=[
+            *api_jobs.ROUTES,
+            *api_operations.ROUTES,
+            *api_events.ROUTES,
+            metrics_route(scheduler),
+            health,
+            agent_connection,
+        ],
         dependencies={"scheduler": Provide(lambda: scheduler, sync_to_thread=False)},
         guards=[guard],
         state=State({"security": security}),

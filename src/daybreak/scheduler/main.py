@@ -42,6 +42,8 @@ async def serve(config: SchedulerConfig, security: Security) -> None:
             log_level="warning",
             lifespan="on",
             ws_max_size=64 * 1024 * 1024,
+            # Event streams never end on their own: give them this long, then close them.
+            timeout_graceful_shutdown=3,
         )
     )
     await server.serve()

@@ -25,10 +25,11 @@ from daybreak.core.scheduling import schedule
 from daybreak.errors import DaybreakError, InvalidParameterError
 from daybreak.model import agent_protocol as protocol
 from daybreak.model.agent import AgentInfo, MaintenanceMode
-from daybreak.model.api import Quota
+from daybreak.model.api import Quota, TaskSummary
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
+from daybreak.scheduler.events import EventHub
 from daybreak.scheduler.settings import SchedulerConfig
 from daybreak.store import Changes, Snapshot, Store, StoredAgent
 from daybreak.store.writer import StoreWriter
@@ -92,6 +93,9 @@ class Scheduler:
         self.links: dict[str, AgentLink] = {}
         # Agents gone silent, and since when (they become lost after the timeout).
         self.silent_since: dict[str, int] = {}
+        self.events = EventHub(self.summarize)
+        self.rounds = 0  # scheduling rounds run, and the seconds they took, for /metrics
+        self.round_seconds = 0.0
         self._round_wanted = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
@@ -144,11 +148,13 @@ class Scheduler:
         """Persist the effects' records (with `changes`), then send their launches and kills."""
         changes = changes or Changes()
         sends: list[tuple[str, protocol.Message]] = []
+        deleted: dict[str, JobKey] = {}
         for effect in effects:
             if isinstance(effect, SaveTask):
                 changes.tasks[effect.task.task_id] = effect.task
             elif isinstance(effect, DeleteTask):
                 changes.tasks[effect.task_id] = None
+                deleted[effect.task_id] = effect.job
             elif isinstance(effect, LaunchTask):
                 task = effect.task
                 assert task.agent_id is not None
@@ -159,6 +165,7 @@ class Scheduler:
             else:
                 sends.append((effect.agent_id, protocol.Kill(task_id=effect.task_id)))
         await self.writer.commit(changes)
+        self.events.publish(changes, deleted)
         for agent_id, message in sends:
             link = self.links.get(agent_id)
             if link is not None:
@@ -180,6 +187,10 @@ class Scheduler:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def summarize(self, task: ScheduledTask) -> TaskSummary:
+        reason = self.cluster.pending_reasons.get(task.task_id)
+        return TaskSummary.of(task, None if reason is None else str(reason))
+
     def want_round(self) -> None:
         self._round_wanted.set()
 
@@ -189,9 +200,12 @@ class Scheduler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._round_wanted.wait(), interval_s)
             self._round_wanted.clear()
+            started = time.perf_counter()
             now = self.clock()
             effects = self.cluster.tick(now)
             effects += schedule(self.cluster, now)
+            self.rounds += 1
+            self.round_seconds += time.perf_counter() - started
             try:
                 await self.carry_out(effects)
             except Exception:

@@ -16,14 +16,8 @@ from daybreak.model.api import (
     TaskSummary,
 )
 from daybreak.model.jobspec import JobKey
-from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
 from daybreak.scheduler.service import JobNotFoundError, Scheduler
-
-
-def _summary(scheduler: Scheduler, task: ScheduledTask) -> TaskSummary:
-    reason = scheduler.cluster.pending_reasons.get(task.task_id)
-    return TaskSummary.of(task, None if reason is None else str(reason))
 
 
 def job_status(scheduler: Scheduler, key: JobKey) -> JobStatus:
@@ -33,7 +27,7 @@ def job_status(scheduler: Scheduler, key: JobKey) -> JobStatus:
     active: list[TaskSummary] = []
     finished: list[TaskSummary] = []
     for task in sorted(tasks, key=lambda t: (t.instance, t.last_event_ms)):
-        (finished if task.state in TERMINAL_STATES else active).append(_summary(scheduler, task))
+        (finished if task.state in TERMINAL_STATES else active).append(scheduler.summarize(task))
     return JobStatus(
         key=key, spec=scheduler.jobs.get(key), active=tuple(active), finished=tuple(finished)
     )
@@ -132,5 +126,5 @@ def query_tasks(
             ):
                 if len(found) == limit:
                     return TaskList(tasks=tuple(found), truncated=True)
-                found.append(_summary(scheduler, task))
+                found.append(scheduler.summarize(task))
     return TaskList(tasks=tuple(found))

@@ -1,0 +1,40 @@
+"""`GET /api/v1/events`: the cluster's changes as server-sent events, for a job, a role or
+everything. Each event's type is `task`, `task-deleted`, `job` or `lagged` (the follower fell
+behind and must reconnect); its data is JSON."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from litestar import get
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from daybreak.model.api import API_PREFIX
+from daybreak.model.jobkey import parse_job_key
+from daybreak.model.jobspec import JobKey
+from daybreak.scheduler.service import Scheduler
+
+
+@get(API_PREFIX + "/events")
+async def follow_events(
+    scheduler: Scheduler, job: str | None = None, role: str | None = None
+) -> ServerSentEvent:
+    """Follow changes live: `?job=CLUSTER/ROLE/ENV/NAME`, `?role=ROLE`, or all of them."""
+    key = None if job is None else parse_job_key(job)
+
+    def wants(candidate: JobKey) -> bool:
+        return (key is None or candidate == key) and (role is None or candidate.role == role)
+
+    async def stream() -> AsyncIterator[ServerSentEventMessage]:
+        # A first comment, so that a client knows at once that it is following.
+        yield ServerSentEventMessage(data=None, comment="following")
+        async for event in scheduler.events.follow(wants):
+            if event is None:
+                yield ServerSentEventMessage(data=None, comment="keepalive")
+            else:
+                yield ServerSentEventMessage(event=event.kind, data=event.data.decode())
+
+    return ServerSentEvent(stream())
+
+
+ROUTES = (follow_events,)

@@ -1,0 +1,74 @@
+"""The event hub on its own: followers get their jobs' changes in order; one that lags is
+told so and let go, and the hub does not grow."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from daybreak.model.api import TaskSummary
+from daybreak.model.task import ScheduledTask
+from daybreak.model.task_state import TaskState
+from daybreak.scheduler import events
+from daybreak.scheduler.events import EventHub
+from daybreak.store.records import Changes
+from tests.core.builders import job_spec
+
+WEB, DB = job_spec("web"), job_spec("db")
+
+
+def task(spec: object, number: int) -> ScheduledTask:
+    return ScheduledTask(task_id=f"t{number}", spec=spec, instance=number,  # type: ignore[arg-type]
+                         state=TaskState.PENDING)  # fmt: skip
+
+
+def changes(*tasks: ScheduledTask) -> Changes:
+    return Changes(tasks={t.task_id: t for t in tasks})
+
+
+async def take(hub: EventHub, count: int, job: object) -> list[str]:
+    kinds: list[str] = []
+    async for event in hub.follow(lambda key: key == job):
+        assert event is not None
+        kinds.append(f"{event.kind}:{event.data.decode()[:40]}")
+        if len(kinds) == count:
+            break
+    return kinds
+
+
+def test_followers_get_their_jobs_changes_in_commit_order() -> None:
+    async def scenario() -> list[str]:
+        hub = EventHub(TaskSummary.of)
+        follower = asyncio.create_task(take(hub, 3, WEB.key))
+        await asyncio.sleep(0)  # the follower subscribes
+        hub.publish(changes(task(WEB, 0), task(DB, 1)), {})
+        hub.publish(Changes(tasks={"t0": None}, jobs={str(WEB.key): None}), {"t0": WEB.key})
+        return await follower
+
+    kinds = asyncio.run(scenario())
+    assert [k.split(":")[0] for k in kinds] == ["task", "task-deleted", "job"]
+    assert '"task_id":"t0"' in kinds[1]
+
+
+def test_a_follower_that_falls_behind_is_told_and_let_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(events, "QUEUE_LIMIT", 3)
+
+    async def scenario() -> tuple[list[str], int]:
+        hub = EventHub(TaskSummary.of)
+        received: list[str] = []
+
+        async def follow() -> None:
+            async for event in hub.follow(lambda key: True):
+                assert event is not None
+                received.append(event.kind)
+
+        follower = asyncio.create_task(follow())
+        await asyncio.sleep(0)
+        hub.publish(changes(*(task(WEB, n) for n in range(10))), {})  # never read meanwhile
+        await follower  # ends by itself
+        return received, len(hub.followers)
+
+    received, left = asyncio.run(scenario())
+    assert received == ["lagged"]
+    assert left == 0
