@@ -12,7 +12,11 @@ import click
 import pytest
 
 from daybreak.client.cli import cli
+from daybreak.client.task_commands import command_line
 from daybreak.errors import ExitCode
+from daybreak.model.api import TaskSummary
+from daybreak.model.jobspec import JobKey
+from daybreak.model.task_state import TaskState
 from tests.conftest import EXAMPLES, REPO, run_cli
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -148,3 +152,13 @@ def test_installed_console_script_runs() -> None:
         [str(daybreak), "--version"], capture_output=True, text=True, check=True
     )
     assert version.stdout.startswith("daybreak, version ")
+
+
+def test_ssh_reaches_other_machines_through_ssh() -> None:
+    remote = TaskSummary(
+        task_id="t1", job=JobKey(cluster="c", role="r", environment="e", name="n"), instance=0,
+        state=TaskState.RUNNING, address="node7.example.com", sandbox="/var/lib/daybreak/tasks/t1/sandbox",
+    )  # fmt: skip
+    assert command_line(remote, "exec bash", "www", tty=True) == [
+        "ssh", "-t", "www@node7.example.com", "cd /var/lib/daybreak/tasks/t1/sandbox && exec bash",
+    ]  # fmt: skip

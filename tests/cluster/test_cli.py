@@ -203,3 +203,58 @@ def test_diff_shows_what_a_config_would_change_and_open_names_the_page(
     opened = run_cli(["job", "open", key])
     assert opened.code == 0
     assert opened.out == f"{cli_cluster.scheduler.url}/scheduler/{cli_cluster.role}/devel/web\n"
+
+
+def test_task_run_and_ssh_work_in_the_sandboxes(
+    cli_cluster: LocalCluster, write_config: Callable[..., Path]
+) -> None:
+    config = write_config(
+        JOB.format(role=cli_cluster.role).replace("sleep 600", "echo ready > marker; sleep 600")
+    )
+    key = f"{CLUSTER}/{cli_cluster.role}/devel/web"
+    assert run_cli(["job", "create", key, str(config), "--wait-until", "RUNNING"]).code == 0
+    status = cli_cluster.status(cli_cluster.job("web").key)
+    wait_for(lambda: all(Path(str(t.sandbox), "marker").exists() for t in status.active), "markers")
+
+    ran = run_cli(["task", "run", f"{key}/0,2", "cat marker; echo {{mesos.instance}} $(pwd)"])
+    assert ran.code == 0, ran.err
+    by_instance = {t.instance: t for t in status.active}
+    assert ran.out.splitlines() == [
+        f"{by_instance[0].hostname}[0]: ready",
+        f"{by_instance[0].hostname}[0]: 0 {by_instance[0].sandbox}",
+        f"{by_instance[2].hostname}[2]: ready",
+        f"{by_instance[2].hostname}[2]: 2 {by_instance[2].sandbox}",
+    ]
+    failing = run_cli(["task", "run", key, "test {{mesos.instance}} -ne 1"])
+    assert failing.code == 4 and "failed on instance(s) 1 (exit 1)" in failing.err
+    no_port = run_cli(["task", "run", key, "echo {{thermos.ports[http]}}"])
+    assert no_port.code == 6 and "has no port 'http'" in no_port.err
+
+    # `task ssh` with a command runs it in the sandbox and exits with its status.
+    shell = subprocess.run(
+        [sys.executable, "-m", "daybreak", "task", "ssh", f"{key}/1", "-c", "pwd; exit 3"],
+        capture_output=True, text=True, env=os.environ.copy(), check=False,
+    )  # fmt: skip
+    assert shell.returncode == 3, shell.stderr
+    assert shell.stdout.strip() == by_instance[1].sandbox
+
+
+def test_job_keys_complete_from_the_clusters_file_and_the_live_job_list(
+    cli_cluster: LocalCluster,
+) -> None:
+    spec = cli_cluster.job("web", instances=1)
+    assert cli_cluster.create(spec).status_code == 201
+
+    def complete(line: str) -> list[str]:
+        words = line.split(" ")
+        env = {**os.environ, "_DAYBREAK_COMPLETE": "bash_complete",
+               "COMP_WORDS": line, "COMP_CWORD": str(len(words) - 1)}  # fmt: skip
+        done = subprocess.run([sys.executable, "-m", "daybreak", *words[1:]], env=env,
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        return done.stdout.splitlines()
+
+    assert complete("daybreak job status te") == ["plain,test/"]
+    assert complete(f"daybreak job status test/{cli_cluster.role}") == [f"plain,{spec.key}"]
+    assert complete("daybreak job status nowhere/") in ([], [""])  # nothing to offer
+    script = run_cli(["completion", "bash"])
+    assert script.code == 0 and "_DAYBREAK_COMPLETE=bash_complete" in script.out

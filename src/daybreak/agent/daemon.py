@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -103,6 +104,8 @@ class Agent:
             resources=self.config.resources,
             ports=self.config.ports,
             inventory=self.host.inventory(),
+            address=socket.getfqdn(),
+            work_dir=str(self.config.work_dir.resolve()),
         )
 
     async def _connection_loop(self) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 import msgspec
 
+from daybreak.client.completion_commands import complete_job_key
 from daybreak.client.connect import client_for
 from daybreak.client.output import print_json
 from daybreak.errors import InvalidParameterError
@@ -69,7 +70,7 @@ def follow_until(client: ApiClient, key: JobKey, wanted: str) -> JobStatus:
 
 
 @click.command("create")
-@click.argument("job_key", metavar="CLUSTER/ROLE/ENV/NAME")
+@click.argument("job_key", metavar="CLUSTER/ROLE/ENV/NAME", shell_complete=complete_job_key)
 @click.argument("config_file", type=click.Path(dir_okay=False))
 @click.option("--bind", "bindings", multiple=True, metavar="NAME=VALUE", help="Bind a template.")
 @click.option("--read-json", is_flag=True, help="Read the config as JSON.")
@@ -100,7 +101,7 @@ def job_create(
 
 
 @click.command("status")
-@click.argument("job_key", metavar="CLUSTER/ROLE/ENV/NAME")
+@click.argument("job_key", metavar="CLUSTER/ROLE/ENV/NAME", shell_complete=complete_job_key)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def job_status(job_key: str, as_json: bool) -> None:
     """Show a job's instances: state, host and task id; why pending ones wait."""
@@ -173,7 +174,9 @@ batch_size_option = click.option(
 
 
 @click.command("kill")
-@click.argument("instance_key", metavar="CLUSTER/ROLE/ENV/NAME/INSTANCES")
+@click.argument(
+    "instance_key", metavar="CLUSTER/ROLE/ENV/NAME/INSTANCES", shell_complete=complete_job_key
+)
 @click.option("-m", "--message", help="Why, for the task history.")
 @batch_size_option
 def job_kill(instance_key: str, message: str | None, batch_size: int | None) -> None:
@@ -182,7 +185,7 @@ def job_kill(instance_key: str, message: str | None, batch_size: int | None) -> 
 
 
 @click.command("killall")
-@click.argument("job_key", metavar="CLUSTER/ROLE/ENV/NAME")
+@click.argument("job_key", metavar="CLUSTER/ROLE/ENV/NAME", shell_complete=complete_job_key)
 @click.option("-m", "--message", help="Why, for the task history.")
 @batch_size_option
 def job_killall(job_key: str, message: str | None, batch_size: int | None) -> None:
@@ -191,7 +194,9 @@ def job_killall(job_key: str, message: str | None, batch_size: int | None) -> No
 
 
 @click.command("restart")
-@click.argument("instance_key", metavar="CLUSTER/ROLE/ENV/NAME[/INSTANCES]")
+@click.argument(
+    "instance_key", metavar="CLUSTER/ROLE/ENV/NAME[/INSTANCES]", shell_complete=complete_job_key
+)
 @click.option(
     "--batch-size",
     default=1,
@@ -239,7 +244,9 @@ def job_restart(
 
 
 @click.command("add")
-@click.argument("instance_key", metavar="CLUSTER/ROLE/ENV/NAME/INSTANCE")
+@click.argument(
+    "instance_key", metavar="CLUSTER/ROLE/ENV/NAME/INSTANCE", shell_complete=complete_job_key
+)
 @click.argument("count", type=click.IntRange(min=1))
 @click.option(
     "--wait-until",
@@ -265,7 +272,7 @@ def job_add(instance_key: str, count: int, wait_until: str) -> None:
 
 
 @click.command("diff")
-@click.argument("job_key", metavar="CLUSTER/ROLE/ENV/NAME")
+@click.argument("job_key", metavar="CLUSTER/ROLE/ENV/NAME", shell_complete=complete_job_key)
 @click.argument("config_file", type=click.Path(dir_okay=False))
 @click.option("--bind", "bindings", multiple=True, metavar="NAME=VALUE", help="Bind a template.")
 @click.option("--read-json", is_flag=True, help="Read the config as JSON.")

@@ -34,3 +34,7 @@ class AgentInfo(msgspec.Struct, frozen=True, kw_only=True):
     attributes: dict[str, str] = msgspec.field(default_factory=dict)
     resources: Resources
     ports: PortRange = PortRange(first=31000, last=32000)
+    # The machine's own name (`hostname` may be a logical one), and the agent's work directory:
+    # a task's sandbox is WORK_DIR/tasks/TASK_ID/sandbox there.
+    address: str = ""
+    work_dir: str = ""

@@ -46,6 +46,9 @@ class Hello(Message, frozen=True, kw_only=True, tag="hello"):
     # Every task the agent holds, live or finished but not yet garbage collected.
     inventory: dict[str, TaskState]
     protocol: int = PROTOCOL_VERSION
+    # Where people reach the machine (`task ssh`), and the agent's work directory there.
+    address: str = ""
+    work_dir: str = ""
 
 
 class StatusUpdate(Message, frozen=True, kw_only=True, tag="status"):

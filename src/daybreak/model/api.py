@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import msgspec
 
+from daybreak.model.agent import AgentInfo
 from daybreak.model.jobspec import JobKey, JobSpec, Resources
 from daybreak.model.task import ScheduledTask, TaskEvent
 from daybreak.model.task_state import TaskState
@@ -33,10 +34,22 @@ class TaskSummary(msgspec.Struct, frozen=True, kw_only=True):
     events: tuple[TaskEvent, ...] = ()
     # Why a PENDING task has no agent yet.
     pending_reason: str | None = None
+    # Where its agent's machine is reached, and the task's sandbox there (`task run`, `ssh`).
+    address: str | None = None
+    sandbox: str | None = None
 
     @classmethod
-    def of(cls, task: ScheduledTask, pending_reason: str | None = None) -> TaskSummary:
+    def of(
+        cls, task: ScheduledTask, pending_reason: str | None = None, agent: AgentInfo | None = None
+    ) -> TaskSummary:
+        address = sandbox = None
+        if agent is not None:
+            address = agent.address or None
+            if agent.work_dir:
+                sandbox = f"{agent.work_dir}/tasks/{task.task_id}/sandbox"
         return cls(
+            address=address,
+            sandbox=sandbox,
             task_id=task.task_id,
             job=task.job,
             instance=task.instance,

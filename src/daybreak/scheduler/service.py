@@ -189,7 +189,10 @@ class Scheduler:
 
     def summarize(self, task: ScheduledTask) -> TaskSummary:
         reason = self.cluster.pending_reasons.get(task.task_id)
-        return TaskSummary.of(task, None if reason is None else str(reason))
+        stored = None if task.agent_id is None else self.agents.get(task.agent_id)
+        return TaskSummary.of(
+            task, None if reason is None else str(reason), None if stored is None else stored.info
+        )
 
     def want_round(self) -> None:
         self._round_wanted.set()
@@ -223,6 +226,8 @@ class Scheduler:
             attributes=hello.attributes,
             resources=hello.resources,
             ports=hello.ports,
+            address=hello.address,
+            work_dir=hello.work_dir,
         )
         stored = self.agents.get(hello.agent_id)
         stored = (

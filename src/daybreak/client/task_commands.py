@@ -1,0 +1,145 @@
+"""`daybreak task run` and `task ssh`: a command, or a shell, in tasks' sandboxes.
+
+A sandbox on this machine is entered directly; on another it is reached through `ssh`, as
+Aurora's client did. Commands may use Aurora's templates: `{{mesos.instance}}`,
+`{{mesos.hostname}}`, `{{thermos.task_id}}` and `{{thermos.ports[NAME]}}`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import click
+
+from daybreak.client.completion_commands import complete_job_key
+from daybreak.client.connect import client_for
+from daybreak.errors import DaybreakError, InvalidParameterError
+from daybreak.model.api import JobStatus, TaskSummary
+from daybreak.model.jobkey import parse_instance_key
+from daybreak.model.task_state import TaskState
+
+TEMPLATE = re.compile(r"\{\{\s*(mesos\.instance|mesos\.hostname|thermos\.task_id|"
+                      r"thermos\.ports\[(\w+)\])\s*\}\}")  # fmt: skip
+
+
+@click.group()
+def task() -> None:
+    """Run commands in the sandboxes of a job's tasks."""
+
+
+def bind_command(command: str, task: TaskSummary) -> str:
+    """Fill Aurora's templates in `command` with this task's values."""
+
+    def value(match: re.Match[str]) -> str:
+        name, port = match[1], match[2]
+        if port is not None:
+            if port not in task.ports:
+                known = ", ".join(sorted(task.ports)) or "none"
+                raise InvalidParameterError(f"task {task.task_id} has no port {port!r} ({known})")
+            return str(task.ports[port])
+        return {"mesos.instance": str(task.instance), "mesos.hostname": task.hostname or "",
+                "thermos.task_id": task.task_id}[name]  # fmt: skip
+
+    return TEMPLATE.sub(value, command)
+
+
+def is_local(address: str | None) -> bool:
+    return address in (None, "", "localhost", "127.0.0.1", socket.getfqdn(), socket.gethostname())
+
+
+def command_line(task: TaskSummary, command: str, ssh_user: str | None, tty: bool) -> list[str]:
+    """What runs `command` in the task's sandbox: a local shell, or ssh to its machine."""
+    assert task.sandbox is not None
+    if is_local(task.address):
+        return ["/bin/sh", "-c", command]
+    remote = f"cd {shlex.quote(task.sandbox)} && {command}"
+    target = f"{ssh_user}@{task.address}" if ssh_user else str(task.address)
+    return ["ssh", *(["-t"] if tty else []), target, remote]
+
+
+def running_tasks(instance_key: str) -> tuple[str, list[TaskSummary]]:
+    key, instances = parse_instance_key(instance_key)
+    with client_for(key.cluster) as client:
+        status = client.call("GET", f"/jobs/{key}", JobStatus)
+    chosen = [
+        t for t in status.active
+        if t.state is TaskState.RUNNING and (instances is None or t.instance in instances)
+    ]  # fmt: skip
+    if not chosen:
+        which = "" if instances is None else f" among instances {instance_key.rsplit('/', 1)[1]}"
+        raise InvalidParameterError(
+            f"{key} has no RUNNING task{which}; `daybreak job status {key}`"
+        )
+    for found in chosen:
+        if found.sandbox is None:
+            raise DaybreakError(f"the agent of {found.task_id} did not say where its sandboxes are")
+    return str(key), chosen
+
+
+@task.command("run")
+@click.argument(
+    "instance_key", metavar="CLUSTER/ROLE/ENV/NAME[/INSTANCES]", shell_complete=complete_job_key
+)
+@click.argument("command", nargs=-1, required=True)
+@click.option(
+    "-t",
+    "--threads",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Instances run at once.",
+)
+@click.option("-l", "--ssh-user", help="User for ssh to other machines [yours].")
+def task_run(instance_key: str, command: Sequence[str], threads: int, ssh_user: str | None) -> None:
+    """Run COMMAND in the sandbox of each RUNNING instance; print each output line as
+    HOST[INSTANCE]: LINE. Fails if the command fails anywhere."""
+    _, tasks = running_tasks(instance_key)
+    text = " ".join(command)
+
+    def run(found: TaskSummary) -> tuple[TaskSummary, int, str]:
+        done = subprocess.run(command_line(found, bind_command(text, found), ssh_user, tty=False),
+                              cwd=found.sandbox if is_local(found.address) else None,
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        return found, done.returncode, done.stdout + done.stderr
+
+    failed = []
+    with ThreadPoolExecutor(threads) as pool:
+        for found, code, output in pool.map(run, sorted(tasks, key=lambda t: t.instance)):
+            for line in output.splitlines():
+                click.echo(f"{found.hostname}[{found.instance}]: {line}")
+            if code != 0:
+                failed.append(f"{found.instance} (exit {code})")
+    if failed:
+        raise DaybreakError(f"the command failed on instance(s) {', '.join(failed)}")
+
+
+@task.command("ssh")
+@click.argument(
+    "instance_key", metavar="CLUSTER/ROLE/ENV/NAME/INSTANCE", shell_complete=complete_job_key
+)
+@click.option("-c", "--command", help="Run this instead of an interactive shell.")
+@click.option("-l", "--ssh-user", help="User for ssh to other machines [yours].")
+def task_ssh(instance_key: str, command: str | None, ssh_user: str | None) -> None:
+    """Open a shell in one instance's sandbox (through ssh when it runs elsewhere)."""
+    _, instances = parse_instance_key(instance_key)
+    if instances is None or len(instances) != 1:
+        raise click.UsageError("name one instance: CLUSTER/ROLE/ENV/NAME/INSTANCE")
+    _, (found,) = running_tasks(instance_key)
+    shell = os.environ.get("SHELL", "/bin/sh")
+    line = command_line(found, bind_command(command, found) if command else f"exec {shell}",
+                        ssh_user, tty=command is None)  # fmt: skip
+    sys.stdout.flush()
+    if is_local(found.address):
+        assert found.sandbox is not None
+        os.chdir(found.sandbox)
+    if command is not None:
+        # Not replacing this process, so that the exit status reaches the caller as ours.
+        sys.exit(subprocess.run(line, check=False).returncode)
+    os.execvp(line[0], line)
