@@ -104,7 +104,17 @@ def kill_tasks_where(chosen: Callable[[str], bool]) -> None:
                 process = psutil.Process(pid)
                 process.kill()
                 leftovers.append(process)
-    psutil.wait_procs(leftovers, timeout=WAIT_S)
+    deadline = time.monotonic() + WAIT_S
+    while any(alive(process) for process in leftovers) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def alive(process: psutil.Process) -> bool:
+    """Still running: a zombie is dead, only waiting for init (slow to reap here) to collect it."""
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 AgentFactory = Callable[..., AgentProcess]

@@ -156,6 +156,11 @@ class LocalCluster:
         return wait_for(reached, f"{count} tasks of {key} {state}")  # type: ignore[no-any-return]
 
 
+# For tests of what does not depend on the store (the CLI's output, events, security details):
+# the store-dependent stories run on both backends, these on the embedded one only.
+sqlite_only = pytest.mark.parametrize("backend", ["sqlite"])
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)

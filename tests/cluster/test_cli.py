@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from daybreak.model.task_state import TaskState
-from tests.cluster.conftest import CLUSTER, LocalCluster, free_port, wait_for
+from tests.cluster.conftest import CLUSTER, LocalCluster, free_port, sqlite_only, wait_for
 from tests.conftest import run_cli
 
 JOB = """
@@ -27,6 +27,7 @@ jobs = [Job(cluster = 'test', role = '{role}', environment = 'devel', name = 'we
 """
 
 
+@sqlite_only
 def test_create_status_kill_and_killall(
     cli_cluster: LocalCluster, write_config: Callable[..., Path]
 ) -> None:
@@ -58,6 +59,7 @@ def test_create_status_kill_and_killall(
     assert listed.out == f"{key}  (finished)\n"
 
 
+@sqlite_only
 def test_errors_say_what_to_do_with_aurora_exit_codes(
     cli_cluster: LocalCluster, write_config: Callable[..., Path]
 ) -> None:
@@ -170,6 +172,7 @@ def test_rolling_restart_add_and_kill_in_batches(
     assert [t.instance for t in cli_cluster.status(cli_cluster.job("web").key).active] == [0]
 
 
+@sqlite_only
 def test_a_restart_that_fails_stops_and_says_what_it_did(
     cli_cluster: LocalCluster, write_config: Callable[..., Path]
 ) -> None:
@@ -185,6 +188,7 @@ def test_a_restart_that_fails_stops_and_says_what_it_did(
     assert "Restarted: 0; the rest are untouched" in failed.err
 
 
+@sqlite_only
 def test_diff_shows_what_a_config_would_change_and_open_names_the_page(
     cli_cluster: LocalCluster, write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -205,6 +209,7 @@ def test_diff_shows_what_a_config_would_change_and_open_names_the_page(
     assert opened.out == f"{cli_cluster.scheduler.url}/scheduler/{cli_cluster.role}/devel/web\n"
 
 
+@sqlite_only
 def test_task_run_and_ssh_work_in_the_sandboxes(
     cli_cluster: LocalCluster, write_config: Callable[..., Path]
 ) -> None:
@@ -239,6 +244,7 @@ def test_task_run_and_ssh_work_in_the_sandboxes(
     assert shell.stdout.strip() == by_instance[1].sandbox
 
 
+@sqlite_only
 def test_job_keys_complete_from_the_clusters_file_and_the_live_job_list(
     cli_cluster: LocalCluster,
 ) -> None:

@@ -8,9 +8,10 @@ import time
 import httpx
 
 from daybreak.model.task_state import TaskState
-from tests.cluster.conftest import WAIT_S, LocalCluster
+from tests.cluster.conftest import WAIT_S, LocalCluster, sqlite_only
 
 
+@sqlite_only
 def test_a_follower_sees_its_jobs_tasks_change_and_nothing_else(cluster: LocalCluster) -> None:
     spec, other = cluster.job("web", instances=2), cluster.job("other", instances=1)
     seen: list[tuple[str, dict[str, object]]] = []
@@ -46,6 +47,7 @@ def msgspec_key(key: object) -> dict[str, str]:
     return {"cluster": cluster, "role": role, "environment": environment, "name": name}
 
 
+@sqlite_only
 def test_metrics_describe_the_cluster_as_it_is(cluster: LocalCluster) -> None:
     spec = cluster.job(instances=2)
     assert cluster.create(spec).status_code == 201

@@ -8,10 +8,11 @@ from pathlib import Path
 from daybreak.agent.executor.tree import ProcessTable
 from daybreak.model.task_state import TaskState
 from tests.client.test_cli import check_golden
-from tests.cluster.conftest import CLUSTER, LocalCluster, wait_for
+from tests.cluster.conftest import CLUSTER, LocalCluster, sqlite_only, wait_for
 from tests.conftest import run_cli
 
 
+@sqlite_only
 def test_set_and_get_a_quota(cli_cluster: LocalCluster) -> None:
     role = cli_cluster.role
     done = run_cli(["admin", "set-quota", CLUSTER, role, "2.5", "4GiB", "10240"])
@@ -30,6 +31,7 @@ def test_set_and_get_a_quota(cli_cluster: LocalCluster) -> None:
     assert malformed.code == 6 and "write CLUSTER/ROLE" in malformed.err
 
 
+@sqlite_only
 def test_drain_a_host_and_return_it(cli_cluster: LocalCluster) -> None:
     spec = cli_cluster.job(instances=2)
     assert cli_cluster.create(spec).status_code == 201
@@ -56,6 +58,7 @@ def test_drain_a_host_and_return_it(cli_cluster: LocalCluster) -> None:
     assert missing.code == 5 and "--hosts" in missing.err
 
 
+@sqlite_only
 def test_query_finds_tasks_across_jobs(cli_cluster: LocalCluster) -> None:
     web, db = cli_cluster.job("web", instances=2), cli_cluster.job("db", instances=1)
     for spec in (web, db):

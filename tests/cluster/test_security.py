@@ -21,6 +21,7 @@ from tests.cluster.conftest import (
     LocalCluster,
     SchedulerProcess,
     running_cluster,
+    sqlite_only,
     unique_role,
     wait_for,
 )
@@ -121,6 +122,7 @@ def test_every_mutating_route_needs_credentials_and_the_role(secured: LocalClust
     secured.wait_for_states(spec.key, TaskState.KILLED, 1)
 
 
+@sqlite_only
 def test_http_basic_with_the_users_password(secured: LocalCluster) -> None:
     spec = secured.job(instances=1)
     body = msgspec.json.encode(spec)
@@ -128,6 +130,7 @@ def test_http_basic_with_the_users_password(secured: LocalCluster) -> None:
     assert secured.api.post("/jobs", content=body, auth=("alice", "wonderland")).status_code == 201
 
 
+@sqlite_only
 def test_an_agent_without_the_agents_token_is_turned_away(secured: LocalCluster) -> None:
     bad = secured.directory / "bad-token"
     bad.write_text("guess")
@@ -142,6 +145,7 @@ def test_an_agent_without_the_agents_token_is_turned_away(secured: LocalCluster)
     assert "impostor" not in [a.agent_id for a in agents]
 
 
+@sqlite_only
 def test_the_cli_presents_a_token_and_says_when_it_is_refused(
     secured: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
