@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from daybreak.agent.machine import detect_resources
 from daybreak.client.clusters import register_cluster, search_path
 from daybreak.errors import DaybreakError, NetworkError
 
@@ -62,7 +63,18 @@ class DevCluster:
             "--agent-id", name, "--hostname", name,
             "--attributes", f"rack=r{number}",
             "--ports", f"{first}-{first + PORTS_PER_AGENT - 1}",
+            "--resources", self.agent_share(),
         ]  # fmt: skip
+
+    def agent_share(self) -> str:
+        """An equal part of this machine per agent, so that together they offer it once."""
+        self.data.mkdir(parents=True, exist_ok=True)
+        whole = detect_resources(self.data)
+        parts = max(1, self.agents)
+        return (
+            f"cpu={whole.cpu / parts:.2f},ram={whole.ram_mb // parts}MiB,"
+            f"disk={whole.disk_mb // parts}MiB"
+        )
 
 
 def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from daybreak.model.task_state import TaskState
+from tests.client.test_cli import check_golden
 from tests.cluster.conftest import CLUSTER, LocalCluster, free_port, sqlite_only, wait_for
 from tests.conftest import run_cli
 
@@ -41,9 +43,14 @@ def test_create_status_kill_and_killall(
     assert f"{key}: RUNNING 3" in created.err  # the progress, as instances per state
 
     status = run_cli(["job", "status", key])
+    normalized = re.sub(r"agent-\d", "AGENT", status.out.replace(cli_cluster.role, "ROLE"))
+    check_golden(
+        "job_status.txt", re.sub(r"\d{13}-ROLE-devel-web-(\d)-\w{12}", r"TASK\1", normalized)
+    )
     lines = status.out.splitlines()
     assert lines[0] == f"Job {key}: RUNNING 3"
-    assert [line.split()[:2] for line in lines[1:]] == [[str(n), "RUNNING"] for n in range(3)]
+    assert lines[1].split() == ["INSTANCE", "STATE", "HOST", "TASK"]
+    assert [line.split()[:2] for line in lines[2:]] == [[str(n), "RUNNING"] for n in range(3)]
 
     as_json = json.loads(run_cli(["job", "status", key, "--json"]).out)
     assert [t["state"] for t in as_json["active"]] == ["RUNNING"] * 3

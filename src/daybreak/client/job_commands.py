@@ -12,7 +12,7 @@ import msgspec
 
 from daybreak.client.completion_commands import complete_job_key
 from daybreak.client.connect import client_for
-from daybreak.client.output import print_json
+from daybreak.client.output import print_json, table
 from daybreak.errors import InvalidParameterError
 from daybreak.model.api import (
     AddRequest,
@@ -118,13 +118,14 @@ def describe_status(status: JobStatus) -> str:
     lines = [f"Job {status.key}: {state_counts(status)}"]
     if not status.active:
         lines.append("  no active instances")
+    else:
+        rows = [[t.instance, t.state.name, t.hostname or "-", t.task_id] for t in status.active]
+        lines.append(table(["INSTANCE", "STATE", "HOST", "TASK"], rows))
     for task in status.active:
-        where = task.hostname or "-"
-        lines.append(f"  {task.instance:>4}  {task.state:<11} {where:<16} {task.task_id}")
         if task.pending_reason:
-            lines.append(f"        pending: {task.pending_reason}")
+            lines.append(f"instance {task.instance} is pending: {task.pending_reason}")
     if status.finished:
-        lines.append(f"  {len(status.finished)} finished task(s); `--json` shows their events")
+        lines.append(f"{len(status.finished)} finished task(s); `--json` shows their events")
     return "\n".join(lines)
 
 

@@ -173,13 +173,24 @@ class Scheduler:
             # An agent not connected hears of it when it reconnects: reconciliation kills
             # what should not run, and a launch it never got times out to LOST.
 
-    def carry_out_later(self, effects: list[Effect], changes: Changes | None = None,
-                        then: Callable[[], None] | None = None) -> None:  # fmt: skip
+    def carry_out_later(
+        self,
+        effects: list[Effect],
+        changes: Changes | None = None,
+        then: Callable[[], None] | None = None,
+        on_failure: Callable[[], None] | None = None,
+    ) -> None:
         """`carry_out` without waiting, for callers that must not block (an agent's reader);
-        `then` runs once it is done."""
+        `then` runs once it is done, `on_failure` if it could not be made durable."""
 
         async def run() -> None:
-            await self.carry_out(effects, changes)
+            try:
+                await self.carry_out(effects, changes)
+            except Exception:
+                log.exception("event=commit_failed")
+                if on_failure is not None:
+                    on_failure()
+                return
             if then is not None:
                 then()
 
@@ -283,7 +294,20 @@ class Scheduler:
             if current is not None:
                 current.send(protocol.Ack(seq=update.seq))
 
-        self.carry_out_later(effects, Changes(agents={agent_id: stored}), then=acknowledge)
+        def start_over() -> None:
+            # Not durable, so not acknowledged: the agent reconnects and offers it again, and
+            # it must not be taken for one already applied.
+            latest = self.agents[agent_id]
+            applied = min(latest.applied_seq, update.seq - 1)
+            self.agents[agent_id] = msgspec.structs.replace(latest, applied_seq=applied)
+            current = self.links.get(agent_id)
+            if current is not None:
+                current.hang_up()
+                self.agent_disconnected(agent_id, current.send)
+
+        self.carry_out_later(
+            effects, Changes(agents={agent_id: stored}), then=acknowledge, on_failure=start_over
+        )
         if update.state in TERMINAL_STATES:
             self.want_round()
 
