@@ -156,8 +156,7 @@ def remove_cgroups(work_dir: Path) -> None:
             deadline = time.monotonic() + WAIT_S
             while not cgroups.remove() and time.monotonic() < deadline:
                 time.sleep(0.01)  # the last processes are being reaped
-        with contextlib.suppress(OSError):
-            parent.rmdir()
+        TaskCgroups((parent,)).remove()  # emptied first, as the task cgroups were
 
 
 SMALL = Resources(cpu=0.1, ram_mb=64, disk_mb=64)
