@@ -31,6 +31,13 @@ if TYPE_CHECKING:
     from daybreak.client.api_client import ApiClient
 
 WAIT_STATES = ("PENDING", "RUNNING", "FINISHED")
+wait_until_option = click.option(
+    "--wait-until",
+    type=click.Choice(WAIT_STATES, case_sensitive=False),
+    default="PENDING",
+    show_default=True,
+    help="Return once every instance is in this state.",
+)
 POLL_S = 0.5
 
 
@@ -74,13 +81,7 @@ def follow_until(client: ApiClient, key: JobKey, wanted: str) -> JobStatus:
 @click.argument("config_file", type=click.Path(dir_okay=False))
 @click.option("--bind", "bindings", multiple=True, metavar="NAME=VALUE", help="Bind a template.")
 @click.option("--read-json", is_flag=True, help="Read the config as JSON.")
-@click.option(
-    "--wait-until",
-    type=click.Choice(WAIT_STATES, case_sensitive=False),
-    default="PENDING",
-    show_default=True,
-    help="Return once every instance is in this state.",
-)
+@wait_until_option
 @click.option("--open-browser", is_flag=True, help="Open the job's page once created.")
 def job_create(
     *, job_key: str, config_file: str, bindings: Sequence[str], read_json: bool,
@@ -249,13 +250,7 @@ def job_restart(
     "instance_key", metavar="CLUSTER/ROLE/ENV/NAME/INSTANCE", shell_complete=complete_job_key
 )
 @click.argument("count", type=click.IntRange(min=1))
-@click.option(
-    "--wait-until",
-    type=click.Choice(WAIT_STATES, case_sensitive=False),
-    default="PENDING",
-    show_default=True,
-    help="Return once every instance is in this state.",
-)
+@wait_until_option
 def job_add(instance_key: str, count: int, wait_until: str) -> None:
     """Add COUNT instances with the config of INSTANCE (the job's config)."""
     key, instances = parse_instance_key(instance_key)
