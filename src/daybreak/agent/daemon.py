@@ -60,6 +60,8 @@ class Agent:
         config.work_dir.mkdir(parents=True, exist_ok=True)
         tasks_dir(config.work_dir).mkdir(exist_ok=True)
         self.agent_id = self._identity()
+        # Looked up once: it may ask DNS, which must not stall the loop at each reconnect.
+        self.address = socket.getfqdn()
         self.outbox = Outbox(config.work_dir)
         self.host = TaskHost(config, self.agent_id, clock, self._send_update)
         self._send_queue: asyncio.Queue[bytes] | None = None
@@ -104,7 +106,7 @@ class Agent:
             resources=self.config.resources,
             ports=self.config.ports,
             inventory=self.host.inventory(),
-            address=socket.getfqdn(),
+            address=self.address,
             work_dir=str(self.config.work_dir.resolve()),
         )
 

@@ -7,6 +7,7 @@ Aurora's client did. Commands may use Aurora's templates: `{{mesos.instance}}`,
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
@@ -50,8 +51,13 @@ def bind_command(command: str, task: TaskSummary) -> str:
     return TEMPLATE.sub(value, command)
 
 
+@functools.cache
+def _local_names() -> frozenset[str]:
+    return frozenset({"", "localhost", "127.0.0.1", socket.getfqdn(), socket.gethostname()})
+
+
 def is_local(address: str | None) -> bool:
-    return address in (None, "", "localhost", "127.0.0.1", socket.getfqdn(), socket.gethostname())
+    return address is None or address in _local_names()
 
 
 def command_line(task: TaskSummary, command: str, ssh_user: str | None, tty: bool) -> list[str]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from daybreak.model.api import TaskSummary
+from daybreak.model.jobkey import parse_job_key
 from daybreak.model.jobspec import JobKey
 from daybreak.model.task import ScheduledTask
 from daybreak.store.records import Changes
@@ -76,7 +77,7 @@ class EventHub:
                     )
                 )
         for key_text, spec in changes.jobs.items():
-            job = _parse_key(key_text)
+            job = parse_job_key(key_text)
             body = msgspec.json.encode(JobChanged(job=job, configured=spec is not None))
             events.append(Event("job", job, body))
         for follower in list(self.followers):
@@ -113,8 +114,3 @@ class EventHub:
                 yield event
         finally:
             self.followers.discard(follower)
-
-
-def _parse_key(text: str) -> JobKey:
-    cluster, role, environment, name = text.split("/")
-    return JobKey(cluster=cluster, role=role, environment=environment, name=name)

@@ -273,6 +273,13 @@ class Scheduler:
             self.silent_since[agent_id] = self.clock()
             log.info("event=agent_disconnected agent=%s", agent_id)
 
+    def hang_up(self, agent_id: str) -> None:
+        """Close an agent's connection; it reconnects, says hello and is reconciled."""
+        link = self.links.get(agent_id)
+        if link is not None:
+            link.hang_up()
+            self.agent_disconnected(agent_id, link.send)
+
     def status_update(self, agent_id: str, update: protocol.StatusUpdate) -> None:
         """Apply an agent's report; the agent hears `Ack` once it is durable."""
         link = self.links.get(agent_id)
@@ -300,10 +307,7 @@ class Scheduler:
             latest = self.agents[agent_id]
             applied = min(latest.applied_seq, update.seq - 1)
             self.agents[agent_id] = msgspec.structs.replace(latest, applied_seq=applied)
-            current = self.links.get(agent_id)
-            if current is not None:
-                current.hang_up()
-                self.agent_disconnected(agent_id, current.send)
+            self.hang_up(agent_id)
 
         self.carry_out_later(
             effects, Changes(agents={agent_id: stored}), then=acknowledge, on_failure=start_over
@@ -331,8 +335,7 @@ class Scheduler:
                 if now - link.last_seen_ms >= timeout:
                     # Connected but mute: hang up; the agent must reconnect and say hello.
                     log.warning("event=agent_mute agent=%s", agent_id)
-                    link.hang_up()
-                    self.agent_disconnected(agent_id, link.send)
+                    self.hang_up(agent_id)
             if effects:
                 await self.carry_out(effects)
                 self.want_round()
@@ -469,8 +472,7 @@ class Scheduler:
         is reconciled against the restored state, as after a scheduler restart."""
         snapshot = await self.writer.call(lambda: self.store.restore(data))
         self._apply(snapshot)
-        for agent_id, link in list(self.links.items()):
-            link.hang_up()
-            self.agent_disconnected(agent_id, link.send)
+        for agent_id in list(self.links):
+            self.hang_up(agent_id)
         log.info("event=restored tasks=%d jobs=%d", len(snapshot.tasks), len(snapshot.jobs))
         self.want_round()

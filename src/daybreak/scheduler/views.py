@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from daybreak.core.quota import counts_against_quota
+from daybreak.core.quota import Aggregate, consumption, counts_against_quota, per_task
 from daybreak.model.agent import MaintenanceMode
 from daybreak.model.api import (
     AgentSummary,
@@ -49,13 +49,15 @@ def job_summaries(scheduler: Scheduler, role: str | None = None) -> list[JobSumm
     return summaries
 
 
-def agent_summaries(scheduler: Scheduler, hosts: Iterable[str] | None = None) -> list[AgentSummary]:
-    """Every agent, or those of `hosts` (agent ids or hostnames)."""
-    wanted = None if hosts is None else set(hosts)
+def agent_summaries(
+    scheduler: Scheduler, agent_ids: Iterable[str] | None = None
+) -> list[AgentSummary]:
+    """Every agent, or those of `agent_ids` (`Scheduler.agent_ids` resolves hostnames)."""
+    wanted = None if agent_ids is None else set(agent_ids)
     fleet = scheduler.cluster.fleet
     summaries = []
     for agent_id, stored in sorted(scheduler.agents.items()):
-        if wanted is not None and not {agent_id, stored.info.hostname} & wanted:
+        if wanted is not None and agent_id not in wanted:
             continue
         row = fleet.index.get(agent_id)
         mode = stored.maintenance if row is None else MaintenanceMode(int(fleet.maintenance[row]))
@@ -74,21 +76,22 @@ def agent_summaries(scheduler: Scheduler, hosts: Iterable[str] | None = None) ->
 
 
 def quota_report(scheduler: Scheduler, role: str) -> QuotaReport:
-    production = [0.0, 0.0, 0.0]
-    other = [0.0, 0.0, 0.0]
-    for task in scheduler.cluster.tasks.values():
-        if task.job.role != role or task.state not in ACTIVE_STATES:
-            continue
-        resources = task.spec.task.resources
-        into = production if counts_against_quota(task.spec) else other
-        for index, amount in enumerate((resources.cpu, resources.ram_mb, resources.disk_mb)):
-            into[index] += amount
+    tasks = scheduler.cluster.tasks.values()
+    other = Aggregate()
+    for task in tasks:
+        active = task.job.role == role and task.state in ACTIVE_STATES
+        if active and not counts_against_quota(task.spec):
+            other += per_task(task.spec)
     return QuotaReport(
         role=role,
         quota=scheduler.quotas.get(role, Quota()),
-        production=Quota(cpu=production[0], ram_mb=production[1], disk_mb=production[2]),
-        non_production=Quota(cpu=other[0], ram_mb=other[1], disk_mb=other[2]),
+        production=_quota(consumption(tasks, role)),
+        non_production=_quota(other),
     )
+
+
+def _quota(total: Aggregate) -> Quota:
+    return Quota(cpu=total.cpu, ram_mb=total.ram_mb, disk_mb=total.disk_mb)
 
 
 def roles(scheduler: Scheduler) -> list[str]:
