@@ -55,8 +55,14 @@ def test_a_task_runs_inside_cgroups_with_its_limits(
     assert limits.get("cpu.cfs_quota_us", limits.get("cpu.max", "").split(" ")[0]) == "50000"
     assert limits.get("memory.limit_in_bytes", limits.get("memory.max")) == str(96 * MIB)
     assert limits["pids.max"] == "64"
-    members = {int(pid) for procs in cgroups.procs_files for pid in Path(procs).read_text().split()}
-    assert len(members) >= 2  # the waiter and `sleep`
+
+    def members() -> set[int]:
+        return {
+            int(pid) for procs in cgroups.procs_files for pid in Path(procs).read_text().split()
+        }
+
+    # RUNNING can arrive before the waiter has forked `sleep` into the task's cgroups.
+    scheduler.wait_until(lambda: len(members()) >= 2, "the waiter and `sleep` in the cgroups")
     scheduler.kill(task_id)
     scheduler.wait_for_state(task_id, TaskState.KILLED)
     # A finished task's cgroups are removed once its processes are gone.
