@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from daybreak.agent.cgroups import TaskCgroups, create_task_cgroups, detect_hier
 from daybreak.agent.gc import FinishedSandbox, sandboxes_to_remove
 from daybreak.agent.logs import rotate_file
 from daybreak.agent.machine import parse_duration_s
+from daybreak.agent.paths import make_tasks_dir, tasks_dir
 from daybreak.errors import InvalidParameterError
 from daybreak.model.jobspec import Resources, RotatePolicy
 
@@ -103,3 +105,14 @@ def test_durations(text: str, seconds: float) -> None:
 def test_a_bad_duration_says_what_to_write() -> None:
     with pytest.raises(InvalidParameterError, match="--sandbox-max-age: cannot read 'soon'"):
         parse_duration_s("soon", "--sandbox-max-age")
+
+
+def test_the_sandboxes_directory_is_marked_as_the_top_of_independent_trees(tmp_path: Path) -> None:
+    make_tasks_dir(tmp_path)
+    make_tasks_dir(tmp_path)  # a restarted agent finds it made and marked
+    listing = subprocess.run(
+        ["lsattr", "-d", str(tasks_dir(tmp_path))], capture_output=True, text=True, check=False
+    )
+    if listing.returncode != 0:
+        pytest.skip(f"this filesystem keeps no inode flags: {listing.stderr.strip()}")
+    assert "T" in listing.stdout.split()[0]

@@ -7,11 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from daybreak.agent.cgroups import TaskCgroups, machine_hierarchies
-from daybreak.agent.executor.checkpoint import TaskLaunch
+from daybreak.agent.executor.checkpoint import read_checkpoint
 from daybreak.model.jobspec import Process, Resources
 from daybreak.model.task_state import TaskState
 from tests.agent.conftest import AgentFactory, AgentProcess, job
@@ -24,9 +23,8 @@ HOG = f"{sys.executable} -c \"b = b'x' * (160 * 2**20); import time; time.sleep(
 
 
 def cgroups_of(agent: AgentProcess, task_id: str) -> TaskCgroups:
-    launch = msgspec.json.decode(
-        (agent.task_dir(task_id) / "launch.json").read_bytes(), type=TaskLaunch
-    )
+    launch = read_checkpoint(agent.task_dir(task_id) / "checkpoint").launch
+    assert launch is not None
     return TaskCgroups.from_procs_files(launch.cgroup_procs)
 
 

@@ -19,7 +19,7 @@ import websockets
 
 from daybreak.agent.host import TaskHost
 from daybreak.agent.outbox import Outbox
-from daybreak.agent.paths import tasks_dir
+from daybreak.agent.paths import make_tasks_dir
 from daybreak.agent.sandbox_files import SandboxPathError, follow_file, list_files
 from daybreak.agent.settings import AgentConfig
 from daybreak.errors import DaybreakError
@@ -58,7 +58,7 @@ class Agent:
         self.config = config
         self.clock = clock
         config.work_dir.mkdir(parents=True, exist_ok=True)
-        tasks_dir(config.work_dir).mkdir(exist_ok=True)
+        make_tasks_dir(config.work_dir)
         self.agent_id = self._identity()
         # Looked up once: it may ask DNS, which must not stall the loop at each reconnect.
         self.address = socket.getfqdn()

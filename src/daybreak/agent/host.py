@@ -139,16 +139,14 @@ class TaskHost:
         now = self.clock()
         for root in sorted(tasks_dir(self.config.work_dir).iterdir()):
             paths = TaskPaths(root)
-            if not paths.launch.exists():
+            if not paths.checkpoint.exists():
                 continue
             try:
                 supervisor = TaskSupervisor.recover(paths, now)
             except (OSError, msgspec.DecodeError, ValueError) as error:
                 log.error("task=%s event=recover_failed error=%r", root.name, error)
                 continue
-            reported = None
-            if paths.reported.exists():
-                reported = TaskState(paths.reported.read_text().strip())
+            reported = supervisor.view.reported
             cgroups = TaskCgroups.from_procs_files(supervisor.launch.cgroup_procs)
             tracked = _Tracked(supervisor, cgroups, reported)
             self.tasks[supervisor.task_id] = tracked
@@ -397,9 +395,10 @@ class TaskHost:
         for task_id, tracked in closed.items():
             if tracked.left is None:
                 paths = tracked.supervisor.paths
-                with contextlib.suppress(OSError):
-                    finished_ms = int(paths.reported.stat().st_mtime * 1000)
-                    tracked.left = FinishedSandbox(task_id, finished_ms, tree_bytes(paths.root))
+                finished_ms = tracked.supervisor.view.reported_ms
+                if finished_ms is not None:
+                    with contextlib.suppress(OSError):
+                        tracked.left = FinishedSandbox(task_id, finished_ms, tree_bytes(paths.root))
             if tracked.left is not None:
                 sandboxes.append(tracked.left)
         return sandboxes
@@ -487,7 +486,7 @@ class TaskHost:
             return
         tracked.reported = state
         paths = tracked.supervisor.paths
-        if state is not TaskState.STARTING:  # a task with no `reported` file is STARTING
-            paths.reported.write_text(state.value)
+        if state is not TaskState.STARTING:  # a launched task is STARTING until it says more
+            tracked.supervisor.reported(state, self.clock())
         log.info("task=%s event=status state=%s message=%s", paths.task_id, state, message)
         self.report(paths.task_id, state, message)

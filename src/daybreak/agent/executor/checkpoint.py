@@ -1,7 +1,9 @@
 """A task's checkpoint: the executor's record of everything that happened, one JSON line each.
 
-The agent appends as it runs a task; after an agent restart, the new agent replays the lines to
-rebuild the task's planner and its `TaskView`. Only whole lines count, so a torn last line is
+The first line is the task as launched; the agent appends as it runs the task, including each
+state it reported to the scheduler. After an agent restart, the new agent replays the lines to
+rebuild the task's planner and its `TaskView`. One file holds it all because creating files is
+most of what launching costs on some filesystems. Only whole lines count, so a torn last line is
 ignored. Nothing is fsynced: the checkpoint must survive the agent being killed, which the page
 cache already guarantees; a machine that loses power loses the task's processes as well.
 """
@@ -16,6 +18,7 @@ import msgspec
 
 from daybreak.agent.executor.planner import TERMINAL_PHASES, Phase
 from daybreak.model.jobspec import TaskInstance
+from daybreak.model.task_state import TaskState
 
 
 class TaskLaunch(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,6 +34,16 @@ class TaskLaunch(msgspec.Struct, frozen=True, kw_only=True):
 
 class Record(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     at_ms: int
+
+
+class Launched(Record, frozen=True, kw_only=True, tag="launch"):
+    launch: TaskLaunch
+
+
+class Reported(Record, frozen=True, kw_only=True, tag="reported"):
+    """A state the agent sent the scheduler (STARTING is implied by the launch)."""
+
+    state: TaskState
 
 
 class PhaseChanged(Record, frozen=True, kw_only=True, tag="phase"):
@@ -77,7 +90,7 @@ class ProcessExited(Record, frozen=True, kw_only=True, tag="exit"):
         return f"exit status {self.exit_code}"
 
 
-AnyRecord = PhaseChanged | KillRequested | ProcessForked | ProcessExited
+AnyRecord = Launched | Reported | PhaseChanged | KillRequested | ProcessForked | ProcessExited
 _decoder = msgspec.json.Decoder(AnyRecord)
 _encoder = msgspec.json.Encoder()
 
@@ -98,9 +111,12 @@ class ProcessRun:
 class TaskView:
     """A task as its checkpoint tells it."""
 
+    launch: TaskLaunch | None = None
     phase: Phase | None = None
     message: str | None = None
     ended_ms: int | None = None
+    reported: TaskState | None = None
+    reported_ms: int | None = None
     processes: dict[str, list[ProcessRun]] = field(default_factory=dict)
 
     def live_runs(self) -> list[tuple[str, ProcessRun]]:
@@ -114,7 +130,11 @@ class TaskView:
     def apply(self, record: AnyRecord) -> None:
         if isinstance(record, KillRequested):
             return
-        if isinstance(record, PhaseChanged):
+        if isinstance(record, Launched):
+            self.launch = record.launch
+        elif isinstance(record, Reported):
+            self.reported, self.reported_ms = record.state, record.at_ms
+        elif isinstance(record, PhaseChanged):
             self.phase, self.message = record.phase, record.message
             if record.phase in TERMINAL_PHASES:
                 self.ended_ms = record.at_ms

@@ -95,6 +95,8 @@ class Launcher:
         profile = self.paths.sandbox / ".thermos_profile"
         if profile.exists():
             env["BASH_ENV"] = str(profile)
+        # The run's directory holds its exit status whatever the logger: made once, here.
+        self.paths.run_dir(name, run).mkdir(exist_ok=True)
         exit_file = self.paths.exit_file(name, run)
         outputs = [self._output(name, run, stream, logger) for stream in STREAMS]
         account = self.account
@@ -141,7 +143,6 @@ class Launcher:
             path = self.paths.console(stream)
         else:  # "file", and "both", whose console copy `_command` adds
             path = self.paths.process_log(name, run, stream)
-            path.parent.mkdir(exist_ok=True)  # the process' directory is made at launch
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     def _command(self, cmdline: str, logger: Logger) -> str:

@@ -13,15 +13,15 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-import msgspec
-
 from daybreak.agent.executor.checkpoint import (
     AnyRecord,
     CheckpointWriter,
     KillRequested,
+    Launched,
     PhaseChanged,
     ProcessExited,
     ProcessForked,
+    Reported,
     TaskLaunch,
     TaskView,
     read_records,
@@ -36,6 +36,7 @@ from daybreak.agent.executor.tree import (
     start_ticks,
 )
 from daybreak.agent.paths import TaskPaths
+from daybreak.model.task_state import TaskState
 
 # How often to look for processes that left the waiters' trees while waiting for them to go.
 STRAY_POLL_MS = 100
@@ -75,7 +76,6 @@ class TaskSupervisor:
         for directory in (
             paths.root,
             paths.sandbox,
-            paths.exits,
             paths.logs,
             *(paths.logs / process.name for process in launch.task.task.processes),
         ):
@@ -83,9 +83,9 @@ class TaskSupervisor:
         account = account_of(launch.user)
         if account is not None:
             os.chown(paths.sandbox, account.pw_uid, account.pw_gid)
-        paths.launch.write_bytes(msgspec.json.encode(launch))
         supervisor = cls(paths, launch)
         supervisor._writer = CheckpointWriter(paths.checkpoint)
+        supervisor._record(Launched(at_ms=launch.launched_ms, launch=launch))
         supervisor._record(PhaseChanged(at_ms=launch.launched_ms, phase=Phase.ACTIVE))
         return supervisor
 
@@ -93,9 +93,11 @@ class TaskSupervisor:
     def recover(cls, paths: TaskPaths, now: int) -> TaskSupervisor:
         """Rebuild a task from its directory after an agent restart: runs whose waiters still
         live are watched again, runs that ended meanwhile are recorded with their real status."""
-        launch = msgspec.json.decode(paths.launch.read_bytes(), type=TaskLaunch)
-        supervisor = cls(paths, launch)
-        for record in read_records(paths.checkpoint):
+        records = read_records(paths.checkpoint)
+        if not records or not isinstance(records[0], Launched):
+            raise ValueError(f"{paths.checkpoint} does not begin with the task's launch")
+        supervisor = cls(paths, records[0].launch)
+        for record in records:
             supervisor._replay(record)
         supervisor._writer = CheckpointWriter(paths.checkpoint)
         for name, run in supervisor.view.live_runs():
@@ -108,6 +110,8 @@ class TaskSupervisor:
 
     def _replay(self, record: AnyRecord) -> None:
         self.view.apply(record)
+        if isinstance(record, Launched | Reported):
+            return
         if isinstance(record, PhaseChanged):
             self.planner.resume(
                 record.phase, record.outcome, record.deadline_ms, record.terminate_at_ms
@@ -123,6 +127,15 @@ class TaskSupervisor:
         assert self._writer is not None
         self._writer.write(record)
         self.view.apply(record)
+
+    def reported(self, state: TaskState, now: int) -> None:
+        """Note a state sent to the scheduler, so a restarted agent knows what it last said."""
+        if self._writer is None:  # closed: a finished task's last word comes after its end
+            self._writer = CheckpointWriter(self.paths.checkpoint)
+            self._record(Reported(at_ms=now, state=state))
+            self.close()
+        else:
+            self._record(Reported(at_ms=now, state=state))
 
     def close(self) -> None:
         if self._writer is not None:
