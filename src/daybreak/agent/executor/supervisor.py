@@ -130,12 +130,12 @@ class TaskSupervisor:
 
     def reported(self, state: TaskState, now: int) -> None:
         """Note a state sent to the scheduler, so a restarted agent knows what it last said."""
-        if self._writer is None:  # closed: a finished task's last word comes after its end
+        closed = self._writer is None  # a finished task's last word may come after its end
+        if closed:
             self._writer = CheckpointWriter(self.paths.checkpoint)
-            self._record(Reported(at_ms=now, state=state))
+        self._record(Reported(at_ms=now, state=state))
+        if closed:
             self.close()
-        else:
-            self._record(Reported(at_ms=now, state=state))
 
     def close(self) -> None:
         if self._writer is not None:
