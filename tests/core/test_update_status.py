@@ -11,7 +11,6 @@ import pytest
 from daybreak.core.update_status import (
     ACTIVE_UPDATE_STATUSES,
     UpdateStateError,
-    UpdateStatus,
     aborted,
     check_transition,
     paused,
@@ -19,6 +18,7 @@ from daybreak.core.update_status import (
     resumed,
     rolled_back,
 )
+from daybreak.model.update import UpdateStatus
 
 U = UpdateStatus
 FWD, BACK = U.ROLLING_FORWARD, U.ROLLING_BACK

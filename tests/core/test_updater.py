@@ -8,15 +8,11 @@ from dataclasses import dataclass, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daybreak.core.update_status import UpdateStatus
 from daybreak.core.updater import (
     AUTO_PAUSE_MESSAGE,
     PULSE_TIMEOUT_MESSAGE,
-    InstanceAction,
     InstanceView,
     TaskView,
-    UpdatePlan,
-    UpdateProgress,
     evaluate,
     pulse,
     resume,
@@ -31,6 +27,7 @@ from daybreak.model.jobspec import (
     VariableBatchStrategy,
 )
 from daybreak.model.task_state import TaskState
+from daybreak.model.update import InstanceAction, UpdatePlan, UpdateProgress, UpdateStatus
 
 U = UpdateStatus
 S = TaskState

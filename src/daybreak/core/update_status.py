@@ -9,24 +9,8 @@ Rules this file owns:
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from daybreak.errors import DaybreakError
-
-
-class UpdateStatus(StrEnum):
-    ROLLING_FORWARD = "ROLLING_FORWARD"
-    ROLLING_BACK = "ROLLING_BACK"
-    ROLL_FORWARD_PAUSED = "ROLL_FORWARD_PAUSED"
-    ROLL_BACK_PAUSED = "ROLL_BACK_PAUSED"
-    ROLLED_FORWARD = "ROLLED_FORWARD"
-    ROLLED_BACK = "ROLLED_BACK"
-    ABORTED = "ABORTED"
-    ERROR = "ERROR"
-    FAILED = "FAILED"
-    ROLL_FORWARD_AWAITING_PULSE = "ROLL_FORWARD_AWAITING_PULSE"
-    ROLL_BACK_AWAITING_PULSE = "ROLL_BACK_AWAITING_PULSE"
-
+from daybreak.model.update import UpdateStatus
 
 U = UpdateStatus
 

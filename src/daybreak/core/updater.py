@@ -25,14 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import msgspec
 
 from daybreak.core.update_status import (
     FORWARD_STATUSES,
     ROLLING_STATUSES,
-    UpdateStatus,
     aborted,
     check_transition,
     paused,
@@ -40,35 +38,21 @@ from daybreak.core.update_status import (
     resumed,
     rolled_back,
 )
-from daybreak.model.jobspec import (
-    BatchStrategy,
-    QueueStrategy,
-    UpdateSettings,
-    VariableBatchStrategy,
-)
+from daybreak.model.jobspec import BatchStrategy, QueueStrategy, VariableBatchStrategy
 from daybreak.model.task_state import BEING_KILLED_STATES, TaskState
+from daybreak.model.update import (
+    ConfigId,
+    InstanceAction,
+    InstanceProgress,
+    InstanceStatus,
+    UpdatePlan,
+    UpdateProgress,
+    UpdateStatus,
+)
 
 U = UpdateStatus
-# Identifies an instance's config; the shell uses a digest of the instance's JobSpec.
-ConfigId = str
 PULSE_TIMEOUT_MESSAGE = "Pulses from external service have timed out."
 AUTO_PAUSE_MESSAGE = "Update auto paused"
-
-
-class InstanceStatus(StrEnum):
-    IDLE = "IDLE"
-    WORKING = "WORKING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-
-
-class InstanceAction(StrEnum):
-    INSTANCE_UPDATING = "INSTANCE_UPDATING"
-    INSTANCE_UPDATED = "INSTANCE_UPDATED"
-    INSTANCE_UPDATE_FAILED = "INSTANCE_UPDATE_FAILED"
-    INSTANCE_ROLLING_BACK = "INSTANCE_ROLLING_BACK"
-    INSTANCE_ROLLED_BACK = "INSTANCE_ROLLED_BACK"
-    INSTANCE_ROLLBACK_FAILED = "INSTANCE_ROLLBACK_FAILED"
 
 
 # (working, succeeded, failed) actions by direction.
@@ -82,42 +66,6 @@ BACKWARD_ACTIONS = (
     InstanceAction.INSTANCE_ROLLED_BACK,
     InstanceAction.INSTANCE_ROLLBACK_FAILED,
 )
-
-
-class UpdatePlan(msgspec.Struct, frozen=True, kw_only=True):
-    """What the update changes: instance -> config before, and after (absent: no instance)."""
-
-    initial: dict[int, ConfigId]
-    desired: dict[int, ConfigId]
-    settings: UpdateSettings
-
-    def instances(self) -> list[int]:
-        """The instances the update touches, in Aurora's order for rolling forward."""
-        touched = sorted(
-            i for i in self.initial.keys() | self.desired.keys()
-            if self.initial.get(i) != self.desired.get(i)
-        )  # fmt: skip
-        create = [i for i in touched if i not in self.initial]
-        remove = [i for i in touched if i not in self.desired]
-        replace = [i for i in touched if i in self.initial and i in self.desired]
-        return create + replace + remove
-
-
-class InstanceProgress(msgspec.Struct, frozen=True, kw_only=True):
-    status: InstanceStatus = InstanceStatus.IDLE
-    failures: int = 0
-    # Ends of tasks already counted as failures, so that one end counts once.
-    counted: tuple[str, ...] = ()
-
-
-class UpdateProgress(msgspec.Struct, frozen=True, kw_only=True):
-    status: UpdateStatus
-    instances: dict[int, InstanceProgress]
-    groups_started: int = 0
-    # The group count when the update last paused itself: after a resume, that group starts.
-    autopaused_at: int | None = None
-    last_pulse_ms: int | None = None
-    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,117 @@
+"""Job updates as stored and served: the plan, its progress and its history.
+
+The decisions about them are `daybreak.core.updater`'s and `daybreak.core.update_status`'s;
+these are the records those decisions produce, shared with the store, the API and the CLI.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import msgspec
+
+from daybreak.model.jobspec import JobKey, JobSpec, UpdateSettings
+
+# Identifies an instance's config: a digest of the instance's JobSpec.
+ConfigId = str
+
+
+class UpdateStatus(StrEnum):
+    ROLLING_FORWARD = "ROLLING_FORWARD"
+    ROLLING_BACK = "ROLLING_BACK"
+    ROLL_FORWARD_PAUSED = "ROLL_FORWARD_PAUSED"
+    ROLL_BACK_PAUSED = "ROLL_BACK_PAUSED"
+    ROLLED_FORWARD = "ROLLED_FORWARD"
+    ROLLED_BACK = "ROLLED_BACK"
+    ABORTED = "ABORTED"
+    ERROR = "ERROR"
+    FAILED = "FAILED"
+    ROLL_FORWARD_AWAITING_PULSE = "ROLL_FORWARD_AWAITING_PULSE"
+    ROLL_BACK_AWAITING_PULSE = "ROLL_BACK_AWAITING_PULSE"
+
+
+class InstanceStatus(StrEnum):
+    IDLE = "IDLE"
+    WORKING = "WORKING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+class InstanceAction(StrEnum):
+    INSTANCE_UPDATING = "INSTANCE_UPDATING"
+    INSTANCE_UPDATED = "INSTANCE_UPDATED"
+    INSTANCE_UPDATE_FAILED = "INSTANCE_UPDATE_FAILED"
+    INSTANCE_ROLLING_BACK = "INSTANCE_ROLLING_BACK"
+    INSTANCE_ROLLED_BACK = "INSTANCE_ROLLED_BACK"
+    INSTANCE_ROLLBACK_FAILED = "INSTANCE_ROLLBACK_FAILED"
+
+
+class UpdatePlan(msgspec.Struct, frozen=True, kw_only=True):
+    """What the update changes: instance -> config before, and after (absent: no instance)."""
+
+    initial: dict[int, ConfigId]
+    desired: dict[int, ConfigId]
+    settings: UpdateSettings
+
+    def instances(self) -> list[int]:
+        """The instances the update touches, in Aurora's order for rolling forward."""
+        touched = sorted(
+            i for i in self.initial.keys() | self.desired.keys()
+            if self.initial.get(i) != self.desired.get(i)
+        )  # fmt: skip
+        create = [i for i in touched if i not in self.initial]
+        remove = [i for i in touched if i not in self.desired]
+        replace = [i for i in touched if i in self.initial and i in self.desired]
+        return create + replace + remove
+
+
+class InstanceProgress(msgspec.Struct, frozen=True, kw_only=True):
+    status: InstanceStatus = InstanceStatus.IDLE
+    failures: int = 0
+    # Ends of tasks already counted as failures, so that one end counts once.
+    counted: tuple[str, ...] = ()
+
+
+class UpdateProgress(msgspec.Struct, frozen=True, kw_only=True):
+    status: UpdateStatus
+    instances: dict[int, InstanceProgress]
+    groups_started: int = 0
+    # The group count when the update last paused itself: after a resume, that group starts.
+    autopaused_at: int | None = None
+    last_pulse_ms: int | None = None
+    message: str | None = None
+
+
+class UpdateEvent(msgspec.Struct, frozen=True, kw_only=True):
+    timestamp_ms: int
+    status: UpdateStatus
+    user: str | None = None
+    message: str | None = None
+
+
+class InstanceUpdateEvent(msgspec.Struct, frozen=True, kw_only=True):
+    timestamp_ms: int
+    instance: int
+    action: InstanceAction
+
+
+class JobUpdate(msgspec.Struct, frozen=True, kw_only=True):
+    """One update of a job, whole: what the store keeps and `update info` shows."""
+
+    update_id: str
+    job: JobKey
+    user: str | None = None
+    created_ms: int
+    modified_ms: int
+    plan: UpdatePlan
+    progress: UpdateProgress
+    # The configs the plan's ids stand for: the job's from before, and the new one.
+    configs: dict[ConfigId, JobSpec]
+    # The instances the update was limited to (`update start KEY/0-1`), or None for all.
+    scope: tuple[int, ...] | None = None
+    events: tuple[UpdateEvent, ...] = ()
+    instance_events: tuple[InstanceUpdateEvent, ...] = ()
+
+    @property
+    def status(self) -> UpdateStatus:
+        return self.progress.status
