@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 
@@ -14,6 +15,16 @@ from daybreak.model.api import Quota
 from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
 from daybreak.model.task import ScheduledTask, TaskEvent
 from daybreak.model.task_state import TaskState
+from daybreak.model.update import (
+    InstanceAction,
+    InstanceProgress,
+    InstanceUpdateEvent,
+    JobUpdate,
+    UpdateEvent,
+    UpdatePlan,
+    UpdateProgress,
+    UpdateStatus,
+)
 from daybreak.store import Changes, StoredAgent, StoreError, open_store
 from daybreak.store.store import Store
 from daybreak.store.writer import StoreWriter
@@ -41,6 +52,25 @@ def task(n: int, state: TaskState = TaskState.PENDING) -> ScheduledTask:
     )
 
 
+UPDATE = JobUpdate(
+    update_id="u-1",
+    job=KEY,
+    user="alice",
+    created_ms=5,
+    modified_ms=6,
+    plan=UpdatePlan(initial={0: "old"}, desired={0: "new", 1: "new"}, settings=SPEC.update),
+    progress=UpdateProgress(
+        status=UpdateStatus.ROLLING_FORWARD,
+        instances={0: InstanceProgress(), 1: InstanceProgress()},
+    ),
+    configs={"old": SPEC, "new": SPEC},
+    events=(UpdateEvent(timestamp_ms=5, status=UpdateStatus.ROLLING_FORWARD, user="alice"),),
+    instance_events=(
+        InstanceUpdateEvent(timestamp_ms=6, instance=1, action=InstanceAction.INSTANCE_UPDATING),
+    ),
+)
+
+
 @pytest.fixture(params=BACKENDS)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with store_url(request.param, tmp_path) as url:
@@ -65,8 +95,10 @@ def test_everything_written_is_read_back_and_deletes_delete(store: Store) -> Non
         jobs={str(KEY): SPEC},
         agents={"a1": agent},
         quotas={"www": Quota(cpu=4, ram_mb=1024, disk_mb=2048)},
+        updates={"u-1": UPDATE, "u-2": msgspec.structs.replace(UPDATE, update_id="u-2")},
     )
     store.write(first)
+    store.write(Changes(updates={"u-2": None}))
     store.write(Changes(tasks={"t-2": None, "t-3": task(3, TaskState.RUNNING)}))
 
     snapshot = store.load()
@@ -74,6 +106,7 @@ def test_everything_written_is_read_back_and_deletes_delete(store: Store) -> Non
     assert snapshot.jobs == {str(KEY): SPEC}
     assert snapshot.agents == {"a1": agent}
     assert snapshot.quotas == {"www": Quota(cpu=4, ram_mb=1024, disk_mb=2048)}
+    assert snapshot.updates == {"u-1": UPDATE}
     # Equal configs are one object once loaded.
     assert snapshot.tasks[0].spec is snapshot.tasks[1].spec
 
@@ -84,19 +117,22 @@ def test_reopening_migrates_nothing_twice_and_keeps_the_data(url: str) -> None:
     version = store.version()
     store.close()
     reopened = open_store(url)
-    assert reopened.version() == version == "0001"
+    assert reopened.version() == version == "0002"
     assert reopened.load().tasks == [task(1)]
     reopened.close()
 
 
 def test_backup_and_restore_carry_the_whole_state(store: Store, tmp_path: Path) -> None:
-    store.write(Changes(tasks={"t-1": task(1)}, jobs={str(KEY): SPEC}))
+    store.write(Changes(tasks={"t-1": task(1)}, jobs={str(KEY): SPEC}, updates={"u-1": UPDATE}))
     backup = store.backup()
-    store.write(Changes(tasks={"t-1": None, "t-9": task(9)}, jobs={str(KEY): None}))
+    store.write(
+        Changes(tasks={"t-1": None, "t-9": task(9)}, jobs={str(KEY): None}, updates={"u-1": None})
+    )
     restored = store.restore(backup)
     assert restored.tasks == [task(1)]
     assert store.load().tasks == [task(1)]
     assert store.load().jobs == {str(KEY): SPEC}
+    assert store.load().updates == {"u-1": UPDATE}
 
 
 def test_a_broken_backup_is_refused_and_changes_nothing(store: Store) -> None:

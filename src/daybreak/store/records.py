@@ -10,6 +10,7 @@ from daybreak.model.agent import AgentInfo, MaintenanceMode
 from daybreak.model.api import Quota
 from daybreak.model.jobspec import JobSpec
 from daybreak.model.task import ScheduledTask
+from daybreak.model.update import JobUpdate
 
 
 class StoredAgent(msgspec.Struct, frozen=True, kw_only=True):
@@ -27,6 +28,7 @@ class Snapshot:
     jobs: dict[str, JobSpec] = field(default_factory=dict)  # by str(job key)
     agents: dict[str, StoredAgent] = field(default_factory=dict)
     quotas: dict[str, Quota] = field(default_factory=dict)
+    updates: dict[str, JobUpdate] = field(default_factory=dict)  # by update id
 
 
 @dataclass
@@ -37,12 +39,14 @@ class Changes:
     jobs: dict[str, JobSpec | None] = field(default_factory=dict)
     agents: dict[str, StoredAgent | None] = field(default_factory=dict)
     quotas: dict[str, Quota | None] = field(default_factory=dict)
+    updates: dict[str, JobUpdate | None] = field(default_factory=dict)
 
     def merge(self, later: Changes) -> None:
         self.tasks.update(later.tasks)
         self.jobs.update(later.jobs)
         self.agents.update(later.agents)
         self.quotas.update(later.quotas)
+        self.updates.update(later.updates)
 
     def __bool__(self) -> bool:
-        return bool(self.tasks or self.jobs or self.agents or self.quotas)
+        return bool(self.tasks or self.jobs or self.agents or self.quotas or self.updates)

@@ -39,5 +39,13 @@ quotas = Table(
     Column("quota", LargeBinary, nullable=False),
 )
 
+updates = Table(
+    "updates",
+    metadata,
+    Column("update_id", String(255), primary_key=True),
+    Column("job_key", String(1024), nullable=False, index=True),
+    Column("record", LargeBinary, nullable=False),
+)
+
 # The tables a backup holds, in the order a restore writes them.
-ALL_TABLES = (jobs, tasks, agents, quotas)
+ALL_TABLES = (jobs, tasks, agents, quotas, updates)

@@ -20,6 +20,7 @@ from daybreak.errors import DaybreakError
 from daybreak.model.api import Quota
 from daybreak.model.jobspec import JobSpec
 from daybreak.model.task import ScheduledTask
+from daybreak.model.update import JobUpdate
 from daybreak.store import schema
 from daybreak.store.records import Changes, Snapshot, StoredAgent
 
@@ -103,6 +104,11 @@ class Store:
             sa.select(schema.quotas.c.role, schema.quotas.c.quota)
         ):
             snapshot.quotas[role] = msgspec.json.decode(quota, type=Quota)
+        update_decoder = msgspec.json.Decoder(JobUpdate)
+        for update_id, record in connection.execute(
+            sa.select(schema.updates.c.update_id, schema.updates.c.record)
+        ):
+            snapshot.updates[update_id] = update_decoder.decode(record)
         return snapshot
 
     # Writing: one transaction per call, however many changes it carries.
@@ -145,6 +151,17 @@ class Store:
             schema.quotas.c.role,
             changes.quotas,
             lambda role, quota: {"role": role, "quota": _encoder.encode(quota)},
+        )
+        self._replace(
+            connection,
+            schema.updates,
+            schema.updates.c.update_id,
+            changes.updates,
+            lambda update_id, update: {
+                "update_id": update_id,
+                "job_key": str(update.job),
+                "record": _encoder.encode(update),
+            },
         )
 
     @staticmethod
@@ -193,6 +210,7 @@ class _Backup(msgspec.Struct, frozen=True, kw_only=True):
     jobs: dict[str, JobSpec]
     agents: dict[str, StoredAgent]
     quotas: dict[str, Quota]
+    updates: dict[str, JobUpdate] = msgspec.field(default_factory=dict)
 
     @classmethod
     def of(cls, snapshot: Snapshot, version: str | None) -> _Backup:
@@ -202,11 +220,16 @@ class _Backup(msgspec.Struct, frozen=True, kw_only=True):
             jobs=snapshot.jobs,
             agents=snapshot.agents,
             quotas=snapshot.quotas,
+            updates=snapshot.updates,
         )
 
     def snapshot(self) -> Snapshot:
         return Snapshot(
-            tasks=list(self.tasks), jobs=self.jobs, agents=self.agents, quotas=self.quotas
+            tasks=list(self.tasks),
+            jobs=self.jobs,
+            agents=self.agents,
+            quotas=self.quotas,
+            updates=self.updates,
         )
 
 
@@ -216,6 +239,7 @@ def _everything(snapshot: Snapshot) -> Changes:
     changes.jobs.update(snapshot.jobs)
     changes.agents.update(snapshot.agents)
     changes.quotas.update(snapshot.quotas)
+    changes.updates.update(snapshot.updates)
     return changes
 
 
