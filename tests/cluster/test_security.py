@@ -75,7 +75,8 @@ def secured(backend: str, tmp_path: Path) -> Iterator[LocalCluster]:
 def mutating_routes(api: httpx.Client, role: str) -> list[tuple[str, str]]:
     """Every route of the OpenAPI document that is not a read, with its path filled in."""
     document = api.get("/openapi.json").json()
-    values = {"cluster": CLUSTER, "role": role, "environment": "devel", "name": "hello"}
+    values = {"cluster": CLUSTER, "role": role, "environment": "devel", "name": "hello",
+              "operation": "pause"}  # fmt: skip
     routes = []
     for path, operations in document["paths"].items():
         for method in operations:

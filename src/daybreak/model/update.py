@@ -115,3 +115,54 @@ class JobUpdate(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def status(self) -> UpdateStatus:
         return self.progress.status
+
+
+class UpdateSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of `update list`, and what an update operation answers."""
+
+    update_id: str
+    job: JobKey
+    status: UpdateStatus
+    user: str | None = None
+    created_ms: int
+    modified_ms: int
+    message: str | None = None
+    # Instances of the update by their status in the current direction.
+    instances: dict[InstanceStatus, int] = msgspec.field(default_factory=dict)
+
+    @classmethod
+    def of(cls, update: JobUpdate) -> UpdateSummary:
+        counts: dict[InstanceStatus, int] = {}
+        for progress in update.progress.instances.values():
+            counts[progress.status] = counts.get(progress.status, 0) + 1
+        return cls(
+            update_id=update.update_id,
+            job=update.job,
+            status=update.status,
+            user=update.user,
+            created_ms=update.created_ms,
+            modified_ms=update.modified_ms,
+            message=update.progress.message,
+            instances=counts,
+        )
+
+
+class UpdateList(msgspec.Struct, frozen=True, kw_only=True):
+    updates: tuple[UpdateSummary, ...]
+
+
+class UpdateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    spec: JobSpec
+    # Only these instances (a canary), or None for the whole job.
+    instances: tuple[int, ...] | None = None
+    message: str | None = None
+
+
+class UpdateStarted(msgspec.Struct, frozen=True, kw_only=True):
+    # None when the new config changes nothing: no update was made.
+    update: UpdateSummary | None
+    message: str
+
+
+class UpdateOperation(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    message: str | None = None

@@ -76,3 +76,9 @@ def require_role(connection: ASGIConnection[Any, Any, Any, Any], role: str) -> N
         raise PermissionDeniedException(
             detail=f"{principal.name} may not change jobs of role {role!r}"
         )
+
+
+def user_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The authenticated caller's name, where the scheduler knows it."""
+    principal: Principal | None = getattr(connection.state, "principal", None)
+    return None if principal is None else principal.name

@@ -14,9 +14,10 @@ from litestar.openapi.plugins import JsonRenderPlugin
 
 from daybreak import __version__
 from daybreak.core.quota import QuotaExceededError
+from daybreak.core.update_status import UpdateStateError
 from daybreak.errors import DaybreakError, InvalidParameterError
 from daybreak.model.api import API_PREFIX, Problem
-from daybreak.scheduler import api_events, api_jobs, api_operations
+from daybreak.scheduler import api_events, api_jobs, api_operations, api_updates
 from daybreak.scheduler.access import Access, access, guard
 from daybreak.scheduler.gateway import agent_connection
 from daybreak.scheduler.metrics import metrics_route
@@ -26,10 +27,19 @@ from daybreak.scheduler.service import (
     JobNotFoundError,
     Scheduler,
 )
+from daybreak.scheduler.updates import (
+    JobUpdatingError,
+    NoActiveUpdateError,
+    UnknownUpdateError,
+)
 
 STATUS_OF: tuple[tuple[type[DaybreakError], int], ...] = (
     (JobNotFoundError, 404),
     (JobExistsError, 409),
+    (JobUpdatingError, 409),
+    (UpdateStateError, 409),
+    (NoActiveUpdateError, 404),
+    (UnknownUpdateError, 404),
     (QuotaExceededError, 403),
     (InvalidParameterError, 400),
 )
@@ -68,6 +78,7 @@ def create_app(scheduler: Scheduler, security: Security) -> Litestar:
         route_handlers=[
             *api_jobs.ROUTES,
             *api_operations.ROUTES,
+            *api_updates.ROUTES,
             *api_events.ROUTES,
             metrics_route(scheduler),
             health,

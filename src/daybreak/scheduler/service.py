@@ -29,8 +29,10 @@ from daybreak.model.api import Quota, TaskSummary
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
+from daybreak.model.update import JobUpdate, UpdatePlan, UpdateProgress
 from daybreak.scheduler.events import EventHub
 from daybreak.scheduler.settings import SchedulerConfig
+from daybreak.scheduler.updates import JobUpdates
 from daybreak.store import Changes, Snapshot, Store, StoredAgent
 from daybreak.store.writer import StoreWriter
 
@@ -88,6 +90,7 @@ class Scheduler:
         self.writer = StoreWriter(store)
         self.cluster = Cluster(config.core, new_task_id=new_task_id)
         self.jobs: dict[JobKey, JobSpec] = {}
+        self.updates = JobUpdates()
         self.quotas: dict[str, Quota] = {}
         self.agents: dict[str, StoredAgent] = {}
         self.links: dict[str, AgentLink] = {}
@@ -112,6 +115,7 @@ class Scheduler:
         self.agents = dict(snapshot.agents)
         self.quotas = dict(snapshot.quotas)
         self.jobs = {spec.key: spec for spec in snapshot.jobs.values()}
+        self.updates.load(snapshot.updates)
         self.cluster.restore(
             ((agent.info, agent.maintenance) for agent in self.agents.values()),
             snapshot.tasks,
@@ -217,11 +221,14 @@ class Scheduler:
             started = time.perf_counter()
             now = self.clock()
             effects = self.cluster.tick(now)
+            # Updates first: the tasks they add are placed in the same round.
+            updated, changes = self.updates.evaluate(self.cluster, self.jobs, now)
+            effects += updated
             effects += schedule(self.cluster, now)
             self.rounds += 1
             self.round_seconds += time.perf_counter() - started
             try:
-                await self.carry_out(effects)
+                await self.carry_out(effects, changes)
             except Exception:
                 log.exception("event=round_failed")
 
@@ -312,7 +319,10 @@ class Scheduler:
         self.carry_out_later(
             effects, Changes(agents={agent_id: stored}), then=acknowledge, on_failure=start_over
         )
-        if update.state in TERMINAL_STATES:
+        task = self.cluster.tasks.get(update.task_id)
+        if update.state in TERMINAL_STATES or (
+            task is not None and task.job in self.updates.active
+        ):
             self.want_round()
 
     def heartbeat(self, agent_id: str, heartbeat: protocol.Heartbeat) -> None:
@@ -349,6 +359,7 @@ class Scheduler:
                 f"job {key} names cluster {key.cluster!r}, but this scheduler runs cluster "
                 f"{self.config.cluster!r}"
             )
+        self.updates.refuse_while_updating(key, "create")
         if any(task.state in ACTIVE_STATES for task in self.cluster.job_tasks(key)):
             raise JobExistsError(key)
         self._check_quota(spec, spec.instances)
@@ -380,6 +391,7 @@ class Scheduler:
     ) -> list[str]:
         if key not in self.jobs and not self.cluster.job_tasks(key):
             raise JobNotFoundError(key)
+        self.updates.refuse_while_updating(key, "kill instances of")
         tasks = self.active_tasks(key, instances)
         now = self.clock()
         effects = self.cluster.kill_tasks(
@@ -401,6 +413,7 @@ class Scheduler:
         """Kill running instances so that each comes back as a new task, same config."""
         if key not in self.jobs:
             raise JobNotFoundError(key)
+        self.updates.refuse_while_updating(key, "restart")
         tasks = [t for t in self.active_tasks(key, instances) if t.state in RESTARTABLE]
         effects = self.cluster.restart_tasks(
             [task.task_id for task in tasks], self.clock(), message or "Restarted by request"
@@ -417,6 +430,7 @@ class Scheduler:
             raise JobNotFoundError(key)
         if count < 1:
             raise InvalidParameterError(f"cannot add {count} instances; add at least 1")
+        self.updates.refuse_while_updating(key, "add instances to")
         highest = max((t.instance for t in self.active_tasks(key)), default=-1)
         first = max(spec.instances, highest + 1)
         grown = msgspec.structs.replace(spec, instances=first + count)
@@ -428,6 +442,43 @@ class Scheduler:
         log.info("event=instances_added job=%s instances=%s", key, added)
         self.want_round()
         return added
+
+    # Updates.
+
+    async def start_update(
+        self, spec: JobSpec, scope: Iterable[int] | None, user: str | None, message: str | None
+    ) -> JobUpdate | None:
+        """Roll the job to `spec` (on the instances of `scope`, or all); None if that changes
+        nothing. The update goes on in the scheduling rounds."""
+        key = spec.key
+        if key not in self.jobs and not self.active_tasks(key):
+            raise JobNotFoundError(key)
+        self.updates.refuse_while_updating(key, "update")
+        planned = self.updates.plan(spec, self.cluster.job_tasks(key), scope)
+        if planned is None:
+            return None
+        plan, configs = planned
+        self._check_quota(spec, max(spec.instances, len(self.active_tasks(key))))
+        update = self.updates.begin(
+            spec=spec, plan=plan, configs=configs, scope=scope, user=user, message=message,
+            now=self.clock(),
+        )  # fmt: skip
+        await self.carry_out([], Changes(updates={update.update_id: update}))
+        self.want_round()
+        return update
+
+    async def change_update(
+        self,
+        key: JobKey,
+        change: Callable[[UpdatePlan, UpdateProgress], UpdateProgress],
+        user: str | None,
+        message: str | None,
+    ) -> JobUpdate:
+        """A person's operation on the job's active update (pause, resume, abort, ...)."""
+        update = self.updates.operate(key, change, user, message, self.clock())
+        await self.carry_out([], Changes(updates=self.updates.changes_for(update)))
+        self.want_round()
+        return update
 
     # Operating the cluster.
 
