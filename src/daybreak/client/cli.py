@@ -17,6 +17,7 @@ from daybreak.client.admin_commands import admin, quota
 from daybreak.client.completion_commands import completion_command
 from daybreak.client.job_commands import COMMANDS
 from daybreak.client.task_commands import task
+from daybreak.client.update_commands import update
 from daybreak.errors import DaybreakError, ExitCode, InvalidCommandError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -55,6 +56,7 @@ for _command in COMMANDS:
 cli.add_command(admin)
 cli.add_command(quota)
 cli.add_command(task)
+cli.add_command(update)
 cli.add_command(completion_command)
 for _command in daemon_commands.COMMANDS:
     cli.add_command(_command)
