@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import shutil
 import time
@@ -34,7 +35,7 @@ from daybreak.agent.executor.health import Health, HealthTracker
 from daybreak.agent.executor.planner import Phase
 from daybreak.agent.executor.processes import account_of
 from daybreak.agent.executor.supervisor import TaskSupervisor
-from daybreak.agent.executor.tree import ProcessTable, ProcessTables
+from daybreak.agent.executor.tree import ProcessTables
 from daybreak.agent.gc import FinishedSandbox, sandboxes_to_remove
 from daybreak.agent.logs import rotate_logs
 from daybreak.agent.paths import TaskPaths, task_paths, tasks_dir
@@ -338,9 +339,8 @@ class TaskHost:
         while True:
             await asyncio.sleep(self.config.usage_interval_s)
             active = [t for t in self.tasks.values() if not t.supervisor.finished]
-            table = self.process_tables.recent()
             # Walking sandboxes and reading /proc blocks: off the loop.
-            usages = await asyncio.to_thread(self._measure, active, table)
+            usages = await asyncio.to_thread(self._measure, active)
             for tracked, usage in zip(active, usages, strict=True):
                 tracked.usage = usage
                 if tracked.supervisor.planner.phase is not Phase.ACTIVE:
@@ -355,13 +355,14 @@ class TaskHost:
                     self._stop(tracked, reason, Phase.FAILED)
 
     @staticmethod
-    def _measure(active: list[_Tracked], table: ProcessTable) -> list[protocol.TaskUsage]:
+    def _measure(active: list[_Tracked]) -> list[protocol.TaskUsage]:
         """Each task's usage; its rotating logs are trimmed in the same pass, off the loop."""
         usages = []
+        tables = ProcessTables(time.monotonic, recent_s=math.inf)  # one scan, if any, per pass
         for tracked in active:
             supervisor = tracked.supervisor
             rotate_logs(supervisor.paths, supervisor.launcher)
-            pids = supervisor.processes(table)
+            pids = supervisor.processes(tables.recent)
             usages.append(measure(supervisor.task_id, supervisor.paths.root, tracked.cgroups, pids))
         return usages
 

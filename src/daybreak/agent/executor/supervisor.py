@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,8 @@ from daybreak.agent.executor.processes import Launcher, account_of, read_exit_st
 from daybreak.agent.executor.tree import (
     ProcessTable,
     ProcessTables,
+    cgroup_members,
+    process_group,
     signal_groups,
     signal_pids,
     start_ticks,
@@ -198,7 +201,7 @@ class TaskSupervisor:
             return None  # what is left is waiters of killed runs exiting: nothing to decide
         ending = self.planner.phase in (Phase.CLEANING, Phase.FINALIZING)
         # Strays only matter once the known runs are gone; until then their exits wake us.
-        strays = ending and not self.planner.running and bool(self._strays(tables.recent()))
+        strays = ending and not self.planner.running and bool(self._strays(tables.recent))
         before = self.planner.phase
         step = self.planner.step(now, strays_alive=strays)
         after = self.planner.phase
@@ -206,7 +209,7 @@ class TaskSupervisor:
             self._record_ending_phase(now)
         if step.terminate:
             signal_groups(self.waiters, signal.SIGTERM)
-            signal_pids(self._strays(tables.recent()), signal.SIGTERM)
+            signal_pids(self._strays(tables.recent), signal.SIGTERM)
             self._young = {
                 pid for pid, run in self.waiters.items() if now - run.started_ms < YOUNG_RUN_MS
             }
@@ -216,7 +219,7 @@ class TaskSupervisor:
             self._young, self._resignal_at_ms = set(), None
         if step.kill:
             signal_groups(self.waiters, signal.SIGKILL)
-            signal_pids(self.processes(tables.fresh()), signal.SIGKILL)
+            signal_pids(self.processes(tables.fresh), signal.SIGKILL)
         for process in step.start:
             self._start(process, now)
         if after in TERMINAL_PHASES:
@@ -258,9 +261,20 @@ class TaskSupervisor:
             )
         )
 
-    def processes(self, table: ProcessTable) -> set[int]:
-        """Every live process of the task, waiters included."""
-        return table.task_processes(self.task_id, self.waiters, self.launch.cgroup_procs)
+    def processes(self, table: Callable[[], ProcessTable]) -> set[int]:
+        """Every live process of the task, waiters included. Its cgroups hold them all where
+        it has some; only a task without cgroups needs `table`, a scan of /proc."""
+        if self.launch.cgroup_procs:
+            return cgroup_members(self.launch.cgroup_procs) | self.waiters.keys()
+        return table().task_processes(self.task_id, self.waiters, self.launch.cgroup_procs)
 
-    def _strays(self, table: ProcessTable) -> set[int]:
-        return self.processes(table) - table.descendants(self.waiters)
+    def _strays(self, table: Callable[[], ProcessTable]) -> set[int]:
+        """Processes of the task that signalling the waiters' process groups does not reach."""
+        if self.launch.cgroup_procs:
+            return {
+                pid
+                for pid in cgroup_members(self.launch.cgroup_procs)
+                if process_group(pid) not in self.waiters.keys() | {None}
+            }
+        scanned = table()
+        return self.processes(lambda: scanned) - scanned.descendants(self.waiters)

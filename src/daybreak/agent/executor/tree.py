@@ -5,7 +5,8 @@ Three ways in, because each can miss something the others catch:
 - the `DAYBREAK_TASK_ID` variable every process of the task inherits, which survives a double
   fork and an agent restart (a process can clear its environment, hence the other two);
 - the members of the task's cgroups, where the machine has them.
-One scan of /proc answers for every task at once, so killing 500 tasks costs one scan.
+One scan of /proc answers for every task at once, so killing 500 tasks costs one scan; a task
+with cgroups needs none, since its cgroups hold every process it started.
 """
 
 from __future__ import annotations
@@ -119,6 +120,13 @@ def cgroup_members(procs_files: Iterable[str]) -> set[int]:
         if text:
             members.update(int(line) for line in text.split())
     return members
+
+
+def process_group(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
 
 
 def signal_pids(pids: Iterable[int], sig: signal.Signals) -> None:
