@@ -72,3 +72,30 @@ def test_a_follower_that_falls_behind_is_told_and_let_go(monkeypatch: pytest.Mon
     received, left = asyncio.run(scenario())
     assert received == ["lagged"]
     assert left == 0
+
+
+def test_update_changes_carry_each_instances_progress() -> None:
+    from daybreak.core import updater
+    from daybreak.model.update import JobUpdate, UpdatePlan
+
+    plan = UpdatePlan(initial={0: "a", 1: "a"}, desired={0: "b", 1: "b"}, settings=WEB.update)
+    update = JobUpdate(update_id="u1", job=WEB.key, created_ms=1, modified_ms=1, plan=plan,
+                       progress=updater.start(plan), configs={"a": WEB, "b": WEB})  # fmt: skip
+
+    async def scenario() -> bytes:
+        hub = EventHub(TaskSummary.of)
+
+        async def first() -> bytes:
+            async for event in hub.follow(lambda key: key == WEB.key):
+                assert event is not None and event.kind == "update"
+                return event.data
+            raise AssertionError("no event")
+
+        follower = asyncio.create_task(first())
+        await asyncio.sleep(0)
+        hub.publish(Changes(updates={"u1": update, "gone": None}), {})
+        return await follower
+
+    data = asyncio.run(scenario())
+    assert data.startswith(b'{"update":{"update_id":"u1"')
+    assert data.endswith(b'"instances":{"0":"IDLE","1":"IDLE"}}')

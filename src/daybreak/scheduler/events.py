@@ -1,5 +1,5 @@
 """Change events for whoever follows the cluster live (the web UI, `curl`, scripts): every
-committed task or job change, in commit order, as server-sent events.
+committed task, job or update change, in commit order, as server-sent events.
 
 A follower gets a bounded queue. One that falls too far behind is told so and dropped rather
 than letting the scheduler's memory grow; it reconnects and reads the current state again.
@@ -18,6 +18,7 @@ from daybreak.model.api import TaskSummary
 from daybreak.model.jobkey import parse_job_key
 from daybreak.model.jobspec import JobKey
 from daybreak.model.task import ScheduledTask
+from daybreak.model.update import InstanceStatus, UpdateSummary
 from daybreak.store.records import Changes
 
 QUEUE_LIMIT = 10_000
@@ -39,9 +40,15 @@ class JobChanged(msgspec.Struct, frozen=True, kw_only=True):
     configured: bool
 
 
+class UpdateChanged(msgspec.Struct, frozen=True, kw_only=True):
+    update: UpdateSummary
+    # Each instance of the update by its status in the current direction.
+    instances: dict[int, InstanceStatus]
+
+
 @dataclass(frozen=True)
 class Event:
-    kind: str  # the SSE event type: task, task-deleted, job, lagged
+    kind: str  # the SSE event type: task, task-deleted, job, update, lagged
     job: JobKey | None
     data: bytes
 
@@ -80,6 +87,14 @@ class EventHub:
             job = parse_job_key(key_text)
             body = msgspec.json.encode(JobChanged(job=job, configured=spec is not None))
             events.append(Event("job", job, body))
+        for update in changes.updates.values():
+            if update is None:
+                continue  # history pruned: nothing a follower watches changed
+            instances = {i: p.status for i, p in update.progress.instances.items()}
+            body = msgspec.json.encode(
+                UpdateChanged(update=UpdateSummary.of(update), instances=instances)
+            )
+            events.append(Event("update", update.job, body))
         for follower in list(self.followers):
             for event in events:
                 if event.job is not None and not follower.wants(event.job):
