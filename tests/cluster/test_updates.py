@@ -9,7 +9,13 @@ import msgspec
 import pytest
 
 from daybreak.agent.executor.checkpoint import read_checkpoint
-from daybreak.model.jobspec import JobSpec, Process, UpdateSettings
+from daybreak.model.jobspec import (
+    CountSlaPolicy,
+    JobSpec,
+    Process,
+    QueueStrategy,
+    UpdateSettings,
+)
 from daybreak.model.task_state import TaskState
 from daybreak.model.update import (
     InstanceAction,
@@ -190,3 +196,26 @@ def test_updates_refuse_batch_jobs_and_foreign_configs(cluster: LocalCluster) ->
     other = cluster.job(name="other", instances=1, service=True)
     wrong = cluster.api.post(f"/jobs/{batch.key}/update", json={"spec": msgspec.to_builtins(other)})
     assert wrong.status_code == 400 and "not " + str(batch.key) in wrong.json()["error"]
+
+
+@sqlite_only
+def test_an_sla_aware_update_rolls_on_as_its_policy_allows(cluster: LocalCluster) -> None:
+    settings = UpdateSettings(batch_size=3, watch_secs=0, sla_aware=True,
+                              strategy=QueueStrategy(batch_size=3))  # fmt: skip
+    careless = running(cluster, service(cluster, instances=3, update=settings))
+    refused = cluster.api.post(f"/jobs/{careless.key}/update",
+                               json={"spec": msgspec.to_builtins(with_cmdline(careless, "sleep 1"))})  # fmt: skip
+    assert refused.status_code == 400
+    assert "has no sla_policy: give it a CountSlaPolicy" in refused.json()["error"]
+
+    policy = CountSlaPolicy(count=2, duration_secs=1)
+    careful = with_cmdline(careless, "sleep 700", sla_policy=policy)
+    done = wait_for_update(cluster, start_update(cluster, careful), U.ROLLED_FORWARD)
+    assert cmdlines(cluster, careless) == dict.fromkeys(range(3), "sleep 700")
+    # One instance at a time: each waited for the one before to be up for a second.
+    starts = [e.timestamp_ms for e in done.instance_events
+              if e.action is InstanceAction.INSTANCE_UPDATING]  # fmt: skip
+    assert len(starts) == 3 and len({*starts}) == 1  # the batch of 3 began at once
+    updated = sorted(e.timestamp_ms for e in done.instance_events
+                     if e.action is InstanceAction.INSTANCE_UPDATED)  # fmt: skip
+    assert updated[2] - updated[0] >= 2000

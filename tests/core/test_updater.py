@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hypothesis import given, settings
@@ -21,7 +22,10 @@ from daybreak.core.updater import (
 )
 from daybreak.model.jobspec import (
     BatchStrategy,
+    CountSlaPolicy,
+    PercentageSlaPolicy,
     QueueStrategy,
+    SlaPolicy,
     UpdateSettings,
     UpdateStrategy,
     VariableBatchStrategy,
@@ -101,8 +105,9 @@ class Run:
     most_working: int
 
 
-def roll(job: Job, plan: UpdatePlan, progress: UpdateProgress | None = None,
-         until: int = 600, now: int = TICK_MS) -> Run:  # fmt: skip
+def roll(job: Job, plan: UpdatePlan, progress: UpdateProgress | None = None, *,
+         until: int = 600, now: int = TICK_MS,
+         after_each: Callable[[Job, int], None] | None = None) -> Run:  # fmt: skip
     """Evaluate and tick until the update stops rolling (or `until` ticks pass)."""
     progress = progress or start(plan)
     events: list[tuple[int, A]] = []
@@ -124,6 +129,8 @@ def roll(job: Job, plan: UpdatePlan, progress: UpdateProgress | None = None,
             for i in plan.initial.keys() & plan.desired.keys()
         )
         job.down_most = max(job.down_most, down)
+        if after_each is not None:
+            after_each(job, now)
         if statuses[-1] is not progress.status:
             statuses.append(progress.status)
         if progress.status not in (U.ROLLING_FORWARD, U.ROLLING_BACK):
@@ -133,8 +140,10 @@ def roll(job: Job, plan: UpdatePlan, progress: UpdateProgress | None = None,
     return Run(progress, events, statuses, most_working)
 
 
-def plan_of(before: dict[int, str], after: dict[int, str], **settings: object) -> UpdatePlan:
-    return UpdatePlan(initial=before, desired=after, settings=UpdateSettings(**settings))  # type: ignore[arg-type]
+def plan_of(before: dict[int, str], after: dict[int, str], sla: SlaPolicy | None = None,
+            **settings: object) -> UpdatePlan:  # fmt: skip
+    return UpdatePlan(initial=before, desired=after, settings=UpdateSettings(**settings),  # type: ignore[arg-type]
+                      sla_policy=sla, rollback_sla_policy=sla)  # fmt: skip
 
 
 def same(config: str, instances: range) -> dict[int, str]:
@@ -290,3 +299,56 @@ def test_never_more_than_a_group_in_flight_and_every_instance_lands_on_one_side(
         assert run.progress.status is U.ROLLED_BACK
         assert broken
         assert job.configs() == initial  # every instance has its config from before
+
+
+def healthy(job: Job, now: int, duration_ms: int) -> int:
+    return sum(
+        t.state is S.RUNNING and t.running_since_ms is not None
+        and now - t.running_since_ms >= duration_ms
+        for t in job.active.values()
+    )  # fmt: skip
+
+
+def test_an_sla_aware_update_keeps_the_count_of_healthy_instances() -> None:
+    job = job_on(same("v1", range(4)))
+    sla = CountSlaPolicy(count=3, duration_secs=2)
+    plan = plan_of(same("v1", range(4)), same("v2", range(4)), sla=sla, sla_aware=True,
+                   watch_secs=0, strategy=QueueStrategy(batch_size=4))  # fmt: skip
+    lowest: list[int] = []
+    run = roll(job, plan, now=10_000,
+               after_each=lambda j, now: lowest.append(healthy(j, now, 2000)))  # fmt: skip
+    assert run.progress.status is U.ROLLED_FORWARD
+    assert min(lowest) == 3  # one instance down at a time, despite a batch of 4
+    assert job.down_most == 1
+    careless = plan_of(same("v1", range(4)), same("v2", range(4)), sla=sla, sla_aware=False,
+                       watch_secs=0, strategy=QueueStrategy(batch_size=4))  # fmt: skip
+    assert roll(job_on(same("v1", range(4))), careless, now=10_000).most_working == 4
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    instances=st.integers(2, 8),
+    data=st.data(),
+    duration_secs=st.integers(0, 3),
+    strategy=strategies,
+)
+def test_an_sla_aware_update_never_breaks_its_policy(
+    instances: int, data: st.DataObject, duration_secs: int, strategy: UpdateStrategy
+) -> None:
+    if data.draw(st.booleans(), "by count"):
+        count = data.draw(st.integers(1, instances - 1), "count")
+        policy: SlaPolicy = CountSlaPolicy(count=count, duration_secs=duration_secs)
+    else:
+        percentage = data.draw(st.integers(1, 99), "percentage")
+        policy = PercentageSlaPolicy(percentage=percentage, duration_secs=duration_secs)
+        count = -(-instances * percentage // 100)
+        count = min(instances, count)  # the policy allows no instance down: only checked, not run
+    job = job_on(same("v1", range(instances)))
+    plan = plan_of(same("v1", range(instances)), same("v2", range(instances)), sla=policy,
+                   sla_aware=True, watch_secs=0, strategy=strategy)  # fmt: skip
+    lowest: list[int] = []
+    run = roll(job, plan, now=10_000, until=300,
+               after_each=lambda j, now: lowest.append(healthy(j, now, duration_secs * 1000)))  # fmt: skip
+    assert min(lowest) >= count
+    if count < instances:
+        assert run.progress.status is U.ROLLED_FORWARD

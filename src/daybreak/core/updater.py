@@ -19,10 +19,14 @@ Rules, as Aurora had them:
   `rollback_on_failure`, else it ends FAILED. A rollback that fails ends FAILED.
 - With `pulse_interval_secs`, the update starts awaiting a pulse and stops to await one whenever
   the last pulse is older than the interval.
+- With `sla_aware`, an old task is killed only if the job's SLA policy still holds without it:
+  enough instances (a count, or a percentage of the job) RUNNING for the policy's duration.
+  Otherwise the instance waits and is tried again at the next evaluation.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -38,7 +42,14 @@ from daybreak.core.update_status import (
     resumed,
     rolled_back,
 )
-from daybreak.model.jobspec import BatchStrategy, QueueStrategy, VariableBatchStrategy
+from daybreak.model.jobspec import (
+    BatchStrategy,
+    CountSlaPolicy,
+    PercentageSlaPolicy,
+    QueueStrategy,
+    SlaPolicy,
+    VariableBatchStrategy,
+)
 from daybreak.model.task_state import BEING_KILLED_STATES, TaskState
 from daybreak.model.update import (
     ConfigId,
@@ -220,6 +231,10 @@ class _Pass:
         self.instances = dict(result.progress.instances)
         order = plan.instances()
         self.order = order if self.forward else order[::-1]
+        policy = plan.sla_policy if self.forward else plan.rollback_sla_policy
+        self.sla = (
+            _SlaBudget(policy, plan, views, now) if self.settings.sla_aware and policy else None
+        )
 
     def run(self) -> None:
         progress = self.result.progress
@@ -342,8 +357,12 @@ class _Pass:
         )
 
     def _kill(self, instance: int, active: TaskView) -> None:
-        if active.state not in BEING_KILLED_STATES:
-            self.result.kills.append(KillOldTask(instance, active.task_id))
+        if active.state in BEING_KILLED_STATES:
+            return
+        if self.sla is not None and not self.sla.take(instance):
+            self.result.wake(self.now + SLA_RETRY_MS)
+            return
+        self.result.kills.append(KillOldTask(instance, active.task_id))
 
     def _finish(self, instance: int, progress: InstanceProgress, status: InstanceStatus) -> None:
         self.instances[instance] = msgspec.structs.replace(progress, status=status)
@@ -356,3 +375,48 @@ def _group_size(strategy: BatchStrategy | VariableBatchStrategy, groups_started:
         return strategy.batch_size
     sizes = strategy.batch_sizes
     return sizes[min(groups_started, len(sizes) - 1)]
+
+
+# How soon an instance held back by the SLA policy is tried again.
+SLA_RETRY_MS = 1000
+
+
+class _SlaBudget:
+    """How many more instances this evaluation may take down without breaking the policy."""
+
+    def __init__(
+        self, policy: SlaPolicy, plan: UpdatePlan, views: Mapping[int, InstanceView], now: int
+    ) -> None:
+        duration_ms = _duration_secs(policy) * 1000
+        self.healthy = {
+            instance
+            for instance, view in views.items()
+            if view.active is not None
+            and view.active.state is TaskState.RUNNING
+            and view.active.running_since_ms is not None
+            and now - view.active.running_since_ms >= duration_ms
+        }
+        # The job's instances: those running, and those the update is replacing or adding
+        # (which may have no task at this moment).
+        serving = {instance for instance, view in views.items() if view.active is not None}
+        total = len(serving | plan.initial.keys() | plan.desired.keys())
+        if isinstance(policy, CountSlaPolicy):
+            self.minimum = policy.count
+        elif isinstance(policy, PercentageSlaPolicy):
+            self.minimum = math.ceil(total * policy.percentage / 100)
+        else:  # a coordinator is asked by the shell, not here
+            self.minimum = 0
+
+    def take(self, instance: int) -> bool:
+        """Whether `instance` may go down now: the others meet the policy without it (as
+        Aurora checked, even when the instance itself is not up yet). If so, it counts as
+        down from here on."""
+        remaining = self.healthy - {instance}
+        if len(remaining) < self.minimum:
+            return False
+        self.healthy = remaining
+        return True
+
+
+def _duration_secs(policy: SlaPolicy) -> int:
+    return policy.duration_secs if isinstance(policy, CountSlaPolicy | PercentageSlaPolicy) else 0

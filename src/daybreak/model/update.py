@@ -10,7 +10,7 @@ from enum import StrEnum
 
 import msgspec
 
-from daybreak.model.jobspec import JobKey, JobSpec, UpdateSettings
+from daybreak.model.jobspec import JobKey, JobSpec, SlaPolicy, UpdateSettings
 
 # Identifies an instance's config: a digest of the instance's JobSpec.
 ConfigId = str
@@ -52,6 +52,10 @@ class UpdatePlan(msgspec.Struct, frozen=True, kw_only=True):
     initial: dict[int, ConfigId]
     desired: dict[int, ConfigId]
     settings: UpdateSettings
+    # With `settings.sla_aware`: the policy no kill of the update may break (the new config's
+    # on the way forward, the old one's on the way back).
+    sla_policy: SlaPolicy | None = None
+    rollback_sla_policy: SlaPolicy | None = None
 
     def instances(self) -> list[int]:
         """The instances the update touches, in Aurora's order for rolling forward."""

@@ -20,7 +20,7 @@ from daybreak.core.cluster import Cluster
 from daybreak.core.effects import Effect
 from daybreak.core.update_status import ACTIVE_UPDATE_STATUSES
 from daybreak.errors import DaybreakError, InvalidParameterError
-from daybreak.model.jobspec import JobKey, JobSpec
+from daybreak.model.jobspec import CountSlaPolicy, JobKey, JobSpec, PercentageSlaPolicy
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
 from daybreak.model.update import (
@@ -154,6 +154,14 @@ class JobUpdates:
             raise InvalidParameterError(
                 f"job {spec.key} is a cron job: its next run takes the config it is scheduled with"
             )
+        if spec.update.sla_aware and not isinstance(
+            spec.sla_policy, CountSlaPolicy | PercentageSlaPolicy
+        ):
+            raise InvalidParameterError(
+                f"job {spec.key} asks for an SLA-aware update (update_config sla_aware) but has "
+                f"{'no sla_policy' if spec.sla_policy is None else 'a coordinator sla_policy'}: "
+                "give it a CountSlaPolicy or PercentageSlaPolicy"
+            )
         current = {t.instance: t for t in tasks if t.state in ACTIVE_STATES}
         wanted = None if scope is None else set(scope)
         if wanted is not None:
@@ -177,7 +185,15 @@ class JobUpdates:
         }
         if initial == desired:
             return None
-        return UpdatePlan(initial=initial, desired=desired, settings=spec.update), configs
+        before = next((task.spec.sla_policy for task in current.values()), None)
+        plan = UpdatePlan(
+            initial=initial,
+            desired=desired,
+            settings=spec.update,
+            sla_policy=spec.sla_policy,
+            rollback_sla_policy=before or spec.sla_policy,
+        )
+        return plan, configs
 
     def begin(
         self,
