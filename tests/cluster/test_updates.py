@@ -11,9 +11,11 @@ import pytest
 from daybreak.agent.executor.checkpoint import read_checkpoint
 from daybreak.model.jobspec import (
     CountSlaPolicy,
+    HealthCheck,
     JobSpec,
     Process,
     QueueStrategy,
+    ShellHealthChecker,
     UpdateSettings,
 )
 from daybreak.model.task_state import TaskState
@@ -114,6 +116,23 @@ def test_a_failing_version_is_rolled_back_in_reverse_order(cluster: LocalCluster
     cluster.wait_for_states(spec.key, TaskState.RUNNING, 3)
     wait_for(lambda: cmdlines(cluster, spec) == dict.fromkeys(range(3), "sleep 600"),
              "every instance back on the old config")  # fmt: skip
+    assert cluster.status(spec.key).spec == spec
+
+
+@sqlite_only
+def test_a_version_failing_its_health_check_is_rolled_back(cluster: LocalCluster) -> None:
+    def checked(command: str) -> HealthCheck:
+        return HealthCheck(checker=ShellHealthChecker(shell_command=command),
+                           initial_interval_secs=0.2, interval_secs=0.2)  # fmt: skip
+
+    spec = running(cluster, service(cluster, instances=2, health_check=checked("true"),
+                                    update=UpdateSettings(watch_secs=1)))  # fmt: skip
+    sick = msgspec.structs.replace(spec, health_check=checked("exit 1"))
+    done = wait_for_update(cluster, start_update(cluster, sick), U.ROLLED_BACK)
+    assert done.progress.message == "Latest failure: instance 0 exited."
+    failed = [t for t in cluster.status(spec.key).finished if t.state is TaskState.FAILED]
+    assert failed and all("health" in (t.events[-1].message or "").lower() for t in failed)
+    cluster.wait_for_states(spec.key, TaskState.RUNNING, 2)
     assert cluster.status(spec.key).spec == spec
 
 
