@@ -143,15 +143,21 @@ def agent(start_agent: AgentFactory) -> AgentProcess:
 
 
 def remove_cgroups(work_dir: Path) -> None:
-    """The cgroups of tasks the test left running, once their killed processes are gone."""
+    """The cgroups of tasks the test left running, once their killed processes are gone.
+
+    Only this agent's tasks': agents of tests running side by side share ids (agent-1, ...),
+    hence cgroup parents, and a cgroup made for another test's launch must not be taken away
+    before that launch places its first process there."""
     identity = work_dir / "agent.json"
     if not identity.exists():
         return
     agent_id = json.loads(identity.read_text())["agent_id"]
+    tasks = work_dir / "tasks"
+    ours = {entry.name for entry in tasks.iterdir()} if tasks.is_dir() else set()
     for parent in agent_directories(machine_hierarchies(), agent_id):
         if not parent.is_dir():
             continue
-        for child in (c for c in parent.iterdir() if c.is_dir()):
+        for child in (c for c in parent.iterdir() if c.is_dir() and c.name in ours):
             cgroups = TaskCgroups((child,))
             deadline = time.monotonic() + WAIT_S
             while not cgroups.remove() and time.monotonic() < deadline:
