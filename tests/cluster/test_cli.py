@@ -209,6 +209,7 @@ def test_diff_shows_what_a_config_would_change_and_open_names_the_page(
     diff = run_cli(["job", "diff", key, str(changed)])
     assert diff.code == 0
     assert '-  "instances": 3,' in diff.out and '+  "instances": 5,' in diff.out
+    assert f"An update to this config would be refused: job {key} is not a service" in diff.out
 
     monkeypatch.setenv("BROWSER", "true")  # a browser that opens nothing
     opened = run_cli(["job", "open", key])

@@ -31,6 +31,12 @@ def test_update_start_wait_list_info_and_a_failure_rolled_back(
     assert run_cli(["job", "create", key, str(first), "--wait-until", "RUNNING"]).code == 0
 
     second = write_config(SERVICE.format(cmdline="sleep 700", role=role), "v2.aurora")
+    bigger = write_config(SERVICE.format(cmdline="sleep 700", role=role)
+                          .replace("instances = 2", "instances = 3"), "v2-bigger.aurora")  # fmt: skip
+    diff = run_cli(["job", "diff", key, str(bigger)])
+    assert diff.out.endswith(
+        "An update to this config would add instance(s) 2; update instance(s) 0-1.\n"
+    )
     good = run_cli(["update", "start", key, str(second), "--wait", "-m", "new sleep"])
     assert good.code == 0, good.err
     assert good.out.startswith("Update ")

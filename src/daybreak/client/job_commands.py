@@ -24,7 +24,7 @@ from daybreak.model.api import (
     KillResult,
 )
 from daybreak.model.jobkey import parse_instance_key, parse_job_key
-from daybreak.model.jobspec import JobKey
+from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task_state import TaskState
 
 if TYPE_CHECKING:
@@ -290,7 +290,32 @@ def job_diff(job_key: str, config_file: str, bindings: Sequence[str], read_json:
 
     diff = list(difflib.unified_diff(lines(running), lines(local), f"{key} (scheduler)",
                                      config_file, lineterm=""))  # fmt: skip
-    click.echo("\n".join(diff) if diff else f"No differences between {config_file} and {key}.")
+    if not diff:
+        click.echo(f"No differences between {config_file} and {key}.")
+        return
+    click.echo("\n".join(diff))
+    with client_for(key.cluster) as client:
+        click.echo(_update_changes(client, key, local))
+
+
+def _update_changes(client: ApiClient, key: JobKey, spec: JobSpec) -> str:
+    """What `update start` with `spec` would do to each instance, as the scheduler plans it."""
+    from daybreak.client.rolling import ranges
+    from daybreak.errors import DaybreakError
+    from daybreak.model.update import UpdateRequest, UpdateStarted
+
+    try:
+        planned = client.call("POST", f"/jobs/{key}/update", UpdateStarted,
+                              UpdateRequest(spec=spec), params={"dry_run": "true"})  # fmt: skip
+    except DaybreakError as error:
+        return f"An update to this config would be refused: {error}"
+    changes = planned.changes
+    said = [f"{verb} instance(s) {ranges(instances)}"
+            for verb, instances in (("add", changes.add), ("update", changes.update),
+                                    ("remove", changes.remove)) if instances]  # fmt: skip
+    if not said:
+        return "An update to this config would change no instance."
+    return "An update to this config would " + "; ".join(said) + "."
 
 
 @click.command("open")

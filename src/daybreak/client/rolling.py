@@ -66,7 +66,7 @@ def rolling_restart(
     failed_instances: list[int] = []
     done: list[int] = []
     for number, batch in enumerate(batches(chosen, policy.batch_size), start=1):
-        click.echo(f"  batch {number}: restarting instances {_ranges(batch)}", err=True)
+        click.echo(f"  batch {number}: restarting instances {ranges(batch)}", err=True)
         watched = {
             instance: _Instance(
                 old_tasks=frozenset(t.task_id for t in status.active if t.instance == instance)
@@ -79,9 +79,9 @@ def rolling_restart(
         done += batch
         if len(failed_instances) > policy.max_total_failures:
             raise RestartFailedError(
-                f"restart of {key} stopped: instance(s) {_ranges(failed_instances)} did not stay "
+                f"restart of {key} stopped: instance(s) {ranges(failed_instances)} did not stay "
                 f"RUNNING for {policy.watch_secs:g} s (more than --max-total-failures "
-                f"{policy.max_total_failures}). Restarted: {_ranges(done)}; the rest are "
+                f"{policy.max_total_failures}). Restarted: {ranges(done)}; the rest are "
                 f"untouched. `daybreak job status {key}` shows why."
             )
         status = _status(client, key)
@@ -142,7 +142,7 @@ def kill_in_batches(
     chosen = targets(_status(client, key), instances)
     killed = 0
     for number, batch in enumerate(batches(chosen, batch_size), start=1):
-        click.echo(f"  batch {number}: killing instances {_ranges(batch)}", err=True)
+        click.echo(f"  batch {number}: killing instances {ranges(batch)}", err=True)
         result = client.call("POST", f"/jobs/{key}/kill", KillResult,
                              KillRequest(instances=tuple(batch), message=message))  # fmt: skip
         killed += len(result.killed)
@@ -151,7 +151,7 @@ def kill_in_batches(
     return killed
 
 
-def _ranges(instances: Sequence[int]) -> str:
+def ranges(instances: Sequence[int]) -> str:
     """[0, 1, 2, 5] -> '0-2,5', as instances are written on the command line."""
     parts: list[str] = []
     for instance in sorted(instances):

@@ -162,10 +162,28 @@ class UpdateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     message: str | None = None
 
 
+class InstanceChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """What an update does to each instance, in the order it does it."""
+
+    add: tuple[int, ...] = ()
+    update: tuple[int, ...] = ()
+    remove: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, plan: UpdatePlan) -> InstanceChanges:
+        touched = plan.instances()
+        return cls(
+            add=tuple(i for i in touched if i not in plan.initial),
+            update=tuple(i for i in touched if i in plan.initial and i in plan.desired),
+            remove=tuple(i for i in touched if i not in plan.desired),
+        )
+
+
 class UpdateStarted(msgspec.Struct, frozen=True, kw_only=True):
-    # None when the new config changes nothing: no update was made.
+    # None when the new config changes nothing, or for a dry run: no update was made.
     update: UpdateSummary | None
     message: str
+    changes: InstanceChanges = InstanceChanges()
 
 
 class UpdateOperation(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -11,6 +11,7 @@ from daybreak.core import updater
 from daybreak.errors import InvalidParameterError
 from daybreak.model.api import API_PREFIX
 from daybreak.model.update import (
+    InstanceChanges,
     JobUpdate,
     UpdateList,
     UpdateOperation,
@@ -26,24 +27,34 @@ from daybreak.scheduler.api_jobs import JOB_PATH, job_key
 from daybreak.scheduler.service import Scheduler
 
 Change = Callable[[UpdatePlan, UpdateProgress], UpdateProgress]
+UNCHANGED = "Job is unchanged by proposed update."
 
 
 @post(JOB_PATH + "/update", status_code=200, opt=access(Access.ROLE))
 async def start_update(
     *, request: Request[Any, Any, Any], cluster: str, role: str, environment: str, name: str,
-    data: UpdateRequest, scheduler: Scheduler,
+    data: UpdateRequest, scheduler: Scheduler, dry_run: bool = False,
 ) -> UpdateStarted:  # fmt: skip
-    """Roll the job (or `instances` of it) to a new config, batch by batch."""
+    """Roll the job (or `instances` of it) to a new config, batch by batch; with `dry_run`,
+    only say which instances that would add, update and remove."""
     key = job_key(cluster, role, environment, name)
     if data.spec.key != key:
         raise InvalidParameterError(f"the config is for job {data.spec.key}, not {key}")
+    if dry_run:
+        planned = scheduler.plan_update(data.spec, data.instances)
+        if planned is None:
+            return UpdateStarted(update=None, message=UNCHANGED)
+        changes = InstanceChanges.of(planned[0])
+        return UpdateStarted(update=None, message="Dry run: nothing changed.", changes=changes)
     update = await scheduler.start_update(data.spec, data.instances, user_of(request),
                                           data.message)  # fmt: skip
     if update is None:
-        return UpdateStarted(update=None, message="Job is unchanged by proposed update.")
+        return UpdateStarted(update=None, message=UNCHANGED)
     changing = len(update.plan.instances())
     message = f"Update {update.update_id} started: {changing} instance(s) to change"
-    return UpdateStarted(update=UpdateSummary.of(update), message=message)
+    return UpdateStarted(
+        update=UpdateSummary.of(update), message=message, changes=InstanceChanges.of(update.plan)
+    )
 
 
 def _change(operation: str, scheduler: Scheduler, message: str | None) -> Change:

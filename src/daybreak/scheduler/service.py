@@ -29,7 +29,7 @@ from daybreak.model.api import Quota, TaskSummary
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
-from daybreak.model.update import JobUpdate, UpdatePlan, UpdateProgress
+from daybreak.model.update import ConfigId, JobUpdate, UpdatePlan, UpdateProgress
 from daybreak.scheduler.events import EventHub
 from daybreak.scheduler.settings import SchedulerConfig
 from daybreak.scheduler.updates import JobUpdates
@@ -451,10 +451,8 @@ class Scheduler:
         """Roll the job to `spec` (on the instances of `scope`, or all); None if that changes
         nothing. The update goes on in the scheduling rounds."""
         key = spec.key
-        if key not in self.jobs and not self.active_tasks(key):
-            raise JobNotFoundError(key)
         self.updates.refuse_while_updating(key, "update")
-        planned = self.updates.plan(spec, self.cluster.job_tasks(key), scope)
+        planned = self.plan_update(spec, scope)
         if planned is None:
             return None
         plan, configs = planned
@@ -466,6 +464,14 @@ class Scheduler:
         await self.carry_out([], Changes(updates={update.update_id: update}))
         self.want_round()
         return update
+
+    def plan_update(
+        self, spec: JobSpec, scope: Iterable[int] | None
+    ) -> tuple[UpdatePlan, dict[ConfigId, JobSpec]] | None:
+        """What updating the job to `spec` would change, without changing anything."""
+        if spec.key not in self.jobs and not self.active_tasks(spec.key):
+            raise JobNotFoundError(spec.key)
+        return self.updates.plan(spec, self.cluster.job_tasks(spec.key), scope)
 
     async def change_update(
         self,
