@@ -15,6 +15,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -49,6 +51,31 @@ def start_agents(scheduler: SchedulerProcess, work: Path) -> list[AgentProcess]:
             ).start()
         )  # fmt: skip
     return agents
+
+
+@contextmanager
+def bench_cluster(
+    role: str, *scheduler_args: str
+) -> Iterator[tuple[SchedulerProcess, httpx.Client]]:
+    """A scheduler and AGENTS agents in a temporary directory, all online, and its API; all
+    stopped afterwards, with the role's tasks killed and their cgroups removed."""
+    with tempfile.TemporaryDirectory() as temporary:
+        work = Path(temporary)
+        store = f"sqlite:///{work / 'scheduler.db'}"
+        scheduler = SchedulerProcess(store, work / "scheduler.log", *scheduler_args).start()
+        agents = start_agents(scheduler, work)
+        api = httpx.Client(base_url=scheduler.url + "/api/v1", timeout=60)
+        try:
+            wait_for(lambda: online_agents(api) == AGENTS, f"{AGENTS} agents online")
+            yield scheduler, api
+        finally:
+            api.close()
+            for agent in agents:
+                agent.stop()
+            scheduler.stop()
+            kill_tasks_where(lambda task_id: f"-{role}-" in task_id)
+            for agent in agents:
+                remove_cgroups(agent.work_dir)
 
 
 def online_agents(api: httpx.Client) -> int:
@@ -100,45 +127,30 @@ def main() -> None:
         ),
         instances=INSTANCES,
     )
-    with tempfile.TemporaryDirectory() as temporary:
-        work = Path(temporary)
-        store = f"sqlite:///{work / 'scheduler.db'}"
-        scheduler = SchedulerProcess(store, work / "scheduler.log").start()
-        agents = start_agents(scheduler, work)
-        api = httpx.Client(base_url=scheduler.url + "/api/v1", timeout=30)
-        try:
-            wait_for(lambda: online_agents(api) == AGENTS, f"{AGENTS} agents online")
-            assert scheduler.process is not None
-            watch = Watch(scheduler.url + "/api/v1", key, scheduler.process.pid)
-            created = time.monotonic()
-            response = api.post("/jobs", content=msgspec.json.encode(spec))
-            assert response.status_code == 201, response.text
-            watch.thread.start()
-            wait_for(lambda: watch.all_running_at, "every instance RUNNING", TIMEOUT_S)
-            watch.stopped.set()
-            watch.thread.join()
-            assert watch.all_running_at is not None
-            latencies = sorted(watch.latencies_ms)
-            result = {
-                "instances": INSTANCES,
-                "agents": AGENTS,
-                "create_to_all_running_s": round(watch.all_running_at - created, 2),
-                # When the scheduler had placed (launched) every instance: the rest is agents.
-                "create_to_all_placed_s": round((watch.all_placed_at or 0) - created, 2),
-                "status_calls": len(latencies),
-                "status_p50_ms": round(statistics.median(latencies), 1),
-                "status_p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))], 1),
-                "scheduler_peak_rss_mb": round(watch.peak_rss_mb, 1),
-            }
-            api.post(f"/jobs/{key}/kill", content=b"{}")
-        finally:
-            api.close()
-            for agent in agents:
-                agent.stop()
-            scheduler.stop()
-            kill_tasks_where(lambda task_id: f"-{role}-" in task_id)
-            for agent in agents:
-                remove_cgroups(agent.work_dir)
+    with bench_cluster(role) as (scheduler, api):
+        assert scheduler.process is not None
+        watch = Watch(scheduler.url + "/api/v1", key, scheduler.process.pid)
+        created = time.monotonic()
+        response = api.post("/jobs", content=msgspec.json.encode(spec))
+        assert response.status_code == 201, response.text
+        watch.thread.start()
+        wait_for(lambda: watch.all_running_at, "every instance RUNNING", TIMEOUT_S)
+        watch.stopped.set()
+        watch.thread.join()
+        assert watch.all_running_at is not None
+        latencies = sorted(watch.latencies_ms)
+        result = {
+            "instances": INSTANCES,
+            "agents": AGENTS,
+            "create_to_all_running_s": round(watch.all_running_at - created, 2),
+            # When the scheduler had placed (launched) every instance: the rest is agents.
+            "create_to_all_placed_s": round((watch.all_placed_at or 0) - created, 2),
+            "status_calls": len(latencies),
+            "status_p50_ms": round(statistics.median(latencies), 1),
+            "status_p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))], 1),
+            "scheduler_peak_rss_mb": round(watch.peak_rss_mb, 1),
+        }
+        api.post(f"/jobs/{key}/kill", content=b"{}")
     print(json.dumps(result))
 
 

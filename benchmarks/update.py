@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -22,10 +21,9 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.agent.conftest import kill_tasks_where, remove_cgroups
-from tests.cluster.conftest import CLUSTER, SchedulerProcess, wait_for
+from tests.cluster.conftest import CLUSTER, wait_for
 
-from benchmarks.e2e_launch import AGENTS, online_agents, start_agents
+from benchmarks.e2e_launch import AGENTS, bench_cluster
 from daybreak.model.api import JobStatus
 from daybreak.model.jobspec import (
     JobKey,
@@ -83,63 +81,46 @@ class DownWatch:
 def main() -> None:
     role = f"bench{uuid.uuid4().hex[:6]}"
     key = JobKey(cluster=CLUSTER, role=role, environment="devel", name="sleeper")
-    with tempfile.TemporaryDirectory() as temporary:
-        work = Path(temporary)
-        # The test harness' 3 s agent timeout is for tests of lost agents; here agents busy
-        # with 200 kills and launches each get the default, as in production.
-        scheduler = SchedulerProcess(
-            f"sqlite:///{work / 'scheduler.db'}", work / "scheduler.log", "--agent-timeout", "60s"
-        )
-        scheduler.start()
-        agents = start_agents(scheduler, work)
-        api = httpx.Client(base_url=scheduler.url + "/api/v1", timeout=60)
-        try:
-            wait_for(lambda: online_agents(api) == AGENTS, f"{AGENTS} agents online")
-            created = api.post("/jobs", content=msgspec.json.encode(sleeper(key, "sleep 600")))
-            assert created.status_code == 201, created.text
+    # The test harness' 3 s agent timeout is for tests of lost agents; here agents busy with
+    # 200 kills and launches each get a production-like one.
+    with bench_cluster(role, "--agent-timeout", "60s") as (scheduler, api):
+        created = api.post("/jobs", content=msgspec.json.encode(sleeper(key, "sleep 600")))
+        assert created.status_code == 201, created.text
 
-            def all_running() -> bool:
-                status = msgspec.json.decode(api.get(f"/jobs/{key}").content, type=JobStatus)
-                return sum(t.state is TaskState.RUNNING for t in status.active) == INSTANCES
+        def all_running() -> bool:
+            status = msgspec.json.decode(api.get(f"/jobs/{key}").content, type=JobStatus)
+            return sum(t.state is TaskState.RUNNING for t in status.active) == INSTANCES
 
-            wait_for(all_running, "every instance RUNNING", TIMEOUT_S)
-            watch = DownWatch(scheduler.url + "/api/v1", key)
-            watch.thread.start()
-            started = time.monotonic()
-            body = {"spec": msgspec.to_builtins(sleeper(key, "sleep 601"))}
-            response = api.post(f"/jobs/{key}/update", json=body)
-            assert response.status_code == 200, response.text
-            update = msgspec.json.decode(response.content, type=UpdateStarted).update
-            assert update is not None
+        wait_for(all_running, "every instance RUNNING", TIMEOUT_S)
+        watch = DownWatch(scheduler.url + "/api/v1", key)
+        watch.thread.start()
+        started = time.monotonic()
+        body = {"spec": msgspec.to_builtins(sleeper(key, "sleep 601"))}
+        response = api.post(f"/jobs/{key}/update", json=body)
+        assert response.status_code == 200, response.text
+        update = msgspec.json.decode(response.content, type=UpdateStarted).update
+        assert update is not None
 
-            def finished() -> JobUpdate | None:
-                got = api.get(f"/updates/{update.update_id}")
-                details = msgspec.json.decode(got.content, type=JobUpdate)
-                return details if details.status is not UpdateStatus.ROLLING_FORWARD else None
+        def finished() -> JobUpdate | None:
+            got = api.get(f"/updates/{update.update_id}")
+            details = msgspec.json.decode(got.content, type=JobUpdate)
+            return details if details.status is not UpdateStatus.ROLLING_FORWARD else None
 
-            done = wait_for(finished, "the update over", TIMEOUT_S)
-            elapsed = time.monotonic() - started
-            watch.stopped.set()
-            watch.thread.join()
-            result = {
-                "instances": INSTANCES,
-                "agents": AGENTS,
-                "batch_size": BATCH_SIZE,
-                "status": str(done.status),
-                "message": done.progress.message,
-                "update_s": round(elapsed, 2),
-                "max_instances_down": watch.most_down,
-                "polls": watch.polls,
-            }
-            api.post(f"/jobs/{key}/kill", content=b"{}")
-        finally:
-            api.close()
-            for agent in agents:
-                agent.stop()
-            scheduler.stop()
-            kill_tasks_where(lambda task_id: f"-{role}-" in task_id)
-            for agent in agents:
-                remove_cgroups(agent.work_dir)
+        done = wait_for(finished, "the update over", TIMEOUT_S)
+        elapsed = time.monotonic() - started
+        watch.stopped.set()
+        watch.thread.join()
+        result = {
+            "instances": INSTANCES,
+            "agents": AGENTS,
+            "batch_size": BATCH_SIZE,
+            "status": str(done.status),
+            "message": done.progress.message,
+            "update_s": round(elapsed, 2),
+            "max_instances_down": watch.most_down,
+            "polls": watch.polls,
+        }
+        api.post(f"/jobs/{key}/kill", content=b"{}")
     print(json.dumps(result))
 
 
