@@ -9,7 +9,6 @@ from collections.abc import Callable
 import pytest
 
 from daybreak.core.update_status import (
-    ACTIVE_UPDATE_STATUSES,
     UpdateStateError,
     aborted,
     check_transition,
@@ -18,7 +17,7 @@ from daybreak.core.update_status import (
     resumed,
     rolled_back,
 )
-from daybreak.model.update import UpdateStatus
+from daybreak.model.update import ACTIVE_UPDATE_STATUSES, UpdateStatus
 
 U = UpdateStatus
 FWD, BACK = U.ROLLING_FORWARD, U.ROLLING_BACK

@@ -280,21 +280,20 @@ def job_diff(job_key: str, config_file: str, bindings: Sequence[str], read_json:
 
     key = parse_job_key(job_key)
     local = pick_job(load_config(config_file, parse_bindings(bindings), read_json=read_json), key)
-    with client_for(key.cluster) as client:
-        running = client.call("GET", job_path(key), JobStatus).spec
 
     def lines(value: object) -> list[str]:
         if value is None:
             return []
         return msgspec.json.format(msgspec.json.encode(value), indent=2).decode().splitlines()
 
-    diff = list(difflib.unified_diff(lines(running), lines(local), f"{key} (scheduler)",
-                                     config_file, lineterm=""))  # fmt: skip
-    if not diff:
-        click.echo(f"No differences between {config_file} and {key}.")
-        return
-    click.echo("\n".join(diff))
     with client_for(key.cluster) as client:
+        running = client.call("GET", job_path(key), JobStatus).spec
+        diff = list(difflib.unified_diff(lines(running), lines(local), f"{key} (scheduler)",
+                                         config_file, lineterm=""))  # fmt: skip
+        if not diff:
+            click.echo(f"No differences between {config_file} and {key}.")
+            return
+        click.echo("\n".join(diff))
         click.echo(_update_changes(client, key, local))
 
 

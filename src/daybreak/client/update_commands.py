@@ -17,6 +17,7 @@ from daybreak.errors import DaybreakError, ExitCode, InvalidParameterError
 from daybreak.model.jobkey import parse_instance_key, parse_job_key
 from daybreak.model.jobspec import JobKey
 from daybreak.model.update import (
+    ACTIVE_UPDATE_STATUSES,
     InstanceAction,
     InstanceStatus,
     JobUpdate,
@@ -32,17 +33,16 @@ if TYPE_CHECKING:
     from daybreak.client.api_client import ApiClient
 
 U = UpdateStatus
-ACTIVE = (U.ROLLING_FORWARD, U.ROLLING_BACK, U.ROLL_FORWARD_PAUSED, U.ROLL_BACK_PAUSED,
-          U.ROLL_FORWARD_AWAITING_PULSE, U.ROLL_BACK_AWAITING_PULSE)  # fmt: skip
+ACTIVE = ACTIVE_UPDATE_STATUSES
 # Aurora's `update list --status` groups.
-STATUS_GROUPS: dict[str, tuple[UpdateStatus, ...]] = {
+STATUS_GROUPS: dict[str, frozenset[UpdateStatus]] = {
     "active": ACTIVE,
-    "all": tuple(UpdateStatus),
-    "blocked": (U.ROLL_FORWARD_AWAITING_PULSE, U.ROLL_BACK_AWAITING_PULSE),
-    "failed": (U.ERROR, U.FAILED, U.ROLLED_BACK),
-    "inactive": tuple(s for s in UpdateStatus if s not in ACTIVE),
-    "paused": (U.ROLL_FORWARD_PAUSED, U.ROLL_BACK_PAUSED),
-    "succeeded": (U.ROLLED_FORWARD,),
+    "all": frozenset(UpdateStatus),
+    "blocked": frozenset({U.ROLL_FORWARD_AWAITING_PULSE, U.ROLL_BACK_AWAITING_PULSE}),
+    "failed": frozenset({U.ERROR, U.FAILED, U.ROLLED_BACK}),
+    "inactive": frozenset(UpdateStatus) - ACTIVE,
+    "paused": frozenset({U.ROLL_FORWARD_PAUSED, U.ROLL_BACK_PAUSED}),
+    "succeeded": frozenset({U.ROLLED_FORWARD}),
 }
 POLL_S = 0.5
 

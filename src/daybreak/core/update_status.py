@@ -10,14 +10,10 @@ Rules this file owns:
 from __future__ import annotations
 
 from daybreak.errors import DaybreakError
-from daybreak.model.update import UpdateStatus
+from daybreak.model.update import ACTIVE_UPDATE_STATUSES, UpdateStatus
 
 U = UpdateStatus
 
-ACTIVE_UPDATE_STATUSES = frozenset({
-    U.ROLLING_FORWARD, U.ROLLING_BACK, U.ROLL_FORWARD_PAUSED, U.ROLL_BACK_PAUSED,
-    U.ROLL_FORWARD_AWAITING_PULSE, U.ROLL_BACK_AWAITING_PULSE,
-})  # fmt: skip
 ROLLING_STATUSES = frozenset({U.ROLLING_FORWARD, U.ROLLING_BACK})
 PAUSED_STATUSES = frozenset({U.ROLL_FORWARD_PAUSED, U.ROLL_BACK_PAUSED})
 AWAITING_PULSE_STATUSES = frozenset({U.ROLL_FORWARD_AWAITING_PULSE, U.ROLL_BACK_AWAITING_PULSE})

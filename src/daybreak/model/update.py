@@ -30,6 +30,14 @@ class UpdateStatus(StrEnum):
     ROLL_BACK_AWAITING_PULSE = "ROLL_BACK_AWAITING_PULSE"
 
 
+# Rolling, paused or awaiting a pulse: the statuses of a job's one update that is not over.
+ACTIVE_UPDATE_STATUSES = frozenset({
+    UpdateStatus.ROLLING_FORWARD, UpdateStatus.ROLLING_BACK,
+    UpdateStatus.ROLL_FORWARD_PAUSED, UpdateStatus.ROLL_BACK_PAUSED,
+    UpdateStatus.ROLL_FORWARD_AWAITING_PULSE, UpdateStatus.ROLL_BACK_AWAITING_PULSE,
+})  # fmt: skip
+
+
 class InstanceStatus(StrEnum):
     IDLE = "IDLE"
     WORKING = "WORKING"

@@ -451,7 +451,6 @@ class Scheduler:
         """Roll the job to `spec` (on the instances of `scope`, or all); None if that changes
         nothing. The update goes on in the scheduling rounds."""
         key = spec.key
-        self.updates.refuse_while_updating(key, "update")
         planned = self.plan_update(spec, scope)
         if planned is None:
             return None

@@ -18,12 +18,13 @@ import msgspec
 from daybreak.core import updater
 from daybreak.core.cluster import Cluster
 from daybreak.core.effects import Effect
-from daybreak.core.update_status import ACTIVE_UPDATE_STATUSES
+from daybreak.core.update_status import ROLLING_STATUSES
 from daybreak.errors import DaybreakError, InvalidParameterError
 from daybreak.model.jobspec import CountSlaPolicy, JobKey, JobSpec, PercentageSlaPolicy
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
 from daybreak.model.update import (
+    ACTIVE_UPDATE_STATUSES,
     ConfigId,
     InstanceUpdateEvent,
     JobUpdate,
@@ -287,7 +288,7 @@ class JobUpdates:
         changes = Changes()
         for update_id in list(self.active.values()):
             update = self.records[update_id]
-            if update.status not in (UpdateStatus.ROLLING_FORWARD, UpdateStatus.ROLLING_BACK):
+            if update.status not in ROLLING_STATUSES:
                 continue
             views = instance_views(cluster.job_tasks(update.job), self.ids)
             result = updater.evaluate(update.plan, update.progress, views, now)

@@ -271,10 +271,11 @@ class TaskSupervisor:
     def _strays(self, table: Callable[[], ProcessTable]) -> set[int]:
         """Processes of the task that signalling the waiters' process groups does not reach."""
         if self.launch.cgroup_procs:
+            reached = self.waiters.keys() | {None}  # None: gone meanwhile
             return {
                 pid
                 for pid in cgroup_members(self.launch.cgroup_procs)
-                if process_group(pid) not in self.waiters.keys() | {None}
+                if process_group(pid) not in reached
             }
         scanned = table()
         return self.processes(lambda: scanned) - scanned.descendants(self.waiters)
