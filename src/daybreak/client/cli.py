@@ -93,8 +93,8 @@ def job_inspect(
     job_key: str, config_file: str, bindings: Sequence[str], read_json: bool, as_json: bool
 ) -> None:
     """Show what a job in CONFIG_FILE would run, without talking to a scheduler."""
-    from daybreak.client.inspect_view import describe
     from daybreak.config import load_config, parse_bindings, pick_job
+    from daybreak.model.describe import describe
     from daybreak.model.jobkey import parse_job_key
 
     key = parse_job_key(job_key)

@@ -299,8 +299,8 @@ def job_diff(job_key: str, config_file: str, bindings: Sequence[str], read_json:
 
 def _update_changes(client: ApiClient, key: JobKey, spec: JobSpec) -> str:
     """What `update start` with `spec` would do to each instance, as the scheduler plans it."""
-    from daybreak.client.rolling import ranges
     from daybreak.errors import DaybreakError
+    from daybreak.model.jobkey import format_instances
     from daybreak.model.update import UpdateRequest, UpdateStarted
 
     try:
@@ -309,7 +309,7 @@ def _update_changes(client: ApiClient, key: JobKey, spec: JobSpec) -> str:
     except DaybreakError as error:
         return f"An update to this config would be refused: {error}"
     changes = planned.changes
-    said = [f"{verb} instance(s) {ranges(instances)}"
+    said = [f"{verb} instance(s) {format_instances(instances)}"
             for verb, instances in (("add", changes.add), ("update", changes.update),
                                     ("remove", changes.remove)) if instances]  # fmt: skip
     if not said:

@@ -7,6 +7,10 @@ from collections.abc import Sequence
 import click
 import msgspec
 
+from daybreak.model.describe import size_mb
+
+__all__ = ["amount", "print_json", "size_mb", "table"]
+
 
 def print_json(value: object) -> None:
     click.echo(msgspec.json.format(msgspec.json.encode(value), indent=2).decode())
@@ -24,11 +28,3 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 def amount(value: float) -> str:
     return f"{value:g}"
-
-
-def size_mb(value: float) -> str:
-    """MiB, shown in the largest unit that keeps it readable: 512 MiB, 4 GiB, 1.5 TiB."""
-    for unit, scale in (("TiB", 1024**2), ("GiB", 1024)):
-        if value >= scale:
-            return f"{value / scale:.4g} {unit}"
-    return f"{value:.4g} MiB"

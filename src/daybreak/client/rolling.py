@@ -12,6 +12,7 @@ import click
 from daybreak.client.api_client import ApiClient
 from daybreak.errors import DaybreakError
 from daybreak.model.api import JobStatus, KillRequest, KillResult, RestartRequest, RestartResult
+from daybreak.model.jobkey import format_instances
 from daybreak.model.jobspec import JobKey
 from daybreak.model.task_state import TaskState
 
@@ -66,7 +67,7 @@ def rolling_restart(
     failed_instances: list[int] = []
     done: list[int] = []
     for number, batch in enumerate(batches(chosen, policy.batch_size), start=1):
-        click.echo(f"  batch {number}: restarting instances {ranges(batch)}", err=True)
+        click.echo(f"  batch {number}: restarting instances {format_instances(batch)}", err=True)
         watched = {
             instance: _Instance(
                 old_tasks=frozenset(t.task_id for t in status.active if t.instance == instance)
@@ -79,9 +80,9 @@ def rolling_restart(
         done += batch
         if len(failed_instances) > policy.max_total_failures:
             raise RestartFailedError(
-                f"restart of {key} stopped: instance(s) {ranges(failed_instances)} did not stay "
-                f"RUNNING for {policy.watch_secs:g} s (more than --max-total-failures "
-                f"{policy.max_total_failures}). Restarted: {ranges(done)}; the rest are "
+                f"restart of {key} stopped: instance(s) {format_instances(failed_instances)} "
+                f"did not stay RUNNING for {policy.watch_secs:g} s (more than --max-total-failures "
+                f"{policy.max_total_failures}). Restarted: {format_instances(done)}; the rest are "
                 f"untouched. `daybreak job status {key}` shows why."
             )
         status = _status(client, key)
@@ -142,21 +143,10 @@ def kill_in_batches(
     chosen = targets(_status(client, key), instances)
     killed = 0
     for number, batch in enumerate(batches(chosen, batch_size), start=1):
-        click.echo(f"  batch {number}: killing instances {ranges(batch)}", err=True)
+        click.echo(f"  batch {number}: killing instances {format_instances(batch)}", err=True)
         result = client.call("POST", f"/jobs/{key}/kill", KillResult,
                              KillRequest(instances=tuple(batch), message=message))  # fmt: skip
         killed += len(result.killed)
         while any(t.instance in batch for t in _status(client, key).active):
             time.sleep(POLL_S)
     return killed
-
-
-def ranges(instances: Sequence[int]) -> str:
-    """[0, 1, 2, 5] -> '0-2,5', as instances are written on the command line."""
-    parts: list[str] = []
-    for instance in sorted(instances):
-        if parts and parts[-1].split("-")[-1] == str(instance - 1):
-            parts[-1] = f"{parts[-1].split('-')[0]}-{instance}"
-        else:
-            parts.append(str(instance))
-    return ",".join(parts)

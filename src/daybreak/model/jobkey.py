@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from daybreak.errors import InvalidParameterError
 from daybreak.model.jobspec import JobKey
@@ -40,6 +41,17 @@ def parse_instances(text: str) -> tuple[int, ...]:
             raise InvalidParameterError(f"instances {text!r}: range {part!r} runs backwards")
         chosen.update(range(first, last + 1))
     return tuple(sorted(chosen))
+
+
+def format_instances(instances: Sequence[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2,5', the inverse of `parse_instances`."""
+    parts: list[str] = []
+    for instance in sorted(instances):
+        if parts and parts[-1].split("-")[-1] == str(instance - 1):
+            parts[-1] = f"{parts[-1].split('-')[0]}-{instance}"
+        else:
+            parts.append(str(instance))
+    return ",".join(parts)
 
 
 def parse_instance_key(text: str) -> tuple[JobKey, tuple[int, ...] | None]:

@@ -1,4 +1,5 @@
-"""`job inspect`'s readable summary of a JobSpec: what a person checks before creating a job."""
+"""A readable summary of a JobSpec: what a person checks before creating a job (`job inspect`)
+and what the web UI shows as a job's configuration."""
 
 from __future__ import annotations
 
@@ -13,6 +14,14 @@ def _size(mib: int) -> str:
     if mib >= 1024 and mib % 1024 == 0:
         return f"{mib // 1024} GiB"
     return f"{mib} MiB"
+
+
+def size_mb(value: float) -> str:
+    """MiB, shown in the largest unit that keeps it readable: 512 MiB, 4 GiB, 1.5 TiB."""
+    for unit, scale in (("TiB", 1024**2), ("GiB", 1024)):
+        if value >= scale:
+            return f"{value / scale:.4g} {unit}"
+    return f"{value:.4g} MiB"
 
 
 def _resources(resources: m.Resources) -> str:
@@ -31,7 +40,7 @@ def _constraint(constraint: m.SchedulingConstraint) -> str:
     return f"{constraint.attribute}: {verb} {', '.join(constraint.values)}"
 
 
-def _strategy(strategy: m.UpdateStrategy) -> str:
+def strategy_text(strategy: m.UpdateStrategy) -> str:
     if isinstance(strategy, m.VariableBatchStrategy):
         sizes = ", ".join(map(str, strategy.batch_sizes))
         text = f"variable batches of {sizes}"
@@ -137,7 +146,7 @@ def describe(spec: m.JobSpec) -> str:
     update = spec.update
     lines += [
         "Update",
-        f"  {_strategy(update.strategy)}, watch {update.watch_secs} s, "
+        f"  {strategy_text(update.strategy)}, watch {update.watch_secs} s, "
         f"failures allowed: {update.max_per_shard_failures} per instance, "
         f"{update.max_total_failures} in total",
         f"  rollback on failure {_yes(update.rollback_on_failure)}"
