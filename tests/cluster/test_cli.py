@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from daybreak.model.task_state import TaskState
@@ -211,10 +212,21 @@ def test_diff_shows_what_a_config_would_change_and_open_names_the_page(
     assert '-  "instances": 3,' in diff.out and '+  "instances": 5,' in diff.out
     assert f"An update to this config would be refused: job {key} is not a service" in diff.out
 
-    monkeypatch.setenv("BROWSER", "true")  # a browser that opens nothing
+    # No browser here: what would be opened is recorded instead. (A real one run through
+    # $BROWSER is never waited for, and its Popen warns when collected.)
+    launched: list[str] = []
+
+    def launch(url: str, **_: object) -> int:
+        launched.append(url)
+        return 0
+
+    monkeypatch.setattr("click.launch", launch)
     opened = run_cli(["job", "open", key])
     assert opened.code == 0
-    assert opened.out == f"{cli_cluster.scheduler.url}/scheduler/{cli_cluster.role}/devel/web\n"
+    page = f"{cli_cluster.scheduler.url}/scheduler/{cli_cluster.role}/devel/web"
+    assert opened.out == page + "\n"
+    assert launched == [page]
+    assert httpx.get(page).status_code == 200  # the page exists now
 
 
 @sqlite_only
