@@ -46,6 +46,8 @@ def main() -> int:
     daybreak("job", "status", HELLO_KEY)
     print(
         "\nWhere to look:\n"
+        f"  web UI:   {cluster.url}/scheduler/www-data/devel/hello_world  (live; all roles at "
+        f"{cluster.url}/scheduler)\n"
         f"  API:      {cluster.url}/api/v1/jobs  (OpenAPI at {cluster.url}/api/v1/openapi.json)\n"
         f"  sandboxes: {DATA}/agent-*/tasks/*/sandbox, logs in {DATA}/logs\n"
         "  CLI:      .venv/bin/daybreak job list devcluster\n"

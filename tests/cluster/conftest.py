@@ -95,9 +95,13 @@ class LocalCluster:
     agents: list[AgentProcess] = field(default_factory=list)
     # Extra `daybreak agent` flags for every agent, e.g. its credential.
     agent_args: tuple[str, ...] = ()
+    # What `api` presents, e.g. a user's token where reads need one.
+    api_headers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.api = httpx.Client(base_url=self.scheduler.url + "/api/v1", timeout=10)
+        self.api = httpx.Client(
+            base_url=self.scheduler.url + "/api/v1", timeout=10, headers=self.api_headers
+        )
 
     def add_agent(self, rack: str | None = None, **attributes: str) -> AgentProcess:
         agent = self.start_agent(rack, **attributes)
@@ -178,13 +182,16 @@ def running_cluster(
     agent_args: tuple[str, ...] = (),
     agents: int = 2,
     role: str | None = None,
+    api_headers: dict[str, str] | None = None,
 ) -> Iterator[LocalCluster]:
     """A scheduler and `agents` agents (racks r1, r2, ...), all stopped afterwards, and every
     task of `role` (unique unless given) killed."""
     role = role or unique_role()
     with store_url(backend, directory) as url:
         scheduler = SchedulerProcess(url, directory / "scheduler.log", *scheduler_args).start()
-        local = LocalCluster(scheduler, directory, role, agent_args=agent_args)
+        local = LocalCluster(
+            scheduler, directory, role, agent_args=agent_args, api_headers=api_headers or {}
+        )
         try:
             # Started together, since each takes a moment to start.
             for started in [local.start_agent() for _ in range(agents)]:

@@ -159,7 +159,7 @@ class Agent:
         try:
             async for frame in connection:
                 message = protocol.decode_from_scheduler(frame)
-                if isinstance(message, protocol.ListFiles | protocol.ReadFile):
+                if isinstance(message, protocol.TaskRequest):
                     request = asyncio.create_task(self._answer(message, queue))
                     helpers.add(request)
                     request.add_done_callback(helpers.discard)
@@ -170,16 +170,25 @@ class Agent:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
 
-    async def _answer(
-        self, request: protocol.ListFiles | protocol.ReadFile, queue: asyncio.Queue[bytes]
-    ) -> None:
+    async def _answer(self, request: protocol.TaskRequest, queue: asyncio.Queue[bytes]) -> None:
         reply: protocol.Message
         tracked = self.host.tasks.get(request.task_id)
         try:
             if tracked is None:
                 raise SandboxPathError(f"no task {request.task_id} on agent {self.agent_id}")
             root = tracked.supervisor.paths.root
-            if isinstance(request, protocol.ListFiles):
+            if isinstance(request, protocol.DescribeTask):
+                supervisor = tracked.supervisor
+                names = [process.name for process in tracked.task.task.processes]
+                reply = protocol.TaskDescription(
+                    request_id=request.request_id,
+                    task_id=request.task_id,
+                    phase=supervisor.view.phase,
+                    message=supervisor.view.message,
+                    processes=supervisor.view.describe(names),
+                    usage=None if supervisor.finished else tracked.usage,
+                )
+            elif isinstance(request, protocol.ListFiles):
                 entries = list_files(root, request.path)
                 reply = protocol.FileList(request_id=request.request_id, entries=entries)
             else:

@@ -10,8 +10,9 @@ The conversation:
    sequence number it has applied for this agent. The agent then re-sends, in order, every
    update above that number.
 3. From then on, in any order: the agent sends `StatusUpdate`s and `Heartbeat`s; the scheduler
-   sends `Launch`, `Kill`, `Ack` and sandbox requests (`ListFiles`, `ReadFile`), which the agent
-   answers with `FileList`, `FileChunk` or `RequestFailed` carrying the same `request_id`.
+   sends `Launch`, `Kill`, `Ack` and requests about a task (`ListFiles`, `ReadFile`,
+   `DescribeTask`), which the agent answers with `FileList`, `FileChunk`, `TaskDescription` or
+   `RequestFailed` carrying the same `request_id`.
 
 Status updates carry a sequence number that only grows, across agent restarts too. They stay
 on the agent's disk until a cumulative `Ack` covers them, and the scheduler ignores a number it
@@ -91,6 +92,34 @@ class FileChunk(Message, frozen=True, kw_only=True, tag="file_chunk"):
     size: int  # the file's size when read, so a follower knows whether more is waiting
 
 
+class ProcessRunInfo(msgspec.Struct, frozen=True, kw_only=True):
+    run: int
+    pid: int
+    started_ms: int
+    ended_ms: int | None = None
+    exit_code: int | None = None  # None while it runs, or when a signal ended it
+    signal: int | None = None
+    stopped: bool = False  # ended because the task was being stopped
+
+
+class ProcessInfo(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    # As Thermos named them: WAITING (not started yet), RUNNING, SUCCESS, FAILED or KILLED.
+    state: str
+    runs: tuple[ProcessRunInfo, ...] = ()
+
+
+class TaskDescription(Message, frozen=True, kw_only=True, tag="task_description"):
+    """A task as its executor sees it: its processes with every run, and its usage."""
+
+    request_id: int
+    task_id: str
+    phase: str | None  # the executor's phase: ACTIVE, CLEANING, SUCCESS, FAILED, KILLED, ...
+    message: str | None = None
+    processes: tuple[ProcessInfo, ...] = ()
+    usage: TaskUsage | None = None
+
+
 class RequestFailed(Message, frozen=True, kw_only=True, tag="request_failed"):
     request_id: int
     error: str
@@ -136,8 +165,17 @@ class ReadFile(Message, frozen=True, kw_only=True, tag="read_file"):
     wait_ms: int = 0
 
 
-AgentMessage = Hello | StatusUpdate | Heartbeat | FileList | FileChunk | RequestFailed
-SchedulerMessage = Welcome | Launch | Kill | Ack | ListFiles | ReadFile
+class DescribeTask(Message, frozen=True, kw_only=True, tag="describe_task"):
+    request_id: int
+    task_id: str
+
+
+AgentMessage = (
+    Hello | StatusUpdate | Heartbeat | FileList | FileChunk | TaskDescription | RequestFailed
+)
+SchedulerMessage = Welcome | Launch | Kill | Ack | ListFiles | ReadFile | DescribeTask
+AgentReply = FileList | FileChunk | TaskDescription | RequestFailed
+TaskRequest = ListFiles | ReadFile | DescribeTask
 
 _agent_decoder: msgspec.json.Decoder[AgentMessage] = msgspec.json.Decoder(AgentMessage)
 _scheduler_decoder: msgspec.json.Decoder[SchedulerMessage] = msgspec.json.Decoder(SchedulerMessage)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import msgspec
 
 from daybreak.model.agent import AgentInfo
+from daybreak.model.agent_protocol import FileEntry, ProcessInfo, TaskUsage
 from daybreak.model.jobspec import JobKey, JobSpec, Resources
 from daybreak.model.task import ScheduledTask, TaskEvent
 from daybreak.model.task_state import TaskState
@@ -170,3 +171,20 @@ class MaintenanceRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
 class RestoreResult(msgspec.Struct, frozen=True, kw_only=True):
     tasks: int
     jobs: int
+
+
+class TaskDetails(msgspec.Struct, frozen=True, kw_only=True):
+    """A task as the scheduler and its agent know it: its processes with every run (state,
+    exit codes), and what it uses now."""
+
+    task: TaskSummary
+    phase: str | None  # the executor's: ACTIVE, CLEANING, FINALIZING, SUCCESS, FAILED, KILLED
+    message: str | None = None
+    processes: tuple[ProcessInfo, ...] = ()
+    usage: TaskUsage | None = None
+
+
+class SandboxListing(msgspec.Struct, frozen=True, kw_only=True):
+    task_id: str
+    path: str  # relative to the task's directory; "" is the directory itself
+    entries: tuple[FileEntry, ...]

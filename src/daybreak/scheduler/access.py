@@ -20,7 +20,9 @@ from litestar.handlers import BaseRouteHandler
 
 from daybreak.scheduler.security import BadCredentialsError, Principal, Security
 
-CHALLENGE = {"WWW-Authenticate": 'Bearer realm="daybreak", Basic realm="daybreak"'}
+# Basic first: a browser answers only the first challenge of the header, and Basic is the one
+# it can (with the user's password); the CLI sends its bearer token without being asked.
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="daybreak", Bearer realm="daybreak"'}
 
 
 class Access(Enum):

@@ -1,5 +1,5 @@
 """The scheduler's HTTP face: the public JSON API under /api/v1, the agents' WebSocket,
-/health and /metrics. Handlers only translate: every decision is the scheduler's."""
+the web UI, /health and /metrics. Handlers only translate: every decision is the scheduler's."""
 
 from __future__ import annotations
 
@@ -13,36 +13,17 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from daybreak import __version__
-from daybreak.core.quota import QuotaExceededError
-from daybreak.core.update_status import UpdateStateError
-from daybreak.errors import DaybreakError, InvalidParameterError
+from daybreak.errors import DaybreakError
 from daybreak.model.api import API_PREFIX, Problem
-from daybreak.scheduler import api_events, api_jobs, api_operations, api_updates
+from daybreak.scheduler import api_events, api_jobs, api_operations, api_tasks, api_updates
 from daybreak.scheduler.access import Access, access, guard
 from daybreak.scheduler.gateway import agent_connection
 from daybreak.scheduler.metrics import metrics_route
 from daybreak.scheduler.security import Security
-from daybreak.scheduler.service import (
-    JobExistsError,
-    JobNotFoundError,
-    Scheduler,
-)
-from daybreak.scheduler.updates import (
-    JobUpdatingError,
-    NoActiveUpdateError,
-    UnknownUpdateError,
-)
-
-STATUS_OF: tuple[tuple[type[DaybreakError], int], ...] = (
-    (JobNotFoundError, 404),
-    (JobExistsError, 409),
-    (JobUpdatingError, 409),
-    (UpdateStateError, 409),
-    (NoActiveUpdateError, 404),
-    (UnknownUpdateError, 404),
-    (QuotaExceededError, 403),
-    (InvalidParameterError, 400),
-)
+from daybreak.scheduler.service import Scheduler
+from daybreak.scheduler.statuses import status_of
+from daybreak.scheduler.timing import server_timing
+from daybreak.ui.routes import template_config, ui_router
 
 
 def problem(status: int, error: str) -> Response[Problem]:
@@ -50,8 +31,7 @@ def problem(status: int, error: str) -> Response[Problem]:
 
 
 def daybreak_error(_: Request[Any, Any, Any], error: DaybreakError) -> Response[Problem]:
-    status = next((code for kind, code in STATUS_OF if isinstance(error, kind)), 400)
-    return problem(status, error.message)
+    return problem(status_of(error), error.message)
 
 
 def invalid_request(_: Request[Any, Any, Any], error: ValidationException) -> Response[Problem]:
@@ -80,13 +60,17 @@ def create_app(scheduler: Scheduler, security: Security) -> Litestar:
             *api_operations.ROUTES,
             *api_updates.ROUTES,
             *api_events.ROUTES,
+            *api_tasks.ROUTES,
             metrics_route(scheduler),
             health,
             agent_connection,
+            ui_router(),
         ],
         dependencies={"scheduler": Provide(lambda: scheduler, sync_to_thread=False)},
         guards=[guard],
-        state=State({"security": security}),
+        middleware=[server_timing],
+        state=State({"security": security, "scheduler": scheduler}),
+        template_config=template_config(),
         exception_handlers={
             DaybreakError: daybreak_error,
             ValidationException: invalid_request,

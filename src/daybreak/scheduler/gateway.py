@@ -70,9 +70,10 @@ async def agent_connection(socket: WebSocket[Any, Any, Any], scheduler: Schedule
                 scheduler.status_update(agent_id, message)
             elif isinstance(message, protocol.Heartbeat):
                 scheduler.heartbeat(agent_id, message)
+            elif isinstance(message, protocol.AgentReply):
+                scheduler.requests.answer(agent_id, message)
             else:
-                # Sandbox replies answer requests this scheduler does not make yet.
-                log.debug("event=unrequested_reply agent=%s type=%s", agent_id, type(message))
+                raise msgspec.ValidationError(f"unexpected {type(message).__name__} after hello")
     except WebSocketDisconnect:
         pass
     except (msgspec.DecodeError, msgspec.ValidationError) as error:

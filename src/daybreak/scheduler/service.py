@@ -30,6 +30,11 @@ from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
 from daybreak.model.update import ConfigId, JobUpdate, UpdatePlan, UpdateProgress
+from daybreak.scheduler.agent_requests import (
+    REPLY_TIMEOUT_S,
+    AgentRequests,
+    AgentUnavailableError,
+)
 from daybreak.scheduler.events import EventHub
 from daybreak.scheduler.settings import SchedulerConfig
 from daybreak.scheduler.updates import JobUpdates
@@ -48,6 +53,11 @@ Sender = Callable[[protocol.Message], None]
 class JobNotFoundError(DaybreakError):
     def __init__(self, key: JobKey) -> None:
         super().__init__(f"no job {key}: `daybreak job list {key.cluster}` shows the jobs")
+
+
+class TaskNotFoundError(DaybreakError):
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"no task {task_id!r}: `daybreak job status` shows a job's tasks")
 
 
 class JobExistsError(DaybreakError):
@@ -96,6 +106,9 @@ class Scheduler:
         self.links: dict[str, AgentLink] = {}
         # Agents gone silent, and since when (they become lost after the timeout).
         self.silent_since: dict[str, int] = {}
+        # Each connected agent's latest measure of its running tasks, by task id.
+        self.usage: dict[str, dict[str, protocol.TaskUsage]] = {}
+        self.requests = AgentRequests()
         self.events = EventHub(self.summarize)
         self.rounds = 0  # scheduling rounds run, and the seconds they took, for /metrics
         self.round_seconds = 0.0
@@ -277,6 +290,8 @@ class Scheduler:
         link = self.links.get(agent_id)
         if link is not None and link.send is send:
             del self.links[agent_id]
+            self.usage.pop(agent_id, None)
+            self.requests.agent_gone(agent_id)
             self.silent_since[agent_id] = self.clock()
             log.info("event=agent_disconnected agent=%s", agent_id)
 
@@ -329,6 +344,28 @@ class Scheduler:
         link = self.links.get(agent_id)
         if link is not None:
             link.last_seen_ms = self.clock()
+            self.usage[agent_id] = {usage.task_id: usage for usage in heartbeat.usage}
+
+    def task_usage(self, task: ScheduledTask) -> protocol.TaskUsage | None:
+        return (
+            None if task.agent_id is None else self.usage.get(task.agent_id, {}).get(task.task_id)
+        )
+
+    async def ask_agent(
+        self,
+        task_id: str,
+        make: Callable[[int], protocol.TaskRequest],
+        timeout_s: float = REPLY_TIMEOUT_S,
+    ) -> protocol.AgentReply:
+        """Ask the agent of task `task_id` about it (its processes, its files)."""
+        task = self.cluster.tasks.get(task_id)
+        if task is None:
+            raise TaskNotFoundError(task_id)
+        if task.agent_id is None:
+            raise AgentUnavailableError(f"task {task_id} is {task.state.name}: it has no agent")
+        link = self.links.get(task.agent_id)
+        send = None if link is None else link.send
+        return await self.requests.ask(task.agent_id, send, make, timeout_s)
 
     async def _liveness_loop(self) -> None:
         while True:

@@ -17,6 +17,7 @@ from pathlib import Path
 import msgspec
 
 from daybreak.agent.executor.planner import TERMINAL_PHASES, Phase
+from daybreak.model.agent_protocol import ProcessInfo, ProcessRunInfo
 from daybreak.model.jobspec import TaskInstance
 from daybreak.model.task_state import TaskState
 
@@ -127,6 +128,32 @@ class TaskView:
             if run.ended_ms is None
         ]
 
+    def describe(self, process_names: list[str]) -> tuple[ProcessInfo, ...]:
+        """Each process of the task, in the config's order, with its runs and a state named
+        as Thermos named them."""
+        described = []
+        for name in process_names:
+            runs = self.processes.get(name, [])
+            described.append(
+                ProcessInfo(
+                    name=name,
+                    state=_process_state(runs[-1]) if runs else "WAITING",
+                    runs=tuple(
+                        ProcessRunInfo(
+                            run=run.run,
+                            pid=run.pid,
+                            started_ms=run.started_ms,
+                            ended_ms=run.ended_ms,
+                            exit_code=run.exit_code,
+                            signal=run.signal,
+                            stopped=run.stopped,
+                        )
+                        for run in runs
+                    ),
+                )
+            )
+        return tuple(described)
+
     def apply(self, record: AnyRecord) -> None:
         if isinstance(record, KillRequested):
             return
@@ -153,6 +180,14 @@ class TaskView:
                 if run.run == record.run:
                     run.ended_ms, run.exit_code = record.at_ms, record.exit_code
                     run.signal, run.stopped = record.signal, record.stopped
+
+
+def _process_state(run: ProcessRun) -> str:
+    if run.ended_ms is None:
+        return "RUNNING"
+    if run.exit_code == 0:
+        return "SUCCESS"
+    return "KILLED" if run.stopped else "FAILED"
 
 
 class CheckpointWriter:

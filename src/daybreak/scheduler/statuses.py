@@ -1,0 +1,28 @@
+"""The HTTP status of each error the scheduler raises: one table for the API and the pages."""
+
+from __future__ import annotations
+
+from daybreak.core.quota import QuotaExceededError
+from daybreak.core.update_status import UpdateStateError
+from daybreak.errors import DaybreakError, InvalidParameterError
+from daybreak.scheduler.agent_requests import AgentUnavailableError, TaskRequestFailedError
+from daybreak.scheduler.service import JobExistsError, JobNotFoundError, TaskNotFoundError
+from daybreak.scheduler.updates import JobUpdatingError, NoActiveUpdateError, UnknownUpdateError
+
+STATUS_OF: tuple[tuple[type[DaybreakError], int], ...] = (
+    (JobNotFoundError, 404),
+    (TaskNotFoundError, 404),
+    (TaskRequestFailedError, 404),
+    (AgentUnavailableError, 503),
+    (JobExistsError, 409),
+    (JobUpdatingError, 409),
+    (UpdateStateError, 409),
+    (NoActiveUpdateError, 404),
+    (UnknownUpdateError, 404),
+    (QuotaExceededError, 403),
+    (InvalidParameterError, 400),
+)
+
+
+def status_of(error: DaybreakError) -> int:
+    return next((code for kind, code in STATUS_OF if isinstance(error, kind)), 400)

@@ -1,0 +1,424 @@
+"""What each page shows, read from the scheduler's in-memory state in one pass: the templates
+only lay it out. Lists that grow with the cluster (instances, finished tasks, agents) come a
+page at a time, so a job of 10,000 instances costs what a page of it costs to render."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from daybreak.model.api import QuotaReport, TaskSummary
+from daybreak.model.describe import describe
+from daybreak.model.jobspec import JobKey, JobSpec
+from daybreak.model.task import ScheduledTask
+from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
+from daybreak.model.update import ACTIVE_UPDATE_STATUSES, ConfigId, JobUpdate, UpdateSummary
+from daybreak.scheduler import views
+from daybreak.scheduler.service import JobNotFoundError, Scheduler, TaskNotFoundError
+
+T = TypeVar("T")
+
+PAGE_SIZE = 100
+RECENT_UPDATES = 50
+WAITING_STATES = frozenset({TaskState.PENDING, TaskState.THROTTLED})
+
+
+@dataclass(frozen=True)
+class Paging:
+    page: int  # from 1
+    pages: int
+    total: int
+
+    @classmethod
+    def of(cls, total: int, requested: int, size: int = PAGE_SIZE) -> Paging:
+        pages = max(1, math.ceil(total / size))
+        return cls(page=min(max(1, requested), pages), pages=pages, total=total)
+
+    def slice(self, items: Sequence[T], size: int = PAGE_SIZE) -> Sequence[T]:
+        start = (self.page - 1) * size
+        return items[start : start + size]
+
+
+@dataclass
+class TaskCounts:
+    """A job's (or a role's) tasks by what they are doing."""
+
+    pending: int = 0
+    running: int = 0
+    other_active: int = 0  # assigned, starting, being killed, partitioned
+    finished: int = 0
+    failed: int = 0  # FAILED or LOST among the finished
+
+    @property
+    def active(self) -> int:
+        return self.pending + self.running + self.other_active
+
+    def add(self, state: TaskState) -> None:
+        if state in WAITING_STATES:
+            self.pending += 1
+        elif state is TaskState.RUNNING:
+            self.running += 1
+        elif state in ACTIVE_STATES:
+            self.other_active += 1
+        elif state in TERMINAL_STATES:
+            self.finished += 1
+            if state in (TaskState.FAILED, TaskState.LOST):
+                self.failed += 1
+
+    def __iadd__(self, other: TaskCounts) -> TaskCounts:
+        self.pending += other.pending
+        self.running += other.running
+        self.other_active += other.other_active
+        self.finished += other.finished
+        self.failed += other.failed
+        return self
+
+
+def count_tasks(tasks: Iterable[ScheduledTask]) -> TaskCounts:
+    counts = TaskCounts()
+    for task in tasks:
+        counts.add(task.state)
+    return counts
+
+
+def since_ms(task: ScheduledTask) -> int:
+    """When the task entered its current state."""
+    return task.events[-1].timestamp_ms if task.events else 0
+
+
+# Home and role pages.
+
+
+@dataclass(frozen=True)
+class JobRow:
+    key: JobKey
+    spec: JobSpec | None
+    counts: TaskCounts
+    update: JobUpdate | None  # the job's active update
+
+    @property
+    def group(self) -> str:
+        """Aurora's grouping of a role's jobs: pending, active or finished."""
+        if self.counts.pending:
+            return "pending"
+        return "active" if self.counts.active or self.spec is not None else "finished"
+
+
+@dataclass
+class RoleRow:
+    role: str
+    jobs: int = 0
+    counts: TaskCounts = field(default_factory=TaskCounts)
+
+
+def job_rows(scheduler: Scheduler, role: str | None = None, env: str | None = None) -> list[JobRow]:
+    keys = set(scheduler.jobs) | set(scheduler.cluster.by_job)
+    return [
+        JobRow(
+            key=key,
+            spec=scheduler.jobs.get(key),
+            counts=count_tasks(scheduler.cluster.job_tasks(key)),
+            update=scheduler.updates.active_for(key),
+        )
+        for key in sorted(keys, key=str)
+        if (role is None or key.role == role) and (env is None or key.environment == env)
+    ]
+
+
+def role_rows(scheduler: Scheduler) -> list[RoleRow]:
+    rows = {role: RoleRow(role) for role in views.roles(scheduler)}
+    for job in job_rows(scheduler):
+        row = rows.setdefault(job.key.role, RoleRow(job.key.role))
+        row.jobs += 1
+        row.counts += job.counts
+    return [rows[role] for role in sorted(rows)]
+
+
+@dataclass(frozen=True)
+class RolePage:
+    role: str
+    environment: str | None
+    groups: dict[str, list[JobRow]]  # pending, active, finished
+    quota: QuotaReport
+
+
+def role_page(scheduler: Scheduler, role: str, environment: str | None) -> RolePage:
+    groups: dict[str, list[JobRow]] = {"pending": [], "active": [], "finished": []}
+    for row in job_rows(scheduler, role, environment):
+        groups[row.group].append(row)
+    return RolePage(
+        role=role,
+        environment=environment,
+        groups=groups,
+        quota=views.quota_report(scheduler, role),
+    )
+
+
+# The job page.
+
+
+@dataclass(frozen=True)
+class InstanceRow:
+    summary: TaskSummary
+    since_ms: int
+    config: ConfigId
+    # The first instance of each config group gets the group's letter, so rows can say which.
+    config_label: str
+
+
+@dataclass(frozen=True)
+class ConfigGroup:
+    label: str
+    config: ConfigId
+    instances: tuple[int, ...]
+    description: str
+    current: bool  # the job's config as last created or updated
+
+
+@dataclass(frozen=True)
+class JobPage:
+    key: JobKey
+    spec: JobSpec | None
+    counts: TaskCounts
+    show: str  # "active" or "finished"
+    rows: list[InstanceRow]
+    paging: Paging
+    configs: list[ConfigGroup]
+    updates: list[UpdateSummary]
+    active_update: JobUpdate | None
+
+
+def job_page(scheduler: Scheduler, key: JobKey, show: str, page: int) -> JobPage:
+    tasks = scheduler.cluster.job_tasks(key)
+    spec = scheduler.jobs.get(key)
+    if not tasks and spec is None:
+        raise JobNotFoundError(key)
+    ids = scheduler.updates.ids
+    current = None if spec is None else ids(spec)
+    active = sorted((t for t in tasks if t.state in ACTIVE_STATES), key=lambda t: t.instance)
+    configs = _config_groups(active, ids, current, spec)
+    label_of = {group.config: group.label for group in configs}
+    if show == "finished":
+        listed = sorted(
+            (t for t in tasks if t.state in TERMINAL_STATES), key=since_ms, reverse=True
+        )
+    else:
+        listed = active
+    paging = Paging.of(len(listed), page)
+    rows = []
+    for task in paging.slice(listed):
+        config = ids(task.spec)
+        rows.append(
+            InstanceRow(
+                summary=scheduler.summarize(task),
+                since_ms=since_ms(task),
+                config=config,
+                config_label=label_of.get(config, "-"),
+            )
+        )
+    return JobPage(
+        key=key,
+        spec=spec,
+        counts=count_tasks(tasks),
+        show=show,
+        rows=rows,
+        paging=paging,
+        configs=configs,
+        updates=[UpdateSummary.of(update) for update in scheduler.updates.of_job(key)],
+        active_update=scheduler.updates.active_for(key),
+    )
+
+
+def _config_groups(
+    active: list[ScheduledTask],
+    ids: Callable[[JobSpec], ConfigId],
+    current: ConfigId | None,
+    spec: JobSpec | None,
+) -> list[ConfigGroup]:
+    """Aurora's "Configuration" tab: the active instances grouped by the config they run."""
+    instances: dict[ConfigId, list[int]] = {}
+    specs: dict[ConfigId, JobSpec] = {}
+    for task in active:
+        config = ids(task.spec)
+        instances.setdefault(config, []).append(task.instance)
+        specs.setdefault(config, task.spec)
+    if current is not None and spec is not None and current not in specs:
+        instances[current], specs[current] = [], spec
+    order = sorted(instances, key=lambda config: (config != current, min(instances[config] or [0])))
+    return [
+        ConfigGroup(
+            label=chr(ord("A") + number) if number < 26 else str(number + 1),
+            config=config,
+            instances=tuple(instances[config]),
+            description=describe(specs[config]),
+            current=config == current,
+        )
+        for number, config in enumerate(order)
+    ]
+
+
+@dataclass(frozen=True)
+class InstancePage:
+    key: JobKey
+    instance: int
+    tasks: list[TaskSummary]  # newest first
+
+
+def instance_page(scheduler: Scheduler, key: JobKey, instance: int) -> InstancePage:
+    tasks = [t for t in scheduler.cluster.job_tasks(key) if t.instance == instance]
+    if not tasks and key not in scheduler.jobs:
+        raise JobNotFoundError(key)
+    tasks.sort(key=since_ms, reverse=True)
+    return InstancePage(key, instance, [scheduler.summarize(task) for task in tasks])
+
+
+def task_of(scheduler: Scheduler, key: JobKey, task_id: str) -> ScheduledTask:
+    task = scheduler.cluster.tasks.get(task_id)
+    if task is None or task.job != key:
+        raise TaskNotFoundError(task_id)
+    return task
+
+
+# Updates.
+
+
+@dataclass(frozen=True)
+class UpdatesPage:
+    active: list[UpdateSummary]
+    recent: list[UpdateSummary]
+
+
+def updates_page(scheduler: Scheduler) -> UpdatesPage:
+    summaries = sorted(
+        (UpdateSummary.of(update) for update in scheduler.updates.records.values()),
+        key=lambda summary: summary.modified_ms,
+        reverse=True,
+    )
+    return UpdatesPage(
+        active=[s for s in summaries if s.status in ACTIVE_UPDATE_STATUSES],
+        recent=[s for s in summaries if s.status not in ACTIVE_UPDATE_STATUSES][:RECENT_UPDATES],
+    )
+
+
+@dataclass(frozen=True)
+class InstanceProgressCell:
+    instance: int
+    status: str  # the update's InstanceStatus, lower case for the page's colours
+    action: str  # add, update or remove
+
+
+@dataclass(frozen=True)
+class UpdatePage:
+    update: JobUpdate
+    summary: UpdateSummary
+    cells: list[InstanceProgressCell]
+    instance_events: list[tuple[int, str, int]]  # newest first: (time, action, instance)
+
+
+def update_page(scheduler: Scheduler, key: JobKey, update_id: str) -> UpdatePage:
+    update = scheduler.updates.get(update_id)
+    if update.job != key:
+        raise JobNotFoundError(key)
+    plan = update.plan
+    cells = []
+    for instance in sorted(plan.instances()):
+        progress = update.progress.instances.get(instance)
+        if instance not in plan.initial:
+            action = "add"
+        elif instance not in plan.desired:
+            action = "remove"
+        else:
+            action = "update"
+        status = "idle" if progress is None else progress.status.lower()
+        cells.append(InstanceProgressCell(instance, status, action))
+    events = [(e.timestamp_ms, str(e.action), e.instance) for e in reversed(update.instance_events)]
+    return UpdatePage(update, UpdateSummary.of(update), cells, events[: PAGE_SIZE * 5])
+
+
+# Agents, utilization and quotas.
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Resources of a kind: offered, and allocated (held by active tasks placed there)."""
+
+    cpu: float = 0.0
+    ram_mb: float = 0.0
+    disk_mb: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.cpu + other.cpu, self.ram_mb + other.ram_mb, self.disk_mb + other.disk_mb)
+
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(self.cpu - other.cpu, self.ram_mb - other.ram_mb, self.disk_mb - other.disk_mb)
+
+
+def _held(task: ScheduledTask) -> Usage:
+    resources = task.spec.task.resources
+    return Usage(resources.cpu, resources.ram_mb, resources.disk_mb)
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    agent_id: str
+    hostname: str
+    attributes: dict[str, str]
+    online: bool
+    maintenance: str
+    offered: Usage
+    allocated: Usage
+    tasks: int
+
+
+def agent_rows(scheduler: Scheduler) -> list[AgentRow]:
+    allocated: dict[str, Usage] = {}
+    for task in scheduler.cluster.tasks.values():
+        if task.agent_id is not None and task.state in ACTIVE_STATES:
+            allocated[task.agent_id] = allocated.get(task.agent_id, Usage()) + _held(task)
+    rows = []
+    for agent in views.agent_summaries(scheduler):
+        offered = agent.resources
+        rows.append(
+            AgentRow(
+                agent_id=agent.agent_id,
+                hostname=agent.hostname,
+                attributes=agent.attributes,
+                online=agent.online,
+                maintenance=agent.maintenance,
+                offered=Usage(offered.cpu, offered.ram_mb, offered.disk_mb),
+                allocated=allocated.get(agent.agent_id, Usage()),
+                tasks=agent.tasks,
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Utilization:
+    offered: Usage  # by online agents
+    by_role: list[tuple[str, Usage]]  # allocated, largest cpu first
+    allocated: Usage
+
+    @property
+    def free(self) -> Usage:
+        return self.offered - self.allocated
+
+
+def utilization(scheduler: Scheduler) -> Utilization:
+    offered = Usage()
+    for agent in views.agent_summaries(scheduler):
+        if agent.online:
+            offered += Usage(agent.resources.cpu, agent.resources.ram_mb, agent.resources.disk_mb)
+    roles: dict[str, Usage] = {}
+    for task in scheduler.cluster.tasks.values():
+        if task.agent_id is not None and task.state in ACTIVE_STATES:
+            roles[task.job.role] = roles.get(task.job.role, Usage()) + _held(task)
+    by_role = sorted(roles.items(), key=lambda item: (-item[1].cpu, item[0]))
+    allocated = sum((usage for _, usage in by_role), Usage())
+    return Utilization(offered=offered, by_role=by_role, allocated=allocated)
+
+
+def quota_reports(scheduler: Scheduler) -> list[QuotaReport]:
+    return [views.quota_report(scheduler, role) for role in views.roles(scheduler)]

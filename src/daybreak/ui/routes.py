@@ -1,0 +1,192 @@
+"""The web UI's pages, at Aurora's addresses, rendered on the server from the scheduler's state.
+
+Every page is one read of memory and one template; `static/live.js` keeps the parts marked
+`data-live` current by following the scheduler's events and fetching the page again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from litestar import Request, Response, Router, get
+from litestar.exceptions import HTTPException
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect, Template
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from daybreak.errors import DaybreakError
+from daybreak.model.api import API_PREFIX
+from daybreak.model.jobspec import JobKey
+from daybreak.model.task_state import TERMINAL_STATES
+from daybreak.scheduler import api_tasks
+from daybreak.scheduler.service import Scheduler
+from daybreak.scheduler.statuses import status_of
+from daybreak.ui import pages
+from daybreak.ui.formatting import FILTERS, percent
+
+HERE = Path(__file__).parent
+JOB = "/scheduler/{role:str}/{env:str}/{name:str}"
+TASK = JOB + "/task/{task_id:str}"
+# A task page waits this long for its agent to describe the task's processes.
+AGENT_WAIT_S = 3.0
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    def setup(engine: JinjaTemplateEngine) -> None:
+        engine.engine.filters.update(FILTERS)
+        engine.engine.globals.update(percent=percent, api=API_PREFIX)
+
+    return TemplateConfig(
+        directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=setup
+    )
+
+
+def render(scheduler: Scheduler, name: str, **context: Any) -> Template:
+    return Template(
+        name, context={"cluster": scheduler.config.cluster, "now": scheduler.clock(), **context}
+    )
+
+
+def job_key(scheduler: Scheduler, role: str, env: str, name: str) -> JobKey:
+    return JobKey(cluster=scheduler.config.cluster, role=role, environment=env, name=name)
+
+
+@get("/", include_in_schema=False)
+async def root() -> Redirect:
+    return Redirect("/scheduler")
+
+
+@get("/scheduler")
+async def home(scheduler: Scheduler) -> Template:
+    return render(scheduler, "home.html", roles=pages.role_rows(scheduler))
+
+
+@get(["/scheduler/{role:str}", "/scheduler/{role:str}/{env:str}"])
+async def role_jobs(scheduler: Scheduler, role: str, env: str | None = None) -> Template:
+    return render(scheduler, "role.html", page=pages.role_page(scheduler, role, env))
+
+
+@get(JOB)
+async def job(
+    *, scheduler: Scheduler, role: str, env: str, name: str, show: str = "active", page: int = 1
+) -> Template:
+    key = job_key(scheduler, role, env, name)
+    shown = "finished" if show == "finished" else "active"
+    return render(scheduler, "job.html", job=pages.job_page(scheduler, key, shown, page))
+
+
+@get(JOB + "/{instance:int}")
+async def instance_history(
+    scheduler: Scheduler, role: str, env: str, name: str, instance: int
+) -> Template:
+    key = job_key(scheduler, role, env, name)
+    return render(scheduler, "instance.html", page=pages.instance_page(scheduler, key, instance))
+
+
+@get(TASK)
+async def task(scheduler: Scheduler, role: str, env: str, name: str, task_id: str) -> Template:
+    key = job_key(scheduler, role, env, name)
+    found = pages.task_of(scheduler, key, task_id)
+    details = problem = None
+    try:
+        details = await api_tasks.task_details(scheduler, task_id, AGENT_WAIT_S)
+    except DaybreakError as error:
+        problem = error.message
+    return render(
+        scheduler,
+        "task.html",
+        key=key,
+        task=scheduler.summarize(found),
+        details=details,
+        problem=problem,
+        finished=found.state in TERMINAL_STATES,
+    )
+
+
+@get(TASK + "/browse")
+async def browse(
+    *, scheduler: Scheduler, role: str, env: str, name: str, task_id: str, path: str = ""
+) -> Template:
+    key = job_key(scheduler, role, env, name)
+    pages.task_of(scheduler, key, task_id)
+    listing = await api_tasks.list_task_files(scheduler, task_id, path)
+    parent = "/".join(path.rstrip("/").split("/")[:-1]) if path else None
+    return render(scheduler, "browse.html", key=key, listing=listing, parent=parent)
+
+
+@get(TASK + "/file")
+async def file(
+    *, scheduler: Scheduler, role: str, env: str, name: str, task_id: str, path: str
+) -> Template:
+    key = job_key(scheduler, role, env, name)
+    pages.task_of(scheduler, key, task_id)
+    return render(scheduler, "file.html", key=key, task_id=task_id, path=path)
+
+
+@get(JOB + "/update/{update_id:str}")
+async def update(scheduler: Scheduler, role: str, env: str, name: str, update_id: str) -> Template:
+    key = job_key(scheduler, role, env, name)
+    return render(scheduler, "update.html", page=pages.update_page(scheduler, key, update_id))
+
+
+@get("/updates")
+async def updates(scheduler: Scheduler) -> Template:
+    return render(scheduler, "updates.html", page=pages.updates_page(scheduler))
+
+
+@get(["/agents", "/slaves"])
+async def agents(scheduler: Scheduler, page: int = 1) -> Template:
+    rows = pages.agent_rows(scheduler)
+    paging = pages.Paging.of(len(rows), page)
+    return render(scheduler, "agents.html", rows=paging.slice(rows), paging=paging)
+
+
+@get("/utilization")
+async def utilization(scheduler: Scheduler) -> Template:
+    return render(scheduler, "utilization.html", usage=pages.utilization(scheduler))
+
+
+@get("/quotas")
+async def quotas(scheduler: Scheduler) -> Template:
+    return render(scheduler, "quotas.html", reports=pages.quota_reports(scheduler))
+
+
+def error_page(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    """Errors as a page a person reads; 401 keeps its challenge, so a browser asks who you are."""
+    if isinstance(error, HTTPException):
+        status, message, headers = error.status_code, str(error.detail), error.headers or {}
+    elif isinstance(error, DaybreakError):
+        status, message, headers = status_of(error), error.message, {}
+    else:
+        raise error
+    scheduler: Scheduler = request.app.state.scheduler
+    template = render(scheduler, "error.html", status=status, message=message, path=request.url)
+    template.status_code = status
+    template.headers.update(headers)
+    return template
+
+
+PAGES = (
+    root, home, role_jobs, job, instance_history, task, browse, file, update, updates, agents,
+    utilization, quotas,
+)  # fmt: skip
+
+
+PAGES = (
+    root, home, role_jobs, job, instance_history, task, browse, file, update, updates, agents,
+    utilization, quotas,
+)  # fmt: skip
+
+
+def ui_router() -> Router:
+    return Router(
+        path="/",
+        route_handlers=[
+            *PAGES,
+            create_static_files_router(path="/static", directories=[HERE / "static"]),
+        ],
+        include_in_schema=False,
+        exception_handlers={DaybreakError: error_page, HTTPException: error_page},
+    )

@@ -1,0 +1,107 @@
+"""The web UI in a real browser: Debian's Chromium driven by Playwright, against a real cluster.
+Each test saves screenshots of the pages it visits (see `screenshot`)."""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+from playwright.sync_api import Page, expect
+
+from daybreak.model.jobspec import UpdateSettings, ValueConstraint
+from daybreak.model.task_state import TaskState
+from daybreak.model.update import UpdateRequest
+from tests.ui.conftest import LIVE_S, TICKING, UiCluster, following, not_reloaded, screenshot
+
+
+def test_navigate_from_home_to_a_task_and_its_output(page: Page, ui: UiCluster) -> None:
+    page.goto("/scheduler")
+    expect(page.locator("h1")).to_have_text("Roles")
+    screenshot(page, "home")
+    page.click(f'a[href="/scheduler/{ui.job.role}"]')
+    expect(page.locator("h1")).to_have_text(f"Jobs of {ui.job.role}")
+    screenshot(page, "role")
+    page.click(f'a[href="{ui.job_path}"] >> nth=0')
+    expect(page.locator("#instance-0")).to_have_attribute("data-state", "RUNNING")
+    page.click("#history-" + ui.task_id + " summary")
+    expect(page.locator(f"#history-{ui.task_id}")).to_contain_text("Assigned to agent-1")
+    screenshot(page, "job")
+    page.click(f'a[href="{ui.task_path}"]')
+    expect(page.locator("#process-main")).to_contain_text("RUNNING")
+    screenshot(page, "task")
+    page.click("#process-main >> text=stdout")
+    expect(page.locator("#output")).to_contain_text("tick-1", timeout=LIVE_S)
+    screenshot(page, "stdout")
+    page.goto(ui.task_path)
+    page.click("text=browse")
+    expect(page.locator("#files")).to_contain_text("sandbox/")
+    screenshot(page, "sandbox")
+
+
+def test_cluster_pages_from_the_menu(page: Page, ui: UiCluster) -> None:
+    page.goto("/scheduler")
+    for link, heading, name in (
+        ("Agents", "Agents", "agents"),
+        ("Utilization", "Utilization", "utilization"),
+        ("Quotas", "Quotas", "quotas"),
+        ("Updates", "Updates", "updates"),
+    ):
+        page.click(f"header nav >> text={link}")
+        expect(page.locator("h1")).to_have_text(heading)
+        screenshot(page, name)
+    page.goto("/agents")
+    expect(page.locator("#agent-agent-1")).to_contain_text("rack=r1")
+
+
+def test_output_grows_on_the_page_as_it_is_written(page: Page, ui: UiCluster) -> None:
+    page.goto(f"{ui.task_path}/file?path=.logs/main/0/stdout")
+    output = page.locator("#output")
+    expect(output).to_contain_text("tick-2", timeout=LIVE_S)
+    expect(page.locator("#follow-status")).to_have_text("following")
+    page.evaluate("window.notReloaded = true")
+    last = max(int(n) for n in re.findall(r"tick-(\d+)", output.inner_text()))
+    expect(output).to_contain_text(f"tick-{last + 5}\n", timeout=LIVE_S)
+    assert not_reloaded(page)
+    screenshot(page, "stdout-following")
+
+
+def test_an_update_page_shows_the_update_progress_live(page: Page, ui: UiCluster) -> None:
+    quick = UpdateSettings(watch_secs=2)
+    spec = ui.local.job(name="updating", instances=3, cmdline=TICKING, service=True, update=quick)
+    assert ui.local.create(spec).status_code == 201
+    ui.local.wait_for_states(spec.key, TaskState.RUNNING, 3)
+    changed = msgspec.structs.replace(spec, task=msgspec.structs.replace(spec.task, name="v2"))
+    response = ui.local.api.post(
+        f"/jobs/{spec.key}/update", content=msgspec.json.encode(UpdateRequest(spec=changed))
+    )
+    assert response.status_code == 200, response.text
+    update_id = response.json()["update"]["update_id"]
+    job_path = f"/scheduler/{ui.job.role}/devel/updating"
+    page.goto(job_path)
+    page.click(f'a[href="{job_path}/update/{update_id}"] >> nth=0')
+    following(page)
+    expect(page.locator("#update-status")).to_contain_text("ROLLING_FORWARD")
+    screenshot(page, "update-rolling")
+    expect(page.locator("#update-status")).to_contain_text("ROLLED_FORWARD", timeout=LIVE_S * 2)
+    for instance in range(3):
+        expect(page.locator(f"#progress-{instance}")).to_have_attribute("data-status", "succeeded")
+    assert not_reloaded(page)
+    screenshot(page, "update-done")
+
+
+def test_a_pending_instance_turns_running_without_a_reload(page: Page, ui: UiCluster) -> None:
+    """Runs last in this module: it adds an agent to the cluster."""
+    on_r2 = ValueConstraint(attribute="rack", values=("r2",))
+    spec = ui.local.job(name="waiting", instances=1, cmdline=TICKING, constraints=(on_r2,))
+    assert ui.local.create(spec).status_code == 201
+    page.goto(f"/scheduler/{ui.job.role}/devel/waiting")
+    row = page.locator("#instance-0")
+    expect(row).to_have_attribute("data-state", "PENDING")
+    expect(row).to_contain_text("rack")  # why it waits
+    following(page)
+    screenshot(page, "job-pending")
+    ui.local.add_agent(rack="r2")
+    expect(row).to_have_attribute("data-state", "RUNNING", timeout=LIVE_S)
+    expect(row).to_contain_text("agent-2")
+    assert not_reloaded(page)
+    screenshot(page, "job-running")

@@ -1,0 +1,216 @@
+"""Every page of the web UI over plain HTTP, on a real cluster: its status, what it shows, and
+that each is reached by links from the home page."""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from urllib.parse import urljoin, urlparse
+
+import msgspec
+import pytest
+
+from daybreak.model.api import API_PREFIX
+from daybreak.model.jobspec import ValueConstraint
+from daybreak.model.task_state import TaskState
+from daybreak.model.update import UpdateRequest, UpdateStarted
+from tests.ui.conftest import TICKING, UiCluster
+
+LINK = re.compile(r'href="([^"#]+)"')
+
+
+def page(ui: UiCluster, path: str, status: int = 200) -> str:
+    response = ui.web.get(path)
+    assert response.status_code == status, (path, response.text[:500])
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["server-timing"].startswith("app;dur=")
+    return response.text
+
+
+def pending_job(ui: UiCluster, name: str, instances: int) -> None:
+    """A job no agent can take: its instances stay PENDING, with a reason."""
+    nowhere = ValueConstraint(attribute="rack", values=("nowhere",))
+    ui.create(ui.local.job(name=name, instances=instances, constraints=(nowhere,)))
+
+
+def test_root_redirects_to_the_home_page(ui: UiCluster) -> None:
+    response = ui.web.get("/")
+    assert response.status_code in (301, 302, 307)
+    assert response.headers["location"] == "/scheduler"
+
+
+def test_home_lists_each_role_with_its_jobs_and_tasks(ui: UiCluster) -> None:
+    html = page(ui, "/scheduler")
+    row = re.search(rf'<tr id="role-{ui.job.role}">(.*?)</tr>', html, re.S)
+    assert row is not None
+    assert f'href="/scheduler/{ui.job.role}"' in row.group(1)
+    numbers = re.findall(r'<td class="num">(\d+)</td>', row.group(1))
+    assert int(numbers[0]) >= 1  # jobs
+    assert int(numbers[2]) >= 2  # running
+
+
+def test_role_page_groups_jobs_and_shows_the_quota(ui: UiCluster) -> None:
+    pending_job(ui, "waiting", 1)
+    html = page(ui, f"/scheduler/{ui.job.role}")
+    pending = html.index("Pending jobs")
+    active = html.index("Active jobs")
+    assert pending < html.index(">waiting</a>") < active < html.index(">web</a>")
+    assert "Quota and usage" in html
+    assert page(ui, f"/scheduler/{ui.job.role}/devel").count(">web</a>") == 1
+
+
+def test_job_page_shows_instances_config_and_history(ui: UiCluster) -> None:
+    html = page(ui, ui.job_path)
+    for instance in (0, 1):
+        row = re.search(
+            rf'<tr id="instance-{instance}" data-state="RUNNING">(.*?)</tr>', html, re.S
+        )
+        assert row is not None, html
+        assert "agent-1" in row.group(1)
+        assert ">A</td>" in row.group(1)  # config group A, the current one
+    assert f'href="{ui.task_path}"' in html
+    assert "config A (current): instances 0-1" in html
+    assert "process main" in html  # the configuration, readably
+    assert "history (4)" in html  # PENDING, ASSIGNED, STARTING, RUNNING
+    assert "Assigned to agent-1" in html
+
+
+def test_job_page_paginates_and_says_why_instances_wait(ui: UiCluster) -> None:
+    pending_job(ui, "many", 150)
+    path = f"/scheduler/{ui.job.role}/devel/many"
+    first = page(ui, path)
+    assert first.count('data-state="PENDING"') == 100
+    assert "page 1 of 2 (150 in all)" in first
+    assert 'class="message pending-reason"' in first
+    assert "rack" in first  # the reason names the constraint no agent meets
+    second = page(ui, path + "?page=2")
+    assert second.count('data-state="PENDING"') == 50
+    assert 'id="instance-149"' in second and 'id="instance-0"' not in second
+
+
+def test_finished_tasks_are_listed_apart(ui: UiCluster) -> None:
+    spec = ui.local.job(name="oneshot", instances=1, cmdline="echo done")
+    ui.create(spec)
+    ui.local.wait_for_states(spec.key, TaskState.FINISHED, 1)
+    path = f"/scheduler/{ui.job.role}/devel/oneshot"
+    assert "No active tasks." in page(ui, path)
+    finished = page(ui, path + "?show=finished")
+    assert 'data-state="FINISHED"' in finished
+
+
+def test_instance_page_shows_every_task_of_the_instance(ui: UiCluster) -> None:
+    html = page(ui, f"{ui.job_path}/0")
+    assert ui.task_id in html
+    assert "Assigned to agent-1" in html
+
+
+def test_task_page_shows_processes_usage_and_files(ui: UiCluster) -> None:
+    html = page(ui, ui.task_path)
+    row = re.search(r'<tr id="process-main">(.*?)</tr>', html, re.S)
+    assert row is not None, html
+    assert "RUNNING" in row.group(1)
+    assert "path=.logs/main/0/stdout" in row.group(1)
+    assert 'id="usage"' in html
+    assert f'href="{ui.task_path}/browse"' in html
+
+
+def test_browse_lists_the_task_files(ui: UiCluster) -> None:
+    top = page(ui, f"{ui.task_path}/browse")
+    assert 'browse?path=sandbox"' in top and "browse?path=.logs" in top
+    logs = page(ui, f"{ui.task_path}/browse?path=.logs/main/0")
+    assert "file?path=.logs/main/0/stdout" in logs.replace("%2F", "/")
+
+
+def test_file_page_follows_the_file_through_the_api(ui: UiCluster) -> None:
+    html = page(ui, f"{ui.task_path}/file?path=.logs/main/0/stdout")
+    assert f"{API_PREFIX}/tasks/{ui.task_id}/file/follow?path=.logs/main/0/stdout" in html.replace(
+        "%2F", "/"
+    )
+
+
+def test_a_path_outside_the_sandbox_is_refused_with_the_reason(ui: UiCluster) -> None:
+    html = page(ui, f"{ui.task_path}/browse?path=../..", status=404)
+    assert "outside the sandbox" in html
+
+
+def test_unknown_jobs_and_tasks_get_a_page_saying_so(ui: UiCluster) -> None:
+    assert "no job" in page(ui, f"/scheduler/{ui.job.role}/devel/nosuchjob", status=404)
+    assert "no task" in page(ui, f"{ui.job_path}/task/nosuchtask", status=404)
+    assert "no update" in page(ui, f"{ui.job_path}/update/nosuchupdate", status=404)
+
+
+def start_update(ui: UiCluster, name: str) -> str:
+    """A two-instance service, then an update of it; the update page's path."""
+    spec = ui.local.job(name=name, instances=2, cmdline=TICKING, service=True)
+    ui.create(spec)
+    ui.local.wait_for_states(spec.key, TaskState.RUNNING, 2)
+    changed = msgspec.structs.replace(
+        spec, task=msgspec.structs.replace(spec.task, name="rolling2")
+    )
+    response = ui.local.api.post(
+        f"/jobs/{spec.key}/update", content=msgspec.json.encode(UpdateRequest(spec=changed))
+    )
+    assert response.status_code == 200, response.text
+    started = msgspec.json.decode(response.content, type=UpdateStarted)
+    assert started.update is not None
+    return f"/scheduler/{ui.job.role}/devel/{name}/update/{started.update.update_id}"
+
+
+def test_update_pages_show_progress(ui: UiCluster) -> None:
+    link = start_update(ui, "rolling")
+    updates = page(ui, "/updates")
+    assert f'href="{link}"' in updates
+    html = page(ui, link)
+    assert 'id="progress-0"' in html and 'id="progress-1"' in html
+    assert "queue, 1 at a time" in html
+    assert f'href="{link}"' in page(ui, f"/scheduler/{ui.job.role}/devel/rolling")
+
+
+def test_agents_utilization_and_quota_pages(ui: UiCluster) -> None:
+    agents = page(ui, "/agents")
+    assert 'id="agent-agent-1"' in agents and "rack=r1" in agents
+    utilization = page(ui, "/utilization")
+    assert f'href="/scheduler/{ui.job.role}"' in utilization
+    assert 'id="chart-cpu"' in utilization
+    quotas = page(ui, "/quotas")
+    assert f'id="quota-{ui.job.role}"' in quotas
+
+
+PAGE_ROOTS = ("/scheduler", "/updates", "/agents", "/utilization", "/quotas")
+PAGE_KINDS = {
+    "home": r"^/scheduler$",
+    "role": r"^/scheduler/[^/]+$",
+    "job": r"^/scheduler/[^/]+/[^/]+/[^/]+$",
+    "instance": r"^/scheduler/[^/]+/[^/]+/[^/]+/\d+$",
+    "task": r"^/scheduler/[^/]+/[^/]+/[^/]+/task/[^/]+$",
+    "sandbox": r"^/scheduler/[^/]+/[^/]+/[^/]+/task/[^/]+/browse$",
+    "log": r"^/scheduler/[^/]+/[^/]+/[^/]+/task/[^/]+/file$",
+    "update": r"^/scheduler/[^/]+/[^/]+/[^/]+/update/[^/]+$",
+    "updates": r"^/updates$",
+    "agents": r"^/agents$",
+    "utilization": r"^/utilization$",
+    "quotas": r"^/quotas$",
+}
+
+
+@pytest.mark.timeout(300)
+def test_every_page_is_reached_by_links_from_home(ui: UiCluster) -> None:
+    start_update(ui, "crawled")  # so that an update exists whatever ran before
+    seen: dict[str, str] = {}
+    queue = deque(["/scheduler"])
+    reached: set[str] = set()
+    while queue and len(seen) < 400:
+        path = queue.popleft()
+        if path in seen:
+            continue
+        response = ui.web.get(path)
+        seen[path] = str(response.status_code)
+        assert response.status_code == 200, (path, response.text[:300])
+        plain = urlparse(path).path
+        reached.update(kind for kind, shape in PAGE_KINDS.items() if re.match(shape, plain))
+        for href in LINK.findall(response.text):
+            target = urljoin(path, href.replace("&amp;", "&"))
+            # A job's other pages of instances add nothing new: the first is enough.
+            if target.startswith(PAGE_ROOTS) and "page=" not in target:
+                queue.append(target)
+    assert reached == set(PAGE_KINDS), set(PAGE_KINDS) - reached
