@@ -164,6 +164,7 @@ def test_update_pages_show_progress(ui: UiCluster) -> None:
     assert 'id="progress-0"' in html and 'id="progress-1"' in html
     assert "queue, 1 at a time" in html
     assert f'href="{link}"' in page(ui, f"/scheduler/{ui.job.role}/devel/rolling")
+    assert "no update" in page(ui, link.replace("/rolling/", "/web/"), status=404)
 
 
 def test_agents_utilization_and_quota_pages(ui: UiCluster) -> None:

@@ -17,6 +17,7 @@ from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
 from daybreak.model.update import ACTIVE_UPDATE_STATUSES, ConfigId, JobUpdate, UpdateSummary
 from daybreak.scheduler import views
 from daybreak.scheduler.service import JobNotFoundError, Scheduler, TaskNotFoundError
+from daybreak.scheduler.updates import UnknownUpdateError
 
 T = TypeVar("T")
 
@@ -319,8 +320,8 @@ class UpdatePage:
 
 def update_page(scheduler: Scheduler, key: JobKey, update_id: str) -> UpdatePage:
     update = scheduler.updates.get(update_id)
-    if update.job != key:
-        raise JobNotFoundError(key)
+    if update.job != key:  # an update of another job: not at this address
+        raise UnknownUpdateError(update_id)
     plan = update.plan
     cells = []
     for instance in sorted(plan.instances()):
