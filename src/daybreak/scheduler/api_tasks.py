@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-from litestar import MediaType, Request, Response, get
+from litestar import Request, Response, get
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from daybreak.errors import DaybreakError, InvalidParameterError
@@ -100,16 +100,14 @@ async def list_files(task_id: str, scheduler: Scheduler, path: str = "") -> Sand
     return await list_task_files(scheduler, task_id, path)
 
 
-@get(TASK_PATH + "/file", media_type=MediaType.TEXT)
+@get(TASK_PATH + "/file", media_type="application/octet-stream")
 async def read_file(
     task_id: str, path: str, scheduler: Scheduler, offset: int = 0, length: int = CHUNK_BYTES
 ) -> Response[bytes]:
     """Up to `length` bytes of a file from `offset`; `X-File-Size` says how large it is."""
     chunk = await read_task_file(scheduler, task_id, path, offset=offset, length=length)
     return Response(
-        chunk.data,
-        media_type="application/octet-stream",
-        headers={"X-File-Size": str(chunk.size), "X-Offset": str(chunk.offset)},
+        chunk.data, headers={"X-File-Size": str(chunk.size), "X-Offset": str(chunk.offset)}
     )
 
 

@@ -106,8 +106,6 @@ class Scheduler:
         self.links: dict[str, AgentLink] = {}
         # Agents gone silent, and since when (they become lost after the timeout).
         self.silent_since: dict[str, int] = {}
-        # Each connected agent's latest measure of its running tasks, by task id.
-        self.usage: dict[str, dict[str, protocol.TaskUsage]] = {}
         self.requests = AgentRequests()
         self.events = EventHub(self.summarize)
         self.rounds = 0  # scheduling rounds run, and the seconds they took, for /metrics
@@ -290,7 +288,6 @@ class Scheduler:
         link = self.links.get(agent_id)
         if link is not None and link.send is send:
             del self.links[agent_id]
-            self.usage.pop(agent_id, None)
             self.requests.agent_gone(agent_id)
             self.silent_since[agent_id] = self.clock()
             log.info("event=agent_disconnected agent=%s", agent_id)
@@ -344,12 +341,6 @@ class Scheduler:
         link = self.links.get(agent_id)
         if link is not None:
             link.last_seen_ms = self.clock()
-            self.usage[agent_id] = {usage.task_id: usage for usage in heartbeat.usage}
-
-    def task_usage(self, task: ScheduledTask) -> protocol.TaskUsage | None:
-        return (
-            None if task.agent_id is None else self.usage.get(task.agent_id, {}).get(task.task_id)
-        )
 
     async def ask_agent(
         self,

@@ -165,7 +165,7 @@ class InstanceRow:
     summary: TaskSummary
     since_ms: int
     config: ConfigId
-    # The first instance of each config group gets the group's letter, so rows can say which.
+    # The letter of the instance's config group (A is the job's current config), or "-".
     config_label: str
 
 
