@@ -172,7 +172,7 @@ def test_agents_utilization_and_quota_pages(ui: UiCluster) -> None:
     assert 'id="agent-agent-1"' in agents and "rack=r1" in agents
     utilization = page(ui, "/utilization")
     assert f'href="/scheduler/{ui.job.role}"' in utilization
-    assert 'id="chart-cpu"' in utilization
+    assert 'id="chart-cpu"' in utilization and "<b>free</b>" in utilization
     quotas = page(ui, "/quotas")
     assert f'id="quota-{ui.job.role}"' in quotas
 

@@ -28,6 +28,9 @@ class Aggregate:
     def __add__(self, other: Aggregate) -> Aggregate:
         return Aggregate(*(getattr(self, n) + getattr(other, n) for n in QUOTA_RESOURCES))
 
+    def __sub__(self, other: Aggregate) -> Aggregate:
+        return Aggregate(*(getattr(self, n) - getattr(other, n) for n in QUOTA_RESOURCES))
+
     def times(self, factor: int) -> Aggregate:
         return Aggregate(*(getattr(self, n) * factor for n in QUOTA_RESOURCES))
 

@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from daybreak.core.quota import Aggregate, per_task
 from daybreak.model.api import QuotaReport, TaskSummary
 from daybreak.model.describe import describe
-from daybreak.model.jobspec import JobKey, JobSpec
+from daybreak.model.jobspec import JobKey, JobSpec, Resources
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
 from daybreak.model.update import ACTIVE_UPDATE_STATUSES, ConfigId, JobUpdate, UpdateSummary
@@ -341,24 +342,8 @@ def update_page(scheduler: Scheduler, key: JobKey, update_id: str) -> UpdatePage
 # Agents, utilization and quotas.
 
 
-@dataclass(frozen=True)
-class Usage:
-    """Resources of a kind: offered, and allocated (held by active tasks placed there)."""
-
-    cpu: float = 0.0
-    ram_mb: float = 0.0
-    disk_mb: float = 0.0
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(self.cpu + other.cpu, self.ram_mb + other.ram_mb, self.disk_mb + other.disk_mb)
-
-    def __sub__(self, other: Usage) -> Usage:
-        return Usage(self.cpu - other.cpu, self.ram_mb - other.ram_mb, self.disk_mb - other.disk_mb)
-
-
-def _held(task: ScheduledTask) -> Usage:
-    resources = task.spec.task.resources
-    return Usage(resources.cpu, resources.ram_mb, resources.disk_mb)
+def _offered(resources: Resources) -> Aggregate:
+    return Aggregate(resources.cpu, resources.ram_mb, resources.disk_mb)
 
 
 @dataclass(frozen=True)
@@ -368,19 +353,26 @@ class AgentRow:
     attributes: dict[str, str]
     online: bool
     maintenance: str
-    offered: Usage
-    allocated: Usage
+    offered: Aggregate
+    allocated: Aggregate
     tasks: int
 
 
-def agent_rows(scheduler: Scheduler) -> list[AgentRow]:
-    allocated: dict[str, Usage] = {}
+def _allocated_by(
+    scheduler: Scheduler, key: Callable[[ScheduledTask], str]
+) -> dict[str, Aggregate]:
+    """What the active tasks placed on agents hold, summed by `key` (their agent, their role)."""
+    totals: dict[str, Aggregate] = {}
     for task in scheduler.cluster.tasks.values():
         if task.agent_id is not None and task.state in ACTIVE_STATES:
-            allocated[task.agent_id] = allocated.get(task.agent_id, Usage()) + _held(task)
+            totals[key(task)] = totals.get(key(task), Aggregate()) + per_task(task.spec)
+    return totals
+
+
+def agent_rows(scheduler: Scheduler) -> list[AgentRow]:
+    allocated = _allocated_by(scheduler, lambda task: str(task.agent_id))
     rows = []
     for agent in views.agent_summaries(scheduler):
-        offered = agent.resources
         rows.append(
             AgentRow(
                 agent_id=agent.agent_id,
@@ -388,8 +380,8 @@ def agent_rows(scheduler: Scheduler) -> list[AgentRow]:
                 attributes=agent.attributes,
                 online=agent.online,
                 maintenance=agent.maintenance,
-                offered=Usage(offered.cpu, offered.ram_mb, offered.disk_mb),
-                allocated=allocated.get(agent.agent_id, Usage()),
+                offered=_offered(agent.resources),
+                allocated=allocated.get(agent.agent_id, Aggregate()),
                 tasks=agent.tasks,
             )
         )
@@ -398,26 +390,23 @@ def agent_rows(scheduler: Scheduler) -> list[AgentRow]:
 
 @dataclass(frozen=True)
 class Utilization:
-    offered: Usage  # by online agents
-    by_role: list[tuple[str, Usage]]  # allocated, largest cpu first
-    allocated: Usage
+    offered: Aggregate  # by online agents
+    by_role: list[tuple[str, Aggregate]]  # allocated, largest cpu first
+    allocated: Aggregate
 
     @property
-    def free(self) -> Usage:
+    def free(self) -> Aggregate:
         return self.offered - self.allocated
 
 
 def utilization(scheduler: Scheduler) -> Utilization:
-    offered = Usage()
+    offered = Aggregate()
     for agent in views.agent_summaries(scheduler):
         if agent.online:
-            offered += Usage(agent.resources.cpu, agent.resources.ram_mb, agent.resources.disk_mb)
-    roles: dict[str, Usage] = {}
-    for task in scheduler.cluster.tasks.values():
-        if task.agent_id is not None and task.state in ACTIVE_STATES:
-            roles[task.job.role] = roles.get(task.job.role, Usage()) + _held(task)
+            offered += _offered(agent.resources)
+    roles = _allocated_by(scheduler, lambda task: task.job.role)
     by_role = sorted(roles.items(), key=lambda item: (-item[1].cpu, item[0]))
-    allocated = sum((usage for _, usage in by_role), Usage())
+    allocated = sum((usage for _, usage in by_role), Aggregate())
     return Utilization(offered=offered, by_role=by_role, allocated=allocated)
 
 
