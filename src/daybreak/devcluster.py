@@ -48,7 +48,9 @@ class DevCluster:
 
     def scheduler_args(self) -> list[str]:
         store = f"sqlite:///{(self.data / 'scheduler.db').resolve()}"
+        # Supervised: a scheduler that stops itself on a failed write comes back on its own.
         return [
+            sys.executable, "-m", "daybreak.supervise", "--",
             sys.executable, "-m", "daybreak", "scheduler",
             "--store", store, "--port", str(self.port), "--cluster", CLUSTER,
         ]  # fmt: skip

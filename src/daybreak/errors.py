@@ -4,7 +4,7 @@ DaybreakError
 ├── ConfigError        a job config could not be loaded or is invalid (exit 3)
 ├── InvalidCommandError     the command line itself is malformed (exit 5)
 ├── InvalidParameterError   an argument is malformed, e.g. a job key or a --bind (exit 6)
-│   ├── UnknownAgentError   (daybreak.core.cluster) no agent of that id
+│   ├── UnknownHostError    (daybreak.core.agents) no agent of that id or hostname
 │   └── UnknownTierError    (daybreak.core.tiers) a job names a tier the scheduler lacks
 └── QuotaExceededError      (daybreak.core.quota) a role's production quota would be exceeded
 """

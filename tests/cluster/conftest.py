@@ -66,7 +66,11 @@ class SchedulerProcess:
     def start(self) -> SchedulerProcess:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(self.args, stderr=log, stdout=log)
-        wait_for(self._healthy, f"the scheduler on port {self.port} ({self.log})")
+        try:
+            wait_for(self._healthy, f"the scheduler on port {self.port} ({self.log})")
+        except BaseException:
+            self.stop()  # a start that timed out leaves nothing running behind the test
+            raise
         return self
 
     def _healthy(self) -> bool:
@@ -188,11 +192,12 @@ def running_cluster(
     task of `role` (unique unless given) killed."""
     role = role or unique_role()
     with store_url(backend, directory) as url:
-        scheduler = SchedulerProcess(url, directory / "scheduler.log", *scheduler_args).start()
+        scheduler = SchedulerProcess(url, directory / "scheduler.log", *scheduler_args)
         local = LocalCluster(
             scheduler, directory, role, agent_args=agent_args, api_headers=api_headers or {}
         )
         try:
+            scheduler.start()
             # Started together, since each takes a moment to start.
             for started in [local.start_agent() for _ in range(agents)]:
                 local.wait_until_online(started)

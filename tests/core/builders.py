@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from daybreak.model.agent import AgentInfo, PortRange
+from daybreak.core.cluster import Cluster
+from daybreak.core.effects import Effect
+from daybreak.model.agent import AgentInfo, MaintenanceMode, PortRange
 from daybreak.model.jobspec import (
     JobKey,
     JobSpec,
@@ -81,3 +83,13 @@ def agent(
         resources=Resources(cpu=cpu, ram_mb=ram_mb, disk_mb=disk_mb, gpu=gpu),
         ports=PortRange(first=ports[0], last=ports[1]),
     )
+
+
+def set_maintenance(
+    cluster: Cluster, agent_id: str, mode: MaintenanceMode, now: int
+) -> list[Effect]:
+    """What the scheduler's state does to the task layer when an agent's mode changes."""
+    cluster.fleet.set_maintenance(agent_id, mode)
+    if mode is MaintenanceMode.DRAINING:
+        return cluster.drain_agent(agent_id, now)
+    return cluster.drain_effects()

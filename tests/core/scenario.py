@@ -30,7 +30,7 @@ from daybreak.model.agent import AgentInfo, MaintenanceMode
 from daybreak.model.jobspec import JobSpec, PartitionPolicy
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import TaskState
-from tests.core.builders import agent, job_spec
+from tests.core.builders import agent, job_spec, set_maintenance
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 SECOND = 1000
@@ -97,7 +97,7 @@ class Scenario:
         if verb == "register":
             return cluster.register_agent(self.agents[args[0]], now)
         if verb == "maintenance":
-            return cluster.set_maintenance(args[0], MaintenanceMode[args[1]], now)
+            return set_maintenance(cluster, args[0], MaintenanceMode[args[1]], now)
         if verb == "report":
             reported = {}
             for pair in args[1:]:

@@ -25,7 +25,7 @@ from daybreak.model.task_state import (
     TERMINAL_STATES,
     TaskState,
 )
-from tests.core.builders import agent, job_spec
+from tests.core.builders import agent, job_spec, set_maintenance
 
 S = TaskState
 SECOND = 1000
@@ -148,7 +148,7 @@ class ClusterMachine(RuleBasedStateMachine):
     @rule(data=st.data(), mode=st.sampled_from(list(MaintenanceMode)))
     def maintenance(self, data: st.DataObject, mode: MaintenanceMode) -> None:
         info = data.draw(st.sampled_from(self.agents))
-        self.apply(lambda c: c.set_maintenance(info.agent_id, mode, self.now))
+        self.apply(lambda c: set_maintenance(c, info.agent_id, mode, self.now))
 
     @rule(seconds=st.sampled_from([1, 30, 61, 301, 4000, 200_000]))
     def time_passes(self, seconds: int) -> None:

@@ -121,3 +121,9 @@ def test_equal_configs_read_back_separately_form_one_group() -> None:
     schedule(cluster, 1)
     hosts = {task.agent_id for task in cluster.tasks.values()}
     assert hosts == {"a0", "a1", "a2"}
+
+
+def test_with_no_agent_at_all_nothing_is_placed_and_the_reason_says_so() -> None:
+    placement = place_group(Fleet(), job_spec(), 2, [])
+    assert placement.assigned == []
+    assert str(placement.reason) == "no agents registered"

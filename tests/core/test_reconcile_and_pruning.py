@@ -2,16 +2,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import pytest
-
-from daybreak.core.cluster import Cluster, UnknownAgentError
 from daybreak.core.pruning import prunable
 from daybreak.core.reconcile import ReconcilePlan, reconcile
 from daybreak.core.settings import DAY_MS, HOUR_MS, Settings
-from daybreak.model.agent import MaintenanceMode
 from daybreak.model.task import ScheduledTask, TaskEvent
 from daybreak.model.task_state import TaskState
-from tests.core.builders import agent, job_spec
+from tests.core.builders import job_spec
 
 S = TaskState
 SPEC = job_spec()
@@ -66,10 +62,3 @@ def test_beyond_the_per_job_limit_the_oldest_go_but_not_the_youngest() -> None:
     # At 3.5 h only t0..t2 are old enough, though 3 still exceed the limit.
     assert prunable(tasks, int(3.5 * HOUR_MS), settings) == ["t0", "t1", "t2"]
     assert prunable(tasks, int(1.5 * HOUR_MS), settings) == ["t0"]
-
-
-def test_maintenance_of_an_unknown_agent_names_the_known_ones() -> None:
-    cluster = Cluster()
-    cluster.register_agent(agent("a1"), 0)
-    with pytest.raises(UnknownAgentError, match="unknown agent 'a9'; known agents: a1"):
-        cluster.set_maintenance("a9", MaintenanceMode.DRAINING, 0)

@@ -8,11 +8,11 @@ import asyncio
 import pytest
 
 from daybreak.model.api import TaskSummary
+from daybreak.model.records import Changes
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import TaskState
 from daybreak.scheduler import events
 from daybreak.scheduler.events import EventHub
-from daybreak.store.records import Changes
 from tests.core.builders import job_spec
 
 WEB, DB = job_spec("web"), job_spec("db")

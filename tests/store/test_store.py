@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
 import pytest
-import sqlalchemy as sa
 
 from daybreak.model.agent import AgentInfo, MaintenanceMode
 from daybreak.model.api import Quota
 from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
+from daybreak.model.records import Changes, StoredAgent
 from daybreak.model.task import ScheduledTask, TaskEvent
 from daybreak.model.task_state import TaskState
 from daybreak.model.update import (
@@ -25,9 +24,8 @@ from daybreak.model.update import (
     UpdateProgress,
     UpdateStatus,
 )
-from daybreak.store import Changes, StoredAgent, StoreError, open_store
+from daybreak.store import StoreError, open_store
 from daybreak.store.store import Store
-from daybreak.store.writer import StoreWriter
 from tests.databases import BACKENDS, store_url
 
 KEY = JobKey(cluster="c", role="www", environment="prod", name="hello")
@@ -149,32 +147,10 @@ def test_a_bad_url_says_which_forms_work() -> None:
         open_store("postgresql://postgres@127.0.0.1:1/nowhere")
 
 
-def test_concurrent_commits_share_transactions(store: Store) -> None:
-    """1,000 status updates committed at once cost a handful of transactions, and each
-    commit returns only once its change is readable from the store."""
-
-    async def main() -> int:
-        writer = StoreWriter(store)
-        await asyncio.gather(
-            *(writer.commit(Changes(tasks={f"t-{n}": task(n)})) for n in range(1000))
-        )
-        writer.close()
-        return writer.transactions
-
-    transactions = asyncio.run(main())
-    assert 1 <= transactions <= 3
-    with store.engine.connect() as connection:
-        assert connection.execute(sa.text("SELECT count(*) FROM tasks")).scalar_one() == 1000
-
-
-def test_a_failed_write_reaches_every_waiter_and_the_next_one_works(store: Store) -> None:
-    async def main() -> None:
-        writer = StoreWriter(store)
-        bad = Changes(quotas={"www": object()})  # type: ignore[dict-item]
-        with pytest.raises(TypeError):
-            await writer.commit(bad)
-        await writer.commit(Changes(tasks={"t-1": task(1)}))
-        writer.close()
-
-    asyncio.run(main())
-    assert store.load().tasks == [task(1)]
+def test_a_batch_is_one_transaction_and_a_failure_in_it_writes_nothing(store: Store) -> None:
+    bad = Changes(quotas={"www": object()})  # type: ignore[dict-item]
+    with pytest.raises(TypeError):
+        store.write_all([Changes(tasks={"t-1": task(1)}), bad])
+    assert store.load().tasks == []
+    store.write_all([Changes(tasks={"t-1": task(1)}), Changes(tasks={"t-2": task(2)})])
+    assert sorted(t.task_id for t in store.load().tasks) == ["t-1", "t-2"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import socket
 import time
 import uuid
@@ -16,6 +17,7 @@ from collections.abc import Callable
 
 import msgspec
 import websockets
+from websockets import InvalidStatus
 
 from daybreak.agent.host import TaskHost
 from daybreak.agent.outbox import Outbox
@@ -66,6 +68,7 @@ class Agent:
         self.host = TaskHost(config, self.agent_id, clock, self._send_update)
         self._send_queue: asyncio.Queue[bytes] | None = None
         self.heartbeat_interval_s = 5.0
+        self.reconnect_max_s = RECONNECT_MAX_S
         self.connected = asyncio.Event()
 
     def _identity(self) -> str:
@@ -83,9 +86,11 @@ class Agent:
         return agent_id
 
     async def run(self) -> None:
-        await self.host.start()
+        """Run until cancelled; an exception in any of the agent's loops ends it, raised."""
         try:
-            await self._connection_loop()
+            async with asyncio.TaskGroup() as group:
+                self.host.start(group)
+                group.create_task(self._connection_loop(), name="connection")
         finally:
             await self.host.close()
             self.outbox.close()
@@ -123,20 +128,27 @@ class Agent:
                 ) as connection:
                     backoff = RECONNECT_MIN_S
                     await self._converse(connection)
-            except websockets.InvalidStatus as refused:
+            except* websockets.InvalidStatus as refused:
+                refusal = refused.exceptions[0]
+                status = refusal.response.status_code if isinstance(refusal, InvalidStatus) else 0
                 log.error(
                     "event=refused url=%s status=HTTP %d: the scheduler turned this agent away; "
                     "does --credential-file hold a token of its [agents]?",
                     url,
-                    refused.response.status_code,
+                    status,
                 )
-            except (OSError, websockets.WebSocketException, msgspec.DecodeError) as error:
-                log.warning("event=disconnected url=%s error=%r", url, error)
+            except* (OSError, websockets.WebSocketException, msgspec.DecodeError) as errors:
+                log.warning("event=disconnected url=%s error=%r", url, errors.exceptions[0])
             finally:
                 self._send_queue = None
                 self.connected.clear()
-            await asyncio.sleep(backoff)
-            backoff = min(RECONNECT_MAX_S, backoff * 2)
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                # Asked to stop while a library turned the cancellation into a connection
+                # error: stop all the same.
+                raise asyncio.CancelledError
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # jittered: not in step
+            backoff = min(self.reconnect_max_s, backoff * 2)
 
     async def _converse(self, connection: websockets.ClientConnection) -> None:
         await connection.send(protocol.encode(self.hello()))
@@ -144,6 +156,9 @@ class Agent:
         if not isinstance(welcome, protocol.Welcome):
             raise msgspec.DecodeError(f"expected a welcome, got {type(welcome).__name__}")
         self.heartbeat_interval_s = welcome.heartbeat_interval_ms / 1000
+        if welcome.agent_timeout_ms:
+            # Back in well within the time the scheduler waits before giving up our tasks.
+            self.reconnect_max_s = min(RECONNECT_MAX_S, welcome.agent_timeout_ms / 1000 / 5)
         queue: asyncio.Queue[bytes] = asyncio.Queue()
         # No await between reading the backlog and opening the queue: no update can slip by.
         for update in self.outbox.unacked_after(welcome.applied_seq):
@@ -152,23 +167,22 @@ class Agent:
         self.connected.set()
         log.info("event=connected agent=%s backlog=%d", self.agent_id, queue.qsize())
         # The helpers and sandbox requests belong to this connection and end with it.
-        helpers = {
-            asyncio.create_task(self._sender(connection, queue)),
-            asyncio.create_task(self._heartbeats(queue)),
-        }
-        try:
-            async for frame in connection:
-                message = protocol.decode_from_scheduler(frame)
-                if isinstance(message, protocol.TaskRequest):
-                    request = asyncio.create_task(self._answer(message, queue))
-                    helpers.add(request)
-                    request.add_done_callback(helpers.discard)
-                else:
-                    self._on_message(message)
-        finally:
-            for helper in helpers:
-                helper.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+        async with asyncio.TaskGroup() as helpers:
+            sender = helpers.create_task(self._sender(connection, queue))
+            beats = helpers.create_task(self._heartbeats(queue))
+            answers: set[asyncio.Task[None]] = set()
+            try:
+                async for frame in connection:
+                    message = protocol.decode_from_scheduler(frame)
+                    if isinstance(message, protocol.TaskRequest):
+                        answer = helpers.create_task(self._answer(message, queue))
+                        answers.add(answer)
+                        answer.add_done_callback(answers.discard)
+                    else:
+                        self._on_message(message)
+            finally:
+                for helper in (sender, beats, *answers):
+                    helper.cancel()
 
     async def _answer(self, request: protocol.TaskRequest, queue: asyncio.Queue[bytes]) -> None:
         reply: protocol.Message

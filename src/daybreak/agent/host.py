@@ -20,6 +20,7 @@ import shutil
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import msgspec
@@ -113,21 +114,23 @@ class TaskHost:
         self.http = httpx.AsyncClient(
             trust_env=False, limits=httpx.Limits(max_keepalive_connections=0)
         )
-        self._chores: list[asyncio.Task[None]] = []
+        self._group: asyncio.TaskGroup | None = None
 
-    async def start(self) -> None:
+    def start(self, group: asyncio.TaskGroup) -> None:
+        """Take back the tasks on disk, and run the host's work in `group`: whatever fails
+        there ends the agent, loudly."""
+        self._group = group
         self.recover()
-        self._chores = [
-            asyncio.create_task(self._measure_periodically()),
-            asyncio.create_task(self._collect_garbage_periodically()),
-        ]
+        group.create_task(self._measure_periodically(), name="measure")
+        group.create_task(self._collect_garbage_periodically(), name="collect-garbage")
+
+    def _own(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        assert self._group is not None, "TaskHost.start first"
+        return self._group.create_task(work)
 
     async def close(self) -> None:
-        for chore in self._chores:
-            chore.cancel()
-        await asyncio.gather(*self._chores, return_exceptions=True)
-        # A sandbox half made would be a task nobody knows about: let those finish first.
-        await asyncio.gather(*self._preparations, return_exceptions=True)
+        """After the group has ended. A launch it cut short left its sandbox and checkpoint
+        (the thread making them ran to its end): the next start recovers the task from them."""
         for tracked in self.tasks.values():
             self._unwatch(tracked)
         await self.http.aclose()
@@ -192,9 +195,7 @@ class TaskHost:
         role = message.spec.key.role
         user = role if os.geteuid() == 0 and account_of(role) is not None else None
         self._preparing[task_id] = None
-        preparation = asyncio.get_running_loop().create_task(
-            self._prepare_and_start(task, now, user)
-        )
+        preparation = self._own(self._prepare_and_start(task, now, user))
         self._preparations.add(preparation)
         preparation.add_done_callback(self._preparations.discard)
 
@@ -281,7 +282,7 @@ class TaskHost:
         self._advance(tracked)
 
     def _spawn(self, tracked: _Tracked, work: Coroutine[None, None, None]) -> None:
-        helper = asyncio.get_running_loop().create_task(work)
+        helper = self._own(work)
         tracked.helpers.add(helper)
         helper.add_done_callback(tracked.helpers.discard)
 
@@ -474,7 +475,7 @@ class TaskHost:
                 self._unwatch(tracked)
                 supervisor.close()
                 # Emptying a memory cgroup reclaims its page cache: not on the loop.
-                asyncio.get_running_loop().run_in_executor(None, tracked.cgroups.remove)
+                self._own(asyncio.to_thread(tracked.cgroups.remove))
         elif (
             phase is Phase.ACTIVE
             and tracked.reported in (None, TaskState.STARTING)

@@ -7,13 +7,14 @@ carry out. It holds no clock and does no I/O, so a test drives it with plain int
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import msgspec
 
 from daybreak.core.effects import DeleteTask, Effect, KillTask, LaunchTask, SaveTask
 from daybreak.core.fleet import Fleet, Holding, demand
+from daybreak.core.ids import IdSource, SequentialIds
 from daybreak.core.placement import PendingReason
 from daybreak.core.pruning import prunable
 from daybreak.core.reconcile import reconcile
@@ -21,39 +22,19 @@ from daybreak.core.settings import Settings
 from daybreak.core.task_lifecycle import DELETED, Action, State, TaskFacts, transition
 from daybreak.core.throttle import flapping_penalty_ms
 from daybreak.core.tiers import check_tier
-from daybreak.errors import InvalidParameterError
 from daybreak.model.agent import AgentInfo, MaintenanceMode
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task import ScheduledTask, TaskEvent
 from daybreak.model.task_state import (
     AGENT_ASSIGNED_STATES,
     BEING_KILLED_STATES,
+    PLACED_STATES,
     TERMINAL_STATES,
     TRANSIENT_STATES,
     TaskState,
 )
 
 S = TaskState
-# Makes the id of a new task of (spec, instance); the shell may pass one built on uuids.
-TaskIdSource = Callable[[JobSpec, int], str]
-
-
-class UnknownAgentError(InvalidParameterError):
-    def __init__(self, agent_id: str, known: list[str]) -> None:
-        shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
-        super().__init__(f"unknown agent {agent_id!r}; known agents: {shown or 'none'}")
-
-
-class SequentialIds:
-    """Task ids in Aurora's shape (`role-env-name-instance-N`), from a counter."""
-
-    def __init__(self, start: int = 0) -> None:
-        self.counter = start
-
-    def __call__(self, spec: JobSpec, instance: int) -> str:
-        self.counter += 1
-        key = spec.key
-        return f"{key.role}-{key.environment}-{key.name}-{instance}-{self.counter:08d}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +47,10 @@ class Cluster:
     def __init__(
         self,
         settings: Settings | None = None,
-        new_task_id: TaskIdSource | None = None,
+        ids: IdSource | None = None,
     ) -> None:
         self.settings = settings or Settings()
-        self.new_task_id: TaskIdSource = new_task_id or SequentialIds()
+        self.ids: IdSource = ids or SequentialIds()
         self.tasks: dict[str, ScheduledTask] = {}
         self.fleet = Fleet()
         self.by_job: dict[JobKey, dict[str, None]] = {}
@@ -234,7 +215,7 @@ class Cluster:
 
     def _reschedule(self, task: ScheduledTask, now: int) -> None:
         fresh = ScheduledTask(
-            task_id=self.new_task_id(task.spec, task.instance),
+            task_id=self.ids.task_id(task.spec, task.instance),
             spec=task.spec,
             instance=task.instance,
             state=S.INIT,
@@ -276,7 +257,7 @@ class Cluster:
         check_tier(spec)
         for instance in instances:
             task = ScheduledTask(
-                task_id=self.new_task_id(spec, instance), spec=spec, instance=instance,
+                task_id=self.ids.task_id(spec, instance), spec=spec, instance=instance,
                 state=S.INIT,
             )  # fmt: skip
             self._insert(task, now)
@@ -326,25 +307,12 @@ class Cluster:
         self._expire_partitions(now)
         return self._drain()
 
-    def set_maintenance(self, agent_id: str, mode: MaintenanceMode, now: int) -> list[Effect]:
-        """Change an agent's maintenance mode; draining moves its tasks away (DRAINING)."""
-        if agent_id not in self.fleet.index:
-            raise UnknownAgentError(agent_id, sorted(self.fleet.index))
-        self.fleet.set_maintenance(agent_id, mode)
-        if mode is MaintenanceMode.DRAINING:
-            for task in self.on_agent(agent_id):
-                if task.state in (S.ASSIGNED, S.STARTING, S.RUNNING):
-                    self.change_state(task.task_id, S.DRAINING, now, "Draining the agent")
-            self._finish_drains()
+    def drain_agent(self, agent_id: str, now: int) -> list[Effect]:
+        """Move the agent's placed tasks away (DRAINING); they are placed elsewhere."""
+        for task in self.on_agent(agent_id):
+            if task.state in PLACED_STATES:
+                self.change_state(task.task_id, S.DRAINING, now, "Draining the agent")
         return self._drain()
-
-    def _finish_drains(self) -> None:
-        draining = self.fleet.maintenance == MaintenanceMode.DRAINING
-        if not draining.any():
-            return
-        for row in draining.nonzero()[0]:
-            if not self.by_row.get(int(row)):
-                self.fleet.maintenance[row] = MaintenanceMode.DRAINED
 
     def _expire_partitions(self, now: int) -> None:
         due = [tid for tid, deadline in self.partition_deadline.items() if deadline <= now]
@@ -370,7 +338,6 @@ class Cluster:
         for row, reservation in list(self.reservations.items()):
             if reservation.until_ms <= now or self.tasks.get(reservation.task_id) is None:
                 del self.reservations[row]
-        self._finish_drains()
         jobs_with_history = {self.tasks[tid].job for state in TERMINAL_STATES
                              for tid in self.by_state[state]}  # fmt: skip
         for key in sorted(jobs_with_history, key=str):

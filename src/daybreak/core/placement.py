@@ -185,7 +185,7 @@ def place_group(
         for c in spec.constraints
         if isinstance(c, LimitConstraint)
     ]
-    for _ in range(count):
+    for _ in range(count if len(fleet) else 0):
         row = int(score.argmax())
         if score[row] == -np.inf:
             break

@@ -23,10 +23,9 @@ from daybreak.core.placement import Mask, place_group
 from daybreak.core.preemption import Preemptor
 from daybreak.core.tiers import tier_of
 from daybreak.model.task import ScheduledTask
-from daybreak.model.task_state import TaskState
+from daybreak.model.task_state import PLACED_STATES, TaskState
 
 S = TaskState
-VICTIM_STATES = (S.ASSIGNED, S.STARTING, S.RUNNING)
 
 
 def _groups(pending: Iterable[ScheduledTask]) -> list[list[ScheduledTask]]:
@@ -72,7 +71,7 @@ def _victims(cluster: Cluster) -> list[Holding]:
     """What tasks that may be preempted hold (those being killed already are on their way)."""
     tasks = cluster.tasks
     return [held for task_id, held in cluster.holdings.items()
-            if tasks[task_id].state in VICTIM_STATES]  # fmt: skip
+            if tasks[task_id].state in PLACED_STATES]  # fmt: skip
 
 
 def schedule(cluster: Cluster, now: int) -> list[Effect]:

@@ -2,7 +2,8 @@
 
 Rules this module owns (Aurora's, from its TaskStateMachine):
 
-- A task moves only along the edges of `LEGAL`; terminal states only go to DELETED.
+- A task moves only along the pairs of `TABLE`, which says what each move sets in motion;
+  terminal states only go to DELETED.
 - Every legal change is saved (SAVE_STATE), except deleting, and killing a task that never
   left the queue (PENDING or THROTTLED), which is simply deleted.
 - Side effects are data (`Action`) and always come out in one fixed order, the order the
@@ -15,10 +16,16 @@ Rules this module owns (Aurora's, from its TaskStateMachine):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
-from daybreak.model.task_state import BEING_KILLED_STATES, TERMINAL_STATES, TaskState
+from daybreak.model.task_state import (
+    BEING_KILLED_STATES,
+    PLACED_STATES,
+    TERMINAL_STATES,
+    TaskState,
+)
 
 S = TaskState
 
@@ -70,106 +77,116 @@ class Transition:
         return self.outcome is Outcome.APPLIED
 
 
-ASSIGNED_STATES = (S.ASSIGNED, S.STARTING, S.RUNNING)
 KILLED_BY_US = tuple(sorted(BEING_KILLED_STATES - {S.KILLING}))  # killed to do something else
 
-# from-state -> the states it may legally move to.
-LEGAL: dict[State, frozenset[State]] = {
-    S.INIT: frozenset({S.PENDING, S.THROTTLED}),
-    S.PENDING: frozenset({S.ASSIGNED, S.KILLING}),
-    S.THROTTLED: frozenset({S.PENDING, S.KILLING}),
-    S.ASSIGNED: frozenset(
-        {S.STARTING, S.RUNNING, S.FINISHED, S.FAILED, S.RESTARTING, S.DRAINING, S.KILLED,
-         S.KILLING, S.LOST, S.PREEMPTING}
-    ),
-    S.STARTING: frozenset(
-        {S.RUNNING, S.FINISHED, S.FAILED, S.RESTARTING, S.DRAINING, S.KILLING, S.KILLED, S.LOST,
-         S.PREEMPTING, S.PARTITIONED}
-    ),
-    S.RUNNING: frozenset(
-        {S.FINISHED, S.RESTARTING, S.DRAINING, S.FAILED, S.KILLING, S.KILLED, S.LOST,
-         S.PREEMPTING, S.PARTITIONED}
-    ),
-    S.PARTITIONED: frozenset(
-        {S.LOST, S.FAILED, S.FINISHED, S.RUNNING, S.ASSIGNED, S.STARTING, S.RESTARTING,
-         S.DRAINING, S.PREEMPTING, S.KILLING}
-    ),
-    **{
-        state: frozenset({S.FINISHED, S.FAILED, S.KILLING, S.KILLED, S.LOST, S.PARTITIONED})
-        for state in KILLED_BY_US
-    },
-    S.KILLING: frozenset({S.FINISHED, S.FAILED, S.KILLED, S.LOST, DELETED, S.PARTITIONED}),
-    **{state: frozenset({DELETED}) for state in TERMINAL_STATES},
-    DELETED: frozenset(),
-}  # fmt: skip
+INC, SAVE, RESCHEDULE, TO_LOST, KILL, DELETE = (
+    Action.INCREMENT_FAILURES, Action.SAVE_STATE, Action.RESCHEDULE,
+    Action.TRANSITION_TO_LOST, Action.KILL, Action.DELETE,
+)  # fmt: skip
+Actions = tuple[Action, ...]
 
 
-def _failed(facts: TaskFacts) -> tuple[Action, ...]:
+def _failed(facts: TaskFacts) -> Actions:
     """A failure counts; it is retried for services, or while under the job's failure limit."""
     limit = facts.max_task_failures
     retry = facts.is_service or limit == -1 or facts.failure_count < limit - 1
-    return (Action.INCREMENT_FAILURES, Action.RESCHEDULE) if retry else (Action.INCREMENT_FAILURES,)
+    return (INC, SAVE, RESCHEDULE) if retry else (INC, SAVE)
 
 
-def _finished(facts: TaskFacts) -> tuple[Action, ...]:
+def _finished(facts: TaskFacts) -> Actions:
     """A service that finishes is started again; a batch task that finishes is done."""
-    return (Action.RESCHEDULE,) if facts.is_service else ()
+    return (SAVE, RESCHEDULE) if facts.is_service else (SAVE,)
 
 
-def _deletes(source: State, target: State) -> bool:
-    """Removed rather than saved: a deletion, or a kill of a task that never left the queue."""
-    return target is DELETED or (source in (S.PENDING, S.THROTTLED) and target is S.KILLING)
+def _partition_lost(facts: TaskFacts) -> Actions:
+    """Given up while partitioned: it may still run there (kill it), and it comes back unless
+    it was on its way out anyway."""
+    return (SAVE, KILL) if facts.was_killing else (SAVE, RESCHEDULE, KILL)
 
 
-def _effects(source: State, target: State, facts: TaskFacts) -> tuple[Action, ...]:
-    """The side effects of a legal move, before SAVE_STATE is added."""
-    if _deletes(source, target):
-        return (Action.DELETE,)
-    if source in (S.ASSIGNED, S.STARTING, S.RUNNING, S.PARTITIONED):
-        if target is S.FINISHED:
-            return _finished(facts)
-        if target is S.FAILED:
-            return _failed(facts)
-    if source in (S.ASSIGNED, S.STARTING, S.RUNNING):
-        if target in (S.KILLING, *KILLED_BY_US):
-            return (Action.KILL,)
-        if target is S.KILLED:
-            return (Action.RESCHEDULE,)
-        if target is S.LOST:
-            # A launch that never reached the agent may still arrive there: kill it too.
-            return (
-                (Action.RESCHEDULE, Action.KILL) if source is S.ASSIGNED else (Action.RESCHEDULE,)
-            )
-        return ()
-    if source is S.PARTITIONED:
-        if target is S.LOST:
-            return (Action.KILL,) if facts.was_killing else (Action.RESCHEDULE, Action.KILL)
-        if target in (S.KILLING, *KILLED_BY_US):
-            # Nothing can reach a partitioned task: give it up now rather than wait.
-            return (Action.TRANSITION_TO_LOST,)
-        return ()
-    if source in KILLED_BY_US:
-        if target in (S.FINISHED, S.FAILED, S.KILLED):
-            return (Action.RESCHEDULE,)  # interrupted by us: the failure is not counted
-        if target is S.LOST:
-            return (Action.RESCHEDULE, Action.KILL)
-        if target is S.PARTITIONED:
-            return (Action.TRANSITION_TO_LOST,)
-        return ()
-    if source is S.KILLING and target is S.PARTITIONED:
-        return (Action.TRANSITION_TO_LOST,)
-    return ()
+Rule = Actions | Callable[[TaskFacts], Actions]
+
+
+def _placed(source: TaskState) -> dict[tuple[State, State], Rule]:
+    """The moves of a task placed on an agent (ASSIGNED, STARTING or RUNNING)."""
+    rules: dict[tuple[State, State], Rule] = {
+        (source, S.FINISHED): _finished,
+        (source, S.FAILED): _failed,
+        (source, S.KILLING): (SAVE, KILL),
+        **{(source, state): (SAVE, KILL) for state in KILLED_BY_US},
+        (source, S.KILLED): (SAVE, RESCHEDULE),
+        # A launch that never reached the agent may still arrive there: kill it too.
+        (source, S.LOST): (SAVE, RESCHEDULE, KILL) if source is S.ASSIGNED else (SAVE, RESCHEDULE),
+    }
+    if source is not S.ASSIGNED:
+        rules[(source, S.PARTITIONED)] = (SAVE,)
+    return rules
+
+
+# (from, to) -> what the move sets in motion, in the order the shell carries it out; a
+# function where it depends on the task. A pair not here is not a legal move.
+TABLE: dict[tuple[State, State], Rule] = {
+    (S.INIT, S.PENDING): (SAVE,),
+    (S.INIT, S.THROTTLED): (SAVE,),
+    (S.PENDING, S.ASSIGNED): (SAVE,),
+    # A task that never left the queue is simply forgotten when killed.
+    (S.PENDING, S.KILLING): (DELETE,),
+    (S.THROTTLED, S.PENDING): (SAVE,),
+    (S.THROTTLED, S.KILLING): (DELETE,),
+    (S.ASSIGNED, S.STARTING): (SAVE,),
+    (S.ASSIGNED, S.RUNNING): (SAVE,),
+    (S.STARTING, S.RUNNING): (SAVE,),
+    **_placed(S.ASSIGNED),
+    **_placed(S.STARTING),
+    **_placed(S.RUNNING),
+    (S.PARTITIONED, S.LOST): _partition_lost,
+    (S.PARTITIONED, S.FAILED): _failed,
+    (S.PARTITIONED, S.FINISHED): _finished,
+    (S.PARTITIONED, S.RUNNING): (SAVE,),
+    (S.PARTITIONED, S.ASSIGNED): (SAVE,),
+    (S.PARTITIONED, S.STARTING): (SAVE,),
+    # Nothing can reach a partitioned task: give it up now rather than wait.
+    (S.PARTITIONED, S.KILLING): (SAVE, TO_LOST),
+    **{(S.PARTITIONED, state): (SAVE, TO_LOST) for state in KILLED_BY_US},
+    # Killed by us to do something else (drain, preempt, restart): however it ends, it is
+    # started again, and its failure is not counted.
+    **{
+        (source, target): actions
+        for source in KILLED_BY_US
+        for target, actions in (
+            (S.FINISHED, (SAVE, RESCHEDULE)),
+            (S.FAILED, (SAVE, RESCHEDULE)),
+            (S.KILLED, (SAVE, RESCHEDULE)),
+            (S.LOST, (SAVE, RESCHEDULE, KILL)),
+            (S.KILLING, (SAVE,)),
+            (S.PARTITIONED, (SAVE, TO_LOST)),
+        )
+    },
+    (S.KILLING, S.FINISHED): (SAVE,),
+    (S.KILLING, S.FAILED): (SAVE,),
+    (S.KILLING, S.KILLED): (SAVE,),
+    (S.KILLING, S.LOST): (SAVE,),
+    (S.KILLING, S.PARTITIONED): (SAVE, TO_LOST),
+    (S.KILLING, DELETED): (DELETE,),
+    **{(state, DELETED): (DELETE,) for state in TERMINAL_STATES},
+}  # fmt: skip
+
+# from-state -> the states it may legally move to.
+LEGAL: dict[State, frozenset[State]] = {
+    source: frozenset(target for (origin, target) in TABLE if origin == source)
+    for source in [*TaskState, DELETED]
+}
 
 
 def transition(source: State, target: State, facts: TaskFacts = TaskFacts()) -> Transition:
     """Decide the move of a task in state `source` to `target`."""
     if source == target:
         return Transition(Outcome.NOOP)
-    if target in LEGAL[source]:
-        saved = () if _deletes(source, target) else (Action.SAVE_STATE,)
-        actions = _effects(source, target, facts) + saved
-        return Transition(Outcome.APPLIED, tuple(sorted(set(actions))))
-    reported_alive = target in ASSIGNED_STATES
+    rule = TABLE.get((source, target))
+    if rule is not None:
+        actions = rule if isinstance(rule, tuple) else rule(facts)
+        return Transition(Outcome.APPLIED, tuple(sorted(actions)))
+    reported_alive = target in PLACED_STATES
     if reported_alive and (
         source is DELETED or source in TERMINAL_STATES or source in BEING_KILLED_STATES
     ):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import (
     BEING_KILLED_STATES,
+    PLACED_STATES,
     TERMINAL_STATES,
     TaskState,
 )
@@ -33,7 +34,6 @@ from daybreak.model.task_state import (
 # A user or operator stopped the run, or its agent went away: the run did not fail on its own.
 # Preemption is not an excuse, as in Aurora.
 INTERRUPTIONS = (BEING_KILLED_STATES - {TaskState.PREEMPTING}) | {TaskState.PARTITIONED}
-STARTED = frozenset({TaskState.ASSIGNED, TaskState.STARTING, TaskState.RUNNING})
 SECOND_MS = 1000
 MINUTE_MS = 60 * SECOND_MS
 
@@ -53,7 +53,7 @@ def flapped(task: ScheduledTask, policy: FlappingPolicy) -> bool:
     if any(event.state in INTERRUPTIONS for event in task.events):
         return False
     ended = task.events[-1].timestamp_ms
-    started = [event.timestamp_ms for event in task.events[:-1] if event.state in STARTED]
+    started = [event.timestamp_ms for event in task.events[:-1] if event.state in PLACED_STATES]
     return bool(started) and ended - started[-1] < policy.threshold_ms
 
 

@@ -131,6 +131,9 @@ class RequestFailed(Message, frozen=True, kw_only=True, tag="request_failed"):
 class Welcome(Message, frozen=True, kw_only=True, tag="welcome"):
     heartbeat_interval_ms: int
     applied_seq: int
+    # How long the scheduler waits for a silent agent before giving up its tasks: the agent
+    # keeps its reconnect backoff well under it (0: not said).
+    agent_timeout_ms: int = 0
 
 
 class Launch(Message, frozen=True, kw_only=True, tag="launch"):

@@ -26,6 +26,8 @@ class TaskState(StrEnum):
 TERMINAL_STATES = frozenset(
     {TaskState.FINISHED, TaskState.FAILED, TaskState.KILLED, TaskState.LOST}
 )
+# Placed on an agent and meant to run there: what a restart, a drain or preemption applies to.
+PLACED_STATES = frozenset({TaskState.ASSIGNED, TaskState.STARTING, TaskState.RUNNING})
 # A kill is under way, for whatever reason.
 BEING_KILLED_STATES = frozenset(
     {TaskState.KILLING, TaskState.PREEMPTING, TaskState.RESTARTING, TaskState.DRAINING}

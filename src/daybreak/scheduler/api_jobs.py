@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from litestar import Request, get, post
 
+from daybreak.core.commands import AddInstances, CreateJob, KillJob, RestartInstances
 from daybreak.errors import InvalidParameterError
 from daybreak.model.api import (
     API_PREFIX,
@@ -40,14 +42,14 @@ async def create_job(
 ) -> JobCreated:
     """Create a job: its instances go PENDING, then to agents."""
     require_role(request, data.key.role)
-    await scheduler.create_job(data)
+    await scheduler.ask(CreateJob(data))
     return JobCreated(key=data.key, instances=data.instances)
 
 
 @get(API_PREFIX + "/jobs")
 async def list_jobs(scheduler: Scheduler, role: str | None = None) -> JobList:
     """Every job with tasks or a config, and its active tasks by state."""
-    return JobList(jobs=tuple(views.job_summaries(scheduler, role)))
+    return JobList(jobs=tuple(views.job_summaries(scheduler.view, role)))
 
 
 @get(JOB_PATH)
@@ -55,7 +57,7 @@ async def job_status(
     cluster: str, role: str, environment: str, name: str, scheduler: Scheduler
 ) -> JobStatus:
     """A job's config, its active tasks and its finished ones."""
-    return views.job_status(scheduler, job_key(cluster, role, environment, name))
+    return views.job_status(scheduler.view, job_key(cluster, role, environment, name))
 
 
 @post(JOB_PATH + "/kill", status_code=200, opt=access(Access.ROLE))
@@ -64,7 +66,7 @@ async def kill_job(
 ) -> KillResult:
     """Kill some instances, or all of them (`instances` null)."""
     key = job_key(cluster, role, environment, name)
-    killed = await scheduler.kill_job(key, data.instances, data.message)
+    killed = await scheduler.ask(KillJob(key, _instances(data.instances), data.message))
     return KillResult(killed=tuple(killed))
 
 
@@ -76,7 +78,7 @@ async def restart_job(
     """Restart running instances (all with `instances` null): each is killed and comes back as
     a new task with the same config. A rolling restart calls this a batch at a time."""
     key = job_key(cluster, role, environment, name)
-    restarted = await scheduler.restart_instances(key, data.instances, data.message)
+    restarted = await scheduler.ask(RestartInstances(key, _instances(data.instances), data.message))
     return RestartResult(restarted=tuple(restarted))
 
 
@@ -87,8 +89,12 @@ async def add_instances(
 ) -> InstancesAdded:  # fmt: skip
     """Add `count` instances of the job's config (quota permitting)."""
     key = job_key(cluster, role, environment, name)
-    added = await scheduler.add_instances(key, data.count)
+    added = await scheduler.ask(AddInstances(key, data.count))
     return InstancesAdded(key=key, instances=tuple(added))
+
+
+def _instances(instances: Iterable[int] | None) -> tuple[int, ...] | None:
+    return None if instances is None else tuple(instances)
 
 
 def _states(text: str | None) -> frozenset[TaskState] | None:
@@ -114,7 +120,7 @@ async def query_tasks(
 ) -> TaskList:
     """Tasks across jobs, filtered: `states=RUNNING,PENDING`, `instances=0-3,7`."""
     return views.query_tasks(
-        scheduler,
+        scheduler.view,
         role=role,
         environment=environment,
         name=name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import MediaType, Response, get, post, put
 
+from daybreak.core.commands import Restore, SetMaintenance, SetQuota
 from daybreak.errors import InvalidParameterError
 from daybreak.model.agent import MaintenanceMode
 from daybreak.model.api import (
@@ -18,6 +19,7 @@ from daybreak.model.api import (
 from daybreak.scheduler import views
 from daybreak.scheduler.access import Access, access
 from daybreak.scheduler.service import Scheduler
+from daybreak.store import decode_backup
 
 SETTABLE_MODES = ("NONE", "SCHEDULED", "DRAINING")
 
@@ -26,8 +28,8 @@ SETTABLE_MODES = ("NONE", "SCHEDULED", "DRAINING")
 async def list_agents(scheduler: Scheduler, hosts: str | None = None) -> AgentList:
     """Every agent the scheduler knows (or those of `hosts=a,b`), connected or not, with its
     maintenance mode."""
-    wanted = None if not hosts else scheduler.agent_ids(hosts.split(","))
-    return AgentList(agents=tuple(views.agent_summaries(scheduler, wanted)))
+    wanted = None if not hosts else views.agent_ids(scheduler.view, hosts.split(","))
+    return AgentList(agents=tuple(views.agent_summaries(scheduler.view, wanted)))
 
 
 @post(API_PREFIX + "/maintenance", status_code=200, opt=access(Access.ADMIN))
@@ -38,31 +40,30 @@ async def set_maintenance(data: MaintenanceRequest, scheduler: Scheduler) -> Age
         raise InvalidParameterError(
             f"mode {data.mode!r} cannot be set; use one of {', '.join(SETTABLE_MODES)}"
         )
-    agent_ids = await scheduler.set_maintenance(data.hosts, MaintenanceMode[data.mode])
-    return AgentList(agents=tuple(views.agent_summaries(scheduler, agent_ids)))
+    command = SetMaintenance(tuple(data.hosts), MaintenanceMode[data.mode])
+    agent_ids = await scheduler.ask(command)
+    return AgentList(agents=tuple(views.agent_summaries(scheduler.view, agent_ids)))
 
 
 @get(API_PREFIX + "/quotas")
 async def list_quotas(scheduler: Scheduler) -> QuotaList:
     """Every role with a quota or tasks: its quota and what it uses."""
     return QuotaList(
-        quotas=tuple(views.quota_report(scheduler, role) for role in views.roles(scheduler))
+        quotas=tuple(views.quota_report(scheduler.view, role) for role in scheduler.view.roles())
     )
 
 
 @get(API_PREFIX + "/quotas/{role:str}")
 async def get_quota(role: str, scheduler: Scheduler) -> QuotaReport:
     """A role's quota, and what its production and other tasks hold."""
-    return views.quota_report(scheduler, role)
+    return views.quota_report(scheduler.view, role)
 
 
 @put(API_PREFIX + "/quotas/{role:str}", opt=access(Access.ADMIN))
 async def set_quota(role: str, data: Quota, scheduler: Scheduler) -> QuotaReport:
     """Set a role's production quota (it replaces the old one, as Aurora's setQuota did)."""
-    if min(data.cpu, data.ram_mb, data.disk_mb) < 0:
-        raise InvalidParameterError("a quota cannot be negative")
-    await scheduler.set_quota(role, data)
-    return views.quota_report(scheduler, role)
+    await scheduler.ask(SetQuota(role, data))
+    return views.quota_report(scheduler.view, role)
 
 
 @get(API_PREFIX + "/backup", media_type=MediaType.JSON, opt=access(Access.ADMIN))
@@ -79,8 +80,8 @@ async def backup(scheduler: Scheduler) -> Response[bytes]:
 )
 async def restore(body: bytes, scheduler: Scheduler) -> RestoreResult:
     """Replace the whole state with a backup's; agents reconnect and are reconciled."""
-    await scheduler.restore(body)
-    return RestoreResult(tasks=len(scheduler.cluster.tasks), jobs=len(scheduler.jobs))
+    tasks, jobs = await scheduler.ask(Restore(decode_backup(body)))
+    return RestoreResult(tasks=tasks, jobs=jobs)
 
 
 ROUTES = (list_agents, set_maintenance, list_quotas, get_quota, set_quota, backup, restore)

@@ -32,7 +32,7 @@ CHUNK_BYTES = 256 * 1024
 async def task_details(
     scheduler: Scheduler, task_id: str, timeout_s: float = REPLY_TIMEOUT_S
 ) -> TaskDetails:
-    task = scheduler.cluster.tasks.get(task_id)
+    task = scheduler.view.tasks.get(task_id)
     if task is None:
         raise TaskNotFoundError(task_id)
     reply = await scheduler.ask_agent(
@@ -42,7 +42,7 @@ async def task_details(
     )
     assert isinstance(reply, protocol.TaskDescription)
     return TaskDetails(
-        task=scheduler.summarize(task),
+        task=scheduler.view.summarize(task),
         phase=reply.phase,
         message=reply.message,
         processes=reply.processes,

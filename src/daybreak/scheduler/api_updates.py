@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, get, post
 
-from daybreak.core import updater
+from daybreak.core.commands import OperateUpdate, StartUpdate, UpdateAction
 from daybreak.errors import InvalidParameterError
 from daybreak.model.api import API_PREFIX
 from daybreak.model.update import (
@@ -16,7 +15,6 @@ from daybreak.model.update import (
     UpdateList,
     UpdateOperation,
     UpdatePlan,
-    UpdateProgress,
     UpdateRequest,
     UpdateStarted,
     UpdateStatus,
@@ -26,7 +24,6 @@ from daybreak.scheduler.access import Access, access, user_of
 from daybreak.scheduler.api_jobs import JOB_PATH, job_key
 from daybreak.scheduler.service import Scheduler
 
-Change = Callable[[UpdatePlan, UpdateProgress], UpdateProgress]
 UNCHANGED = "Job is unchanged by proposed update."
 
 
@@ -40,16 +37,17 @@ async def start_update(
     key = job_key(cluster, role, environment, name)
     if data.spec.key != key:
         raise InvalidParameterError(f"the config is for job {data.spec.key}, not {key}")
-    if dry_run:
-        planned = scheduler.plan_update(data.spec, data.instances)
-        if planned is None:
-            return UpdateStarted(update=None, message=UNCHANGED)
-        changes = InstanceChanges.of(planned[0])
-        return UpdateStarted(update=None, message="Dry run: nothing changed.", changes=changes)
-    update = await scheduler.start_update(data.spec, data.instances, user_of(request),
-                                          data.message)  # fmt: skip
-    if update is None:
+    command = StartUpdate(
+        spec=data.spec, scope=None if data.instances is None else tuple(data.instances),
+        user=user_of(request), message=data.message, dry_run=dry_run,
+    )  # fmt: skip
+    started = await scheduler.ask(command)
+    if started is None:
         return UpdateStarted(update=None, message=UNCHANGED)
+    if isinstance(started, UpdatePlan):
+        changes = InstanceChanges.of(started)
+        return UpdateStarted(update=None, message="Dry run: nothing changed.", changes=changes)
+    update: JobUpdate = started
     changing = len(update.plan.instances())
     message = f"Update {update.update_id} started: {changing} instance(s) to change"
     return UpdateStarted(
@@ -57,20 +55,14 @@ async def start_update(
     )
 
 
-def _change(operation: str, scheduler: Scheduler, message: str | None) -> Change:
-    now = scheduler.clock()
-    changes: dict[str, Change] = {
-        "pause": lambda _plan, progress: updater.pause(progress, message),
-        "resume": lambda plan, progress: updater.resume(plan, progress, now, message),
-        "abort": lambda _plan, progress: updater.abort(progress, message),
-        "rollback": lambda _plan, progress: updater.rollback(progress, message),
-        "pulse": lambda _plan, progress: updater.pulse(progress, now),
-    }
-    if operation not in changes:
+def _action(operation: str) -> UpdateAction:
+    try:
+        return UpdateAction(operation)
+    except ValueError:
+        known = ", ".join(UpdateAction)
         raise InvalidParameterError(
-            f"unknown update operation {operation!r}; operations: {', '.join(changes)}"
-        )
-    return changes[operation]
+            f"unknown update operation {operation!r}; operations: {known}"
+        ) from None
 
 
 @post(JOB_PATH + "/update/{operation:str}", status_code=200, opt=access(Access.ROLE))
@@ -80,8 +72,8 @@ async def operate_update(
 ) -> UpdateSummary:  # fmt: skip
     """pause, resume, abort, rollback or pulse the job's active update."""
     key = job_key(cluster, role, environment, name)
-    change = _change(operation, scheduler, data.message)
-    update = await scheduler.change_update(key, change, user_of(request), data.message)
+    command = OperateUpdate(key, _action(operation), user_of(request), data.message)
+    update: JobUpdate = await scheduler.ask(command)
     return UpdateSummary.of(update)
 
 
@@ -100,7 +92,7 @@ async def list_updates(
             raise InvalidParameterError(f"{error}; statuses are: {known}") from None
     found = [
         UpdateSummary.of(update)
-        for update in scheduler.updates.records.values()
+        for update in scheduler.view.updates()
         if (role is None or update.job.role == role)
         and (environment is None or update.job.environment == environment)
         and (name is None or update.job.name == name)
@@ -114,7 +106,7 @@ async def list_updates(
 @get(API_PREFIX + "/updates/{update_id:str}")
 async def update_details(update_id: str, scheduler: Scheduler) -> JobUpdate:
     """An update whole: its plan, per-instance progress and events."""
-    return scheduler.updates.get(update_id)
+    return scheduler.view.update(update_id)
 
 
 ROUTES = (start_update, operate_update, list_updates, update_details)

@@ -82,6 +82,4 @@ def create_app(scheduler: Scheduler, security: Security) -> Litestar:
             path=API_PREFIX,
             render_plugins=[JsonRenderPlugin()],
         ),
-        on_startup=[scheduler.start],
-        on_shutdown=[scheduler.stop],
     )

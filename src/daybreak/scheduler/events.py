@@ -17,9 +17,9 @@ import msgspec
 from daybreak.model.api import TaskSummary
 from daybreak.model.jobkey import parse_job_key
 from daybreak.model.jobspec import JobKey
+from daybreak.model.records import Changes
 from daybreak.model.task import ScheduledTask
 from daybreak.model.update import InstanceStatus, UpdateSummary
-from daybreak.store.records import Changes
 
 QUEUE_LIMIT = 10_000
 KEEPALIVE_S = 15.0

@@ -63,13 +63,13 @@ async def agent_connection(socket: WebSocket[Any, Any, Any], scheduler: Schedule
         if not isinstance(hello, protocol.Hello):
             raise msgspec.ValidationError(f"expected hello first, got {type(hello).__name__}")
         agent_id = hello.agent_id
-        send(scheduler.agent_connected(hello, send, hang_up))
+        scheduler.agent_connected(hello, send, hang_up)
         while True:
             message = await _receive(socket)
             if isinstance(message, protocol.StatusUpdate):
                 scheduler.status_update(agent_id, message)
             elif isinstance(message, protocol.Heartbeat):
-                scheduler.heartbeat(agent_id, message)
+                scheduler.heartbeat(agent_id)
             elif isinstance(message, protocol.AgentReply):
                 scheduler.requests.answer(agent_id, message)
             else:

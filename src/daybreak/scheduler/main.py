@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 import uvicorn
 import uvloop
 
 from daybreak.scheduler.app import create_app
+from daybreak.scheduler.carrier import StoreWriteFailedError
 from daybreak.scheduler.security import Security
-from daybreak.scheduler.service import Scheduler
+from daybreak.scheduler.service import DecisionFailedError, Scheduler
 from daybreak.scheduler.settings import SchedulerConfig
-from daybreak.store import open_store
+from daybreak.store import StoreError, open_store
 
 log = logging.getLogger("daybreak.scheduler")
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+# The exit status of a scheduler that stopped itself rather than run ahead of its store.
+EXIT_STOPPED = 70
 
 
 def load_security(config: SchedulerConfig) -> Security:
@@ -32,6 +36,8 @@ def load_security(config: SchedulerConfig) -> Security:
 
 
 async def serve(config: SchedulerConfig, security: Security) -> None:
+    """Serve until told to stop; raise if the scheduler stops on its own (a failed write or
+    decision), having carried out nothing more."""
     store = await asyncio.to_thread(open_store, config.store_url)
     scheduler = Scheduler(config, store)
     server = uvicorn.Server(
@@ -46,11 +52,53 @@ async def serve(config: SchedulerConfig, security: Security) -> None:
             timeout_graceful_shutdown=3,
         )
     )
-    await server.serve()
+    async with scheduler.running() as scheduler_task, asyncio.TaskGroup() as group:
+        # One group owns the server and the scheduler: either ending stops the other.
+        group.create_task(_watch(scheduler_task, server))
+        group.create_task(_announce_listening(server, scheduler))
+        await server.serve()
+        if scheduler_task.done() and not scheduler_task.cancelled():
+            scheduler_task.result()  # the scheduler's failure, raised
+        scheduler_task.cancel()
+
+
+async def _watch(scheduler_task: asyncio.Task[None], server: uvicorn.Server) -> None:
+    """When the scheduler stops on its own, stop serving (its failure is raised by `serve`)."""
+    await asyncio.wait([scheduler_task])
+    server.should_exit = True
+    server.force_exit = True
+
+
+async def _announce_listening(server: uvicorn.Server, scheduler: Scheduler) -> None:
+    while not server.started:
+        if server.should_exit:
+            return
+        await asyncio.sleep(0.01)
+    scheduler.listening()
+    log.info("event=listening host=%s port=%d", server.config.host, server.config.port)
 
 
 def run_scheduler(config: SchedulerConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # A broken security file stops the start, before the port is taken.
     security = load_security(config)
-    uvloop.run(serve(config, security))
+    try:
+        uvloop.run(serve(config, security))
+    except BaseException as error:
+        cause = _stopping_cause(error)
+        if cause is None:
+            raise
+        log.critical("event=scheduler_stopped error=%s", cause)
+        sys.exit(EXIT_STOPPED)
+
+
+def _stopping_cause(error: BaseException) -> BaseException | None:
+    """The failure that stopped the scheduler, found inside task groups' exception groups."""
+    if isinstance(error, StoreWriteFailedError | DecisionFailedError | StoreError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = _stopping_cause(inner)
+            if found is not None:
+                return found
+    return None

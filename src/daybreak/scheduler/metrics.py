@@ -25,18 +25,18 @@ class SchedulerCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         scheduler = self.scheduler
-        cluster = scheduler.cluster
+        view = scheduler.view
         tasks = GaugeMetricFamily("daybreak_tasks", "Tasks the scheduler holds, by state.",
                                   labels=["state"])  # fmt: skip
         for state in TaskState:
-            tasks.add_metric([state.name], len(cluster.by_state.get(state, ())))
+            tasks.add_metric([state.name], view.state_counts[state])
         yield tasks
-        yield GaugeMetricFamily("daybreak_jobs", "Jobs with a config.", value=len(scheduler.jobs))
+        yield GaugeMetricFamily("daybreak_jobs", "Jobs with a config.", value=len(view.jobs))
         agents = GaugeMetricFamily("daybreak_agents", "Agents known, by whether connected.",
                                    labels=["online"])  # fmt: skip
         online = len(scheduler.links)
         agents.add_metric(["true"], online)
-        agents.add_metric(["false"], len(scheduler.agents) - online)
+        agents.add_metric(["false"], len(view.agents) - online)
         yield agents
         yield CounterMetricFamily(
             "daybreak_store_transactions", "Transactions committed to the store.",

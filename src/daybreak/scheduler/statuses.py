@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from daybreak.core.jobs import JobExistsError, JobNotFoundError
 from daybreak.core.quota import QuotaExceededError
 from daybreak.core.update_status import UpdateStateError
+from daybreak.core.updates import JobUpdatingError, NoActiveUpdateError, UnknownUpdateError
 from daybreak.errors import DaybreakError, InvalidParameterError
 from daybreak.scheduler.agent_requests import AgentUnavailableError, TaskRequestFailedError
-from daybreak.scheduler.service import JobExistsError, JobNotFoundError, TaskNotFoundError
-from daybreak.scheduler.updates import JobUpdatingError, NoActiveUpdateError, UnknownUpdateError
+from daybreak.scheduler.service import SchedulerStoppingError, TaskNotFoundError
 
 STATUS_OF: tuple[tuple[type[DaybreakError], int], ...] = (
     (JobNotFoundError, 404),
     (TaskNotFoundError, 404),
     (TaskRequestFailedError, 404),
     (AgentUnavailableError, 503),
+    (SchedulerStoppingError, 503),
     (JobExistsError, 409),
     (JobUpdatingError, 409),
     (UpdateStateError, 409),

@@ -19,10 +19,10 @@ from sqlalchemy.engine import Connection, Engine
 from daybreak.errors import DaybreakError
 from daybreak.model.api import Quota
 from daybreak.model.jobspec import JobSpec
+from daybreak.model.records import Changes, Snapshot, StoredAgent
 from daybreak.model.task import ScheduledTask
 from daybreak.model.update import JobUpdate
 from daybreak.store import schema
-from daybreak.store.records import Changes, Snapshot, StoredAgent
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _encoder = msgspec.json.Encoder()
@@ -114,10 +114,21 @@ class Store:
     # Writing: one transaction per call, however many changes it carries.
 
     def write(self, changes: Changes) -> None:
-        if not changes:
+        self.write_all([changes])
+
+    def write_all(self, batch: list[Changes | Snapshot]) -> None:
+        """Write `batch` in order in one transaction: each `Changes` as it says, each
+        `Snapshot` (a restore) replacing everything written before it."""
+        if not any(isinstance(item, Snapshot) or item for item in batch):
             return
         with self.engine.begin() as connection:
-            self._write(connection, changes)
+            for item in batch:
+                if isinstance(item, Snapshot):
+                    for table in reversed(schema.ALL_TABLES):
+                        connection.execute(sa.delete(table))
+                    self._write(connection, _everything(item))
+                else:
+                    self._write(connection, item)
 
     def _write(self, connection: Connection, changes: Changes) -> None:
         self._replace(
@@ -190,17 +201,19 @@ class Store:
         return _encoder.encode(_Backup.of(snapshot, self.version()))
 
     def restore(self, data: bytes) -> Snapshot:
-        try:
-            backup = msgspec.json.decode(data, type=_Backup)
-        except msgspec.DecodeError as error:
-            raise StoreError(f"not a Daybreak backup: {error}") from error
-        snapshot = backup.snapshot()
-        # One transaction: a failure part way leaves the state as it was.
-        with self.engine.begin() as connection:
-            for table in reversed(schema.ALL_TABLES):
-                connection.execute(sa.delete(table))
-            self._write(connection, _everything(snapshot))
+        """Replace the whole state with a backup's, in one transaction: a failure part way
+        leaves the state as it was."""
+        snapshot = decode_backup(data)
+        self.write_all([snapshot])
         return snapshot
+
+
+def decode_backup(data: bytes) -> Snapshot:
+    try:
+        backup = msgspec.json.decode(data, type=_Backup)
+    except msgspec.DecodeError as error:
+        raise StoreError(f"not a Daybreak backup: {error}") from error
+    return backup.snapshot()
 
 
 class _Backup(msgspec.Struct, frozen=True, kw_only=True):

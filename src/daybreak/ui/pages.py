@@ -1,6 +1,6 @@
-"""What each page shows, read from the scheduler's in-memory state in one pass: the templates
-only lay it out. Lists that grow with the cluster (instances, finished tasks, agents) come a
-page at a time, so a job of 10,000 instances costs what a page of it costs to render."""
+"""What each page shows, read from the read model (the state as committed) in one pass: the
+templates only lay it out. Lists that grow with the cluster (instances, finished tasks, agents)
+come a page at a time, so a job of 10,000 instances costs what a page of it costs to render."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from daybreak.core.jobs import JobNotFoundError
 from daybreak.core.quota import Aggregate, per_task
+from daybreak.core.updates import UnknownUpdateError
 from daybreak.model.api import QuotaReport, TaskSummary
 from daybreak.model.describe import describe
 from daybreak.model.jobspec import JobKey, JobSpec, Resources
@@ -17,8 +19,8 @@ from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
 from daybreak.model.update import ACTIVE_UPDATE_STATUSES, ConfigId, JobUpdate, UpdateSummary
 from daybreak.scheduler import views
-from daybreak.scheduler.service import JobNotFoundError, Scheduler, TaskNotFoundError
-from daybreak.scheduler.updates import UnknownUpdateError
+from daybreak.scheduler.read_model import ReadModel
+from daybreak.scheduler.service import TaskNotFoundError
 
 T = TypeVar("T")
 
@@ -115,23 +117,22 @@ class RoleRow:
     counts: TaskCounts = field(default_factory=TaskCounts)
 
 
-def job_rows(scheduler: Scheduler, role: str | None = None, env: str | None = None) -> list[JobRow]:
-    keys = set(scheduler.jobs) | set(scheduler.cluster.by_job)
+def job_rows(view: ReadModel, role: str | None = None, env: str | None = None) -> list[JobRow]:
     return [
         JobRow(
             key=key,
-            spec=scheduler.jobs.get(key),
-            counts=count_tasks(scheduler.cluster.job_tasks(key)),
-            update=scheduler.updates.active_for(key),
+            spec=view.jobs.get(key),
+            counts=count_tasks(view.job_tasks(key)),
+            update=view.active_update(key),
         )
-        for key in sorted(keys, key=str)
+        for key in view.job_keys()
         if (role is None or key.role == role) and (env is None or key.environment == env)
     ]
 
 
-def role_rows(scheduler: Scheduler) -> list[RoleRow]:
-    rows = {role: RoleRow(role) for role in views.roles(scheduler)}
-    for job in job_rows(scheduler):
+def role_rows(view: ReadModel) -> list[RoleRow]:
+    rows = {role: RoleRow(role) for role in view.roles()}
+    for job in job_rows(view):
         row = rows.setdefault(job.key.role, RoleRow(job.key.role))
         row.jobs += 1
         row.counts += job.counts
@@ -146,15 +147,15 @@ class RolePage:
     quota: QuotaReport
 
 
-def role_page(scheduler: Scheduler, role: str, environment: str | None) -> RolePage:
+def role_page(view: ReadModel, role: str, environment: str | None) -> RolePage:
     groups: dict[str, list[JobRow]] = {"pending": [], "active": [], "finished": []}
-    for row in job_rows(scheduler, role, environment):
+    for row in job_rows(view, role, environment):
         groups[row.group].append(row)
     return RolePage(
         role=role,
         environment=environment,
         groups=groups,
-        quota=views.quota_report(scheduler, role),
+        quota=views.quota_report(view, role),
     )
 
 
@@ -192,12 +193,12 @@ class JobPage:
     active_update: JobUpdate | None
 
 
-def job_page(scheduler: Scheduler, key: JobKey, show: str, page: int) -> JobPage:
-    tasks = scheduler.cluster.job_tasks(key)
-    spec = scheduler.jobs.get(key)
+def job_page(view: ReadModel, key: JobKey, show: str, page: int) -> JobPage:
+    tasks = view.job_tasks(key)
+    spec = view.jobs.get(key)
     if not tasks and spec is None:
         raise JobNotFoundError(key)
-    ids = scheduler.updates.ids
+    ids = view.config_ids
     current = None if spec is None else ids(spec)
     active = sorted((t for t in tasks if t.state in ACTIVE_STATES), key=lambda t: t.instance)
     configs = _config_groups(active, ids, current, spec)
@@ -214,7 +215,7 @@ def job_page(scheduler: Scheduler, key: JobKey, show: str, page: int) -> JobPage
         config = ids(task.spec)
         rows.append(
             InstanceRow(
-                summary=scheduler.summarize(task),
+                summary=view.summarize(task),
                 since_ms=since_ms(task),
                 config=config,
                 config_label=label_of.get(config, "-"),
@@ -228,8 +229,8 @@ def job_page(scheduler: Scheduler, key: JobKey, show: str, page: int) -> JobPage
         rows=rows,
         paging=paging,
         configs=configs,
-        updates=[UpdateSummary.of(update) for update in scheduler.updates.of_job(key)],
-        active_update=scheduler.updates.active_for(key),
+        updates=[UpdateSummary.of(update) for update in view.job_updates(key)],
+        active_update=view.active_update(key),
     )
 
 
@@ -268,16 +269,16 @@ class InstancePage:
     tasks: list[TaskSummary]  # newest first
 
 
-def instance_page(scheduler: Scheduler, key: JobKey, instance: int) -> InstancePage:
-    tasks = [t for t in scheduler.cluster.job_tasks(key) if t.instance == instance]
-    if not tasks and key not in scheduler.jobs:
+def instance_page(view: ReadModel, key: JobKey, instance: int) -> InstancePage:
+    tasks = [t for t in view.job_tasks(key) if t.instance == instance]
+    if not tasks and key not in view.jobs:
         raise JobNotFoundError(key)
     tasks.sort(key=since_ms, reverse=True)
-    return InstancePage(key, instance, [scheduler.summarize(task) for task in tasks])
+    return InstancePage(key, instance, [view.summarize(task) for task in tasks])
 
 
-def task_of(scheduler: Scheduler, key: JobKey, task_id: str) -> ScheduledTask:
-    task = scheduler.cluster.tasks.get(task_id)
+def task_of(view: ReadModel, key: JobKey, task_id: str) -> ScheduledTask:
+    task = view.tasks.get(task_id)
     if task is None or task.job != key:
         raise TaskNotFoundError(task_id)
     return task
@@ -292,9 +293,9 @@ class UpdatesPage:
     recent: list[UpdateSummary]
 
 
-def updates_page(scheduler: Scheduler) -> UpdatesPage:
+def updates_page(view: ReadModel) -> UpdatesPage:
     summaries = sorted(
-        (UpdateSummary.of(update) for update in scheduler.updates.records.values()),
+        (UpdateSummary.of(update) for update in view.updates()),
         key=lambda summary: summary.modified_ms,
         reverse=True,
     )
@@ -319,8 +320,8 @@ class UpdatePage:
     instance_events: list[tuple[int, str, int]]  # newest first: (time, action, instance)
 
 
-def update_page(scheduler: Scheduler, key: JobKey, update_id: str) -> UpdatePage:
-    update = scheduler.updates.get(update_id)
+def update_page(view: ReadModel, key: JobKey, update_id: str) -> UpdatePage:
+    update = view.update(update_id)
     if update.job != key:  # an update of another job: not at this address
         raise UnknownUpdateError(update_id)
     plan = update.plan
@@ -358,21 +359,19 @@ class AgentRow:
     tasks: int
 
 
-def _allocated_by(
-    scheduler: Scheduler, key: Callable[[ScheduledTask], str]
-) -> dict[str, Aggregate]:
+def _allocated_by(view: ReadModel, key: Callable[[ScheduledTask], str]) -> dict[str, Aggregate]:
     """What the active tasks placed on agents hold, summed by `key` (their agent, their role)."""
     totals: dict[str, Aggregate] = {}
-    for task in scheduler.cluster.tasks.values():
+    for task in view.tasks.values():
         if task.agent_id is not None and task.state in ACTIVE_STATES:
             totals[key(task)] = totals.get(key(task), Aggregate()) + per_task(task.spec)
     return totals
 
 
-def agent_rows(scheduler: Scheduler) -> list[AgentRow]:
-    allocated = _allocated_by(scheduler, lambda task: str(task.agent_id))
+def agent_rows(view: ReadModel) -> list[AgentRow]:
+    allocated = _allocated_by(view, lambda task: str(task.agent_id))
     rows = []
-    for agent in views.agent_summaries(scheduler):
+    for agent in views.agent_summaries(view):
         rows.append(
             AgentRow(
                 agent_id=agent.agent_id,
@@ -399,16 +398,16 @@ class Utilization:
         return self.offered - self.allocated
 
 
-def utilization(scheduler: Scheduler) -> Utilization:
+def utilization(view: ReadModel) -> Utilization:
     offered = Aggregate()
-    for agent in views.agent_summaries(scheduler):
+    for agent in views.agent_summaries(view):
         if agent.online:
             offered += _offered(agent.resources)
-    roles = _allocated_by(scheduler, lambda task: task.job.role)
+    roles = _allocated_by(view, lambda task: task.job.role)
     by_role = sorted(roles.items(), key=lambda item: (-item[1].cpu, item[0]))
     allocated = sum((usage for _, usage in by_role), Aggregate())
     return Utilization(offered=offered, by_role=by_role, allocated=allocated)
 
 
-def quota_reports(scheduler: Scheduler) -> list[QuotaReport]:
-    return [views.quota_report(scheduler, role) for role in views.roles(scheduler)]
+def quota_reports(view: ReadModel) -> list[QuotaReport]:
+    return [views.quota_report(view, role) for role in view.roles()]

@@ -45,7 +45,7 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
 
 def render(scheduler: Scheduler, name: str, **context: Any) -> Template:
     return Template(
-        name, context={"cluster": scheduler.config.cluster, "now": scheduler.clock(), **context}
+        name, context={"cluster": scheduler.config.cluster, "now": scheduler.clock.now(), **context}
     )
 
 
@@ -60,12 +60,12 @@ async def root() -> Redirect:
 
 @get("/scheduler")
 async def home(scheduler: Scheduler) -> Template:
-    return render(scheduler, "home.html", roles=pages.role_rows(scheduler))
+    return render(scheduler, "home.html", roles=pages.role_rows(scheduler.view))
 
 
 @get(["/scheduler/{role:str}", "/scheduler/{role:str}/{env:str}"])
 async def role_jobs(scheduler: Scheduler, role: str, env: str | None = None) -> Template:
-    return render(scheduler, "role.html", page=pages.role_page(scheduler, role, env))
+    return render(scheduler, "role.html", page=pages.role_page(scheduler.view, role, env))
 
 
 @get(JOB)
@@ -74,7 +74,7 @@ async def job(
 ) -> Template:
     key = job_key(scheduler, role, env, name)
     shown = "finished" if show == "finished" else "active"
-    return render(scheduler, "job.html", job=pages.job_page(scheduler, key, shown, page))
+    return render(scheduler, "job.html", job=pages.job_page(scheduler.view, key, shown, page))
 
 
 @get(JOB + "/{instance:int}")
@@ -82,13 +82,15 @@ async def instance_history(
     scheduler: Scheduler, role: str, env: str, name: str, instance: int
 ) -> Template:
     key = job_key(scheduler, role, env, name)
-    return render(scheduler, "instance.html", page=pages.instance_page(scheduler, key, instance))
+    return render(
+        scheduler, "instance.html", page=pages.instance_page(scheduler.view, key, instance)
+    )
 
 
 @get(TASK)
 async def task(scheduler: Scheduler, role: str, env: str, name: str, task_id: str) -> Template:
     key = job_key(scheduler, role, env, name)
-    found = pages.task_of(scheduler, key, task_id)
+    found = pages.task_of(scheduler.view, key, task_id)
     details = problem = None
     try:
         details = await api_tasks.task_details(scheduler, task_id, AGENT_WAIT_S)
@@ -98,7 +100,7 @@ async def task(scheduler: Scheduler, role: str, env: str, name: str, task_id: st
         scheduler,
         "task.html",
         key=key,
-        task=scheduler.summarize(found),
+        task=scheduler.view.summarize(found),
         details=details,
         problem=problem,
         finished=found.state in TERMINAL_STATES,
@@ -110,7 +112,7 @@ async def browse(
     *, scheduler: Scheduler, role: str, env: str, name: str, task_id: str, path: str = ""
 ) -> Template:
     key = job_key(scheduler, role, env, name)
-    pages.task_of(scheduler, key, task_id)
+    pages.task_of(scheduler.view, key, task_id)
     listing = await api_tasks.list_task_files(scheduler, task_id, path)
     parent = "/".join(path.rstrip("/").split("/")[:-1]) if path else None
     return render(scheduler, "browse.html", key=key, listing=listing, parent=parent)
@@ -121,36 +123,36 @@ async def file(
     *, scheduler: Scheduler, role: str, env: str, name: str, task_id: str, path: str
 ) -> Template:
     key = job_key(scheduler, role, env, name)
-    pages.task_of(scheduler, key, task_id)
+    pages.task_of(scheduler.view, key, task_id)
     return render(scheduler, "file.html", key=key, task_id=task_id, path=path)
 
 
 @get(JOB + "/update/{update_id:str}")
 async def update(scheduler: Scheduler, role: str, env: str, name: str, update_id: str) -> Template:
     key = job_key(scheduler, role, env, name)
-    return render(scheduler, "update.html", page=pages.update_page(scheduler, key, update_id))
+    return render(scheduler, "update.html", page=pages.update_page(scheduler.view, key, update_id))
 
 
 @get("/updates")
 async def updates(scheduler: Scheduler) -> Template:
-    return render(scheduler, "updates.html", page=pages.updates_page(scheduler))
+    return render(scheduler, "updates.html", page=pages.updates_page(scheduler.view))
 
 
 @get(["/agents", "/slaves"])
 async def agents(scheduler: Scheduler, page: int = 1) -> Template:
-    rows = pages.agent_rows(scheduler)
+    rows = pages.agent_rows(scheduler.view)
     paging = pages.Paging.of(len(rows), page)
     return render(scheduler, "agents.html", rows=paging.slice(rows), paging=paging)
 
 
 @get("/utilization")
 async def utilization(scheduler: Scheduler) -> Template:
-    return render(scheduler, "utilization.html", usage=pages.utilization(scheduler))
+    return render(scheduler, "utilization.html", usage=pages.utilization(scheduler.view))
 
 
 @get("/quotas")
 async def quotas(scheduler: Scheduler) -> Template:
-    return render(scheduler, "quotas.html", reports=pages.quota_reports(scheduler))
+    return render(scheduler, "quotas.html", reports=pages.quota_reports(scheduler.view))
 
 
 def error_page(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:

@@ -1,16 +1,14 @@
-"""Job updates in the scheduler: the core's updater over the cluster's tasks.
+"""Job updates: the updater's decisions (`daybreak.core.updater`) over the cluster's tasks.
 
-An update is started from a new config, evaluated by the core on every scheduling round (each
-round follows a task change of an updating job, and runs at least once a second), and changed
-by people's operations. Its record goes to the store with the task changes it caused, in the
-same transaction, before any kill or launch goes out.
+An update is started from a new config, evaluated on every scheduling round (each round follows
+a task change of an updating job, and runs at least once a second), and changed by people's
+operations. Its record is written with the task changes it caused, in the same transaction,
+before any kill or launch goes out. Update ids come from the id source the shell injects.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
-import uuid
 from collections.abc import Callable, Iterable
 
 import msgspec
@@ -21,6 +19,7 @@ from daybreak.core.effects import Effect
 from daybreak.core.update_status import ROLLING_STATUSES
 from daybreak.errors import DaybreakError, InvalidParameterError
 from daybreak.model.jobspec import CountSlaPolicy, JobKey, JobSpec, PercentageSlaPolicy
+from daybreak.model.records import Changes
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
 from daybreak.model.update import (
@@ -33,9 +32,6 @@ from daybreak.model.update import (
     UpdateProgress,
     UpdateStatus,
 )
-from daybreak.store import Changes
-
-log = logging.getLogger("daybreak.scheduler")
 
 # How many ended updates a job keeps (Aurora's -job_update_history_per_job_threshold).
 HISTORY_PER_JOB = 10
@@ -107,7 +103,8 @@ def instance_views(
 class JobUpdates:
     """Every update the scheduler knows, and the one active update of each job."""
 
-    def __init__(self) -> None:
+    def __init__(self, new_update_id: Callable[[], str]) -> None:
+        self.new_update_id = new_update_id
         self.records: dict[str, JobUpdate] = {}
         self.active: dict[JobKey, str] = {}
         self.ids = ConfigIds()
@@ -210,7 +207,7 @@ class JobUpdates:
         self.refuse_while_updating(spec.key, "update")
         progress = updater.start(plan)
         update = JobUpdate(
-            update_id=str(uuid.uuid4()),
+            update_id=self.new_update_id(),
             job=spec.key,
             user=user,
             created_ms=now,
@@ -224,7 +221,6 @@ class JobUpdates:
         )  # fmt: skip
         self.records[update.update_id] = update
         self.active[spec.key] = update.update_id
-        log.info("event=update_started job=%s update=%s", spec.key, update.update_id)
         return update
 
     # Changing.
@@ -272,20 +268,18 @@ class JobUpdates:
         self.records[update.update_id] = changed
         if changed.status not in ACTIVE_UPDATE_STATUSES:
             self.active.pop(update.job, None)
-            log.info(
-                "event=update_ended job=%s update=%s status=%s",
-                update.job, update.update_id, changed.status,
-            )  # fmt: skip
         return changed
 
     # Rolling.
 
     def evaluate(
         self, cluster: Cluster, jobs: dict[JobKey, JobSpec], now: int
-    ) -> tuple[list[Effect], Changes]:
-        """Move every rolling update on as far as its tasks allow."""
+    ) -> tuple[list[Effect], Changes, list[JobUpdate]]:
+        """Move every rolling update on as far as its tasks allow. Returns the task effects,
+        the records to write, and the updates that ended."""
         effects: list[Effect] = []
         changes = Changes()
+        ended: list[JobUpdate] = []
         for update_id in list(self.active.values()):
             update = self.records[update_id]
             if update.status not in ROLLING_STATUSES:
@@ -304,6 +298,8 @@ class JobUpdates:
                 continue
             changed = self._record(update, result.progress, now, instance_events=result.events)
             changes.updates.update(self.changes_for(changed))
+            if changed.status not in ACTIVE_UPDATE_STATUSES:
+                ended.append(changed)
             if (
                 changed.status is UpdateStatus.ROLLED_FORWARD
                 and changed.scope is None
@@ -313,7 +309,7 @@ class JobUpdates:
                 spec = changed.configs[next(iter(changed.plan.desired.values()))]
                 jobs[changed.job] = spec
                 changes.jobs[str(changed.job)] = spec
-        return effects, changes
+        return effects, changes, ended
 
     def changes_for(self, update: JobUpdate) -> dict[str, JobUpdate | None]:
         """What to store after `update` changed: it, and the history an ended one pushes out."""

@@ -1,4 +1,6 @@
-"""What the store holds, as the scheduler sees it: a snapshot to load, changes to write."""
+"""What the store holds, as the scheduler sees it: a snapshot to load, changes to write.
+
+Plain records: the core produces `Changes`, the store writes them, the read model follows them."""
 
 from __future__ import annotations
 

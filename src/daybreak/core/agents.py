@@ -1,0 +1,231 @@
+"""The agents as the scheduler knows them: whether each can be reached, and its maintenance.
+
+Rules this module owns:
+
+- An agent is CONNECTED from its hello until its connection closes (SILENT) or it stays mute
+  past the timeout while connected (SILENT, and the scheduler hangs up so that it must say hello
+  again). A SILENT agent that does not come back within the timeout is LOST: its tasks are given
+  up (launches LOST, running tasks PARTITIONED). A hello brings any agent back, and its inventory
+  is reconciled.
+- After a scheduler start every known agent is SILENT, and its timeout counts from the moment
+  the scheduler listens, not from when the state was loaded.
+- Maintenance is Aurora's: DRAIN moves tasks away and the agent becomes DRAINED once it holds
+  none; ACTIVATE returns it to service; SCHEDULE marks it to be used last.
+- Both are tables of (state, event) -> (state, actions); a pair missing from a table is a
+  rejection that changes nothing (a late disconnect of an agent already lost is expected).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+import msgspec
+
+from daybreak.errors import InvalidParameterError
+from daybreak.model.agent import AgentInfo, MaintenanceMode
+from daybreak.model.records import StoredAgent
+
+
+class UnknownHostError(InvalidParameterError):
+    def __init__(self, host: str, hostnames: list[str]) -> None:
+        known = ", ".join(sorted(hostnames)[:10]) or "none"
+        super().__init__(f"unknown host {host!r}; known hosts: {known}")
+
+
+class Link(StrEnum):
+    CONNECTED = "CONNECTED"
+    SILENT = "SILENT"  # not connected, or connected and mute: waiting out the timeout
+    LOST = "LOST"  # silent past the timeout: its tasks were given up
+
+
+class LinkEvent(StrEnum):
+    HELLO = "HELLO"
+    DISCONNECTED = "DISCONNECTED"
+    MUTE = "MUTE"  # connected, but nothing heard for the timeout
+    TIMED_OUT = "TIMED_OUT"  # silent for the timeout
+
+
+class AgentAction(IntEnum):
+    """What a change sets in motion; the values are the order they are carried out in."""
+
+    HANG_UP = 1
+    RECONCILE = 2
+    GIVE_UP_TASKS = 3
+    DRAIN_TASKS = 4
+
+
+A = AgentAction
+L = Link
+E = LinkEvent
+
+LINK_TABLE: dict[tuple[Link, LinkEvent], tuple[Link, tuple[AgentAction, ...]]] = {
+    # A hello on a live connection: the agent restarted before the old one closed.
+    (L.CONNECTED, E.HELLO): (L.CONNECTED, (A.RECONCILE,)),
+    (L.SILENT, E.HELLO): (L.CONNECTED, (A.RECONCILE,)),
+    (L.LOST, E.HELLO): (L.CONNECTED, (A.RECONCILE,)),
+    (L.CONNECTED, E.DISCONNECTED): (L.SILENT, ()),
+    (L.CONNECTED, E.MUTE): (L.SILENT, (A.HANG_UP,)),
+    (L.SILENT, E.TIMED_OUT): (L.LOST, (A.GIVE_UP_TASKS,)),
+}
+
+
+class MaintenanceEvent(StrEnum):
+    ACTIVATE = "ACTIVATE"
+    SCHEDULE = "SCHEDULE"
+    DRAIN = "DRAIN"
+    EMPTIED = "EMPTIED"  # a draining agent holds no task any more
+
+
+M = MaintenanceMode
+ME = MaintenanceEvent
+
+MAINTENANCE_TABLE: dict[
+    tuple[MaintenanceMode, MaintenanceEvent], tuple[MaintenanceMode, tuple[AgentAction, ...]]
+] = {
+    **{(mode, ME.ACTIVATE): (M.NONE, ()) for mode in M},
+    **{(mode, ME.SCHEDULE): (M.SCHEDULED, ()) for mode in M},
+    (M.NONE, ME.DRAIN): (M.DRAINING, (A.DRAIN_TASKS,)),
+    (M.SCHEDULED, ME.DRAIN): (M.DRAINING, (A.DRAIN_TASKS,)),
+    (M.DRAINING, ME.DRAIN): (M.DRAINING, (A.DRAIN_TASKS,)),
+    (M.DRAINED, ME.DRAIN): (M.DRAINED, ()),
+    (M.DRAINING, ME.EMPTIED): (M.DRAINED, ()),
+}
+
+# What an operator may ask for, as the event that asks for it.
+REQUESTED = {M.NONE: ME.ACTIVATE, M.SCHEDULED: ME.SCHEDULE, M.DRAINING: ME.DRAIN}
+
+
+@dataclass
+class AgentRecord:
+    stored: StoredAgent
+    link: Link
+    # The shell's number of the agent's current connection (a late close of an older one is
+    # not this agent going silent).
+    connection: int | None
+    # CONNECTED: when it was last heard; SILENT: since when it has been; LOST: when it was lost.
+    since_ms: int
+
+    @property
+    def info(self) -> AgentInfo:
+        return self.stored.info
+
+    @property
+    def maintenance(self) -> MaintenanceMode:
+        return self.stored.maintenance
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """One applied change: the agent's record after it, and what it sets in motion."""
+
+    record: AgentRecord
+    actions: tuple[AgentAction, ...]
+
+
+class Agents:
+    """Every agent the scheduler has heard of, by id."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, AgentRecord] = {}
+
+    def __iter__(self) -> Iterator[AgentRecord]:
+        return iter(self.records.values())
+
+    def __contains__(self, agent_id: object) -> bool:
+        return agent_id in self.records
+
+    def get(self, agent_id: str) -> AgentRecord | None:
+        return self.records.get(agent_id)
+
+    def restore(self, stored: dict[str, StoredAgent], now: int) -> None:
+        """After a scheduler start: every agent silent until it says hello."""
+        self.records = {
+            agent_id: AgentRecord(agent, L.SILENT, None, now) for agent_id, agent in stored.items()
+        }
+
+    def listening(self, now: int) -> None:
+        """The scheduler can be reached from `now`: silent agents' timeouts start over."""
+        for record in self.records.values():
+            if record.link is L.SILENT:
+                record.since_ms = now
+
+    def hello(self, info: AgentInfo, connection: int, now: int) -> Changed:
+        record = self.records.get(info.agent_id)
+        if record is None:
+            record = AgentRecord(StoredAgent(info=info), L.SILENT, None, now)
+            self.records[info.agent_id] = record
+        record.stored = msgspec.structs.replace(record.stored, info=info)
+        changed = self._move(record, E.HELLO, now)
+        assert changed is not None  # every link state takes a hello
+        record.connection = connection
+        return changed
+
+    def disconnected(self, agent_id: str, connection: int, now: int) -> Changed | None:
+        record = self.records.get(agent_id)
+        if record is None or record.connection != connection:
+            return None  # an older connection closing after a newer one said hello
+        record.connection = None
+        return self._move(record, E.DISCONNECTED, now)
+
+    def heard_from(self, agent_id: str, now: int) -> None:
+        record = self.records.get(agent_id)
+        if record is not None and record.link is L.CONNECTED:
+            record.since_ms = now
+
+    def timeouts(self, now: int, timeout_ms: int) -> list[Changed]:
+        """Agents mute or silent past the timeout, in id order."""
+        changes = []
+        for agent_id in sorted(self.records):
+            record = self.records[agent_id]
+            if record.link is L.LOST or now - record.since_ms < timeout_ms:
+                continue
+            event = E.MUTE if record.link is L.CONNECTED else E.TIMED_OUT
+            changed = self._move(record, event, now)
+            if changed is not None:
+                if event is E.MUTE:
+                    record.connection = None
+                changes.append(changed)
+        return changes
+
+    def _move(self, record: AgentRecord, event: LinkEvent, now: int) -> Changed | None:
+        found = LINK_TABLE.get((record.link, event))
+        if found is None:
+            return None
+        record.link, actions = found
+        record.since_ms = now
+        return Changed(record, actions)
+
+    def maintain(self, agent_id: str, event: MaintenanceEvent) -> Changed | None:
+        record = self.records[agent_id]
+        found = MAINTENANCE_TABLE.get((record.maintenance, event))
+        if found is None:
+            return None
+        mode, actions = found
+        record.stored = msgspec.structs.replace(record.stored, maintenance=mode)
+        return Changed(record, actions)
+
+    def applied(self, agent_id: str, seq: int) -> StoredAgent:
+        """Note that the agent's status update `seq` is applied; the record to store."""
+        record = self.records[agent_id]
+        record.stored = msgspec.structs.replace(record.stored, applied_seq=seq)
+        return record.stored
+
+    def by_name(self, hosts: list[str]) -> list[str]:
+        """The agent ids of `hosts`, each an id or a hostname."""
+        return agent_ids(self.records.keys(),
+                         {r.info.hostname: a for a, r in self.records.items()}, hosts)  # fmt: skip
+
+
+def agent_ids(known: Iterable[str], hostnames: dict[str, str], hosts: Iterable[str]) -> list[str]:
+    """The agent ids of `hosts`, each an agent id of `known` or a hostname of `hostnames`
+    (hostname -> agent id)."""
+    ids = set(known)
+    found = []
+    for host in hosts:
+        agent_id = host if host in ids else hostnames.get(host)
+        if agent_id is None:
+            raise UnknownHostError(host, list(hostnames))
+        found.append(agent_id)
+    return found

@@ -1,0 +1,142 @@
+"""Carrying out the core's `Ready`s, in the order they were made: persist, then make visible,
+then send, then answer.
+
+Whatever piles up while one transaction runs goes to the store together in the next, so a
+status storm of 1,000 updates costs a transaction or two. A `Ready` with nothing to persist
+still waits for those before it: what it sends may rest on their writes.
+
+Fail-stop: when the store refuses a write, the carrier raises `StoreWriteFailedError` and
+carries out nothing more. Its owner lets that end the process (the way etcd treats a failed
+WAL write); a supervisor restarts it, or a standby takes over, from what the store holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from daybreak.core.ready import Ready
+from daybreak.model.records import Changes, Snapshot
+from daybreak.scheduler.events import EventHub
+from daybreak.scheduler.read_model import ReadModel
+from daybreak.store.writer import StoreWriter
+
+log = logging.getLogger("daybreak.scheduler")
+
+
+class StoreWriteFailedError(Exception):
+    """The store did not make a batch durable: the scheduler must not run on."""
+
+
+@dataclass(frozen=True)
+class Outlets:
+    """Where a durable `Ready` goes: the shell's agents, and its log."""
+
+    send: Callable[[str, Any], None]  # (agent id, protocol message)
+    hang_up: Callable[[str], None]
+
+
+class Carrier:
+    def __init__(
+        self, writer: StoreWriter, view: ReadModel, events: EventHub, outlets: Outlets
+    ) -> None:
+        self.writer = writer
+        self.view = view
+        self.events = events
+        self.outlets = outlets
+        self._pending: deque[tuple[Ready, asyncio.Future[Any] | None]] = deque()
+        self._arrived = asyncio.Event()
+        self._writing = False
+        self.failure: BaseException | None = None
+
+    def hand_over(self, ready: Ready, answer: asyncio.Future[Any] | None = None) -> None:
+        """Queue `ready`; `answer` gets its reply once it is carried out."""
+        if not ready.durable and not self._pending and not self._writing:
+            self._carry_out(ready, answer)  # nothing before it is waiting to be durable
+            return
+        self._pending.append((ready, answer))
+        self._arrived.set()
+
+    def stop(self, failure: BaseException) -> None:
+        """Carry out nothing more; `run` raises `failure`."""
+        if self.failure is None:
+            self.failure = failure
+        self._arrived.set()
+
+    async def run(self) -> None:
+        """Persist and carry out what is handed over, until a failure stops it."""
+        try:
+            while True:
+                await self._arrived.wait()
+                self._arrived.clear()
+                while self._pending and self.failure is None:
+                    batch = list(self._pending)
+                    self._pending.clear()
+                    try:
+                        await self._persist(batch)
+                    except BaseException:
+                        self._pending.extendleft(reversed(batch))
+                        raise
+                    for ready, answer in batch:
+                        self._carry_out(ready, answer)
+                if self.failure is not None:
+                    raise self.failure
+        finally:
+            # Whoever still waits hears why nothing more will happen.
+            failure = self.failure or StoreWriteFailedError("the scheduler is stopping")
+            for _ready, answer in self._pending:
+                if answer is not None and not answer.done():
+                    answer.set_exception(failure)
+            self._pending.clear()
+
+    async def _persist(self, batch: list[tuple[Ready, asyncio.Future[Any] | None]]) -> None:
+        items: list[Changes | Snapshot] = []
+        for ready, _answer in batch:
+            if ready.replace_all is not None:
+                items.append(ready.replace_all)
+            if ready.writes:
+                items.append(ready.writes)
+        if not items:
+            return
+        self._writing = True
+        try:
+            await self.writer.write(items)
+        except Exception as error:
+            failure = StoreWriteFailedError(
+                f"the store refused a write of {sum(_size(i) for i in items)} records "
+                f"({error.__class__.__name__}: {error}); stopping, so that nothing runs ahead "
+                "of the store"
+            )
+            self.stop(failure)
+            raise failure from error
+        finally:
+            self._writing = False
+
+    def _carry_out(self, ready: Ready, answer: asyncio.Future[Any] | None) -> None:
+        if ready.replace_all is not None:
+            self.view.load(ready.replace_all)
+        if ready.writes:
+            self.view.apply(ready.writes)
+            self.events.publish(ready.writes, ready.deleted)
+        for agent_id, message in ready.sends:
+            self.outlets.send(agent_id, message)
+        for agent_id in ready.hang_ups:
+            self.outlets.hang_up(agent_id)
+        if answer is not None and not answer.done():
+            answer.set_result(ready.reply)
+        for line in ready.logs:
+            fields = " ".join(f"{key}={value}" for key, value in line.fields.items())
+            log.log(logging.WARNING if line.warning else logging.INFO,
+                    "event=%s %s", line.event, fields)  # fmt: skip
+
+
+def _size(item: Changes | Snapshot) -> int:
+    if isinstance(item, Snapshot):
+        return len(item.tasks) + len(item.jobs) + len(item.agents)
+    return (
+        len(item.tasks) + len(item.jobs) + len(item.agents) + len(item.quotas) + len(item.updates)
+    )

@@ -1,0 +1,149 @@
+"""What the API, the pages, the metrics and the event stream read: the state as committed.
+
+The read model follows the store, not the core: it changes only when a batch of writes is
+durable, so nothing anyone can see is ahead of the store. It holds the same immutable records
+as the core (shared, not copied) and the few indexes reads need.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from daybreak.core.placement import PendingReason
+from daybreak.core.updates import ConfigIds, UnknownUpdateError
+from daybreak.model.api import Quota, TaskSummary
+from daybreak.model.jobkey import parse_job_key
+from daybreak.model.jobspec import JobKey, JobSpec
+from daybreak.model.records import Changes, Snapshot, StoredAgent
+from daybreak.model.task import ScheduledTask
+from daybreak.model.task_state import ACTIVE_STATES, AGENT_ASSIGNED_STATES, TaskState
+from daybreak.model.update import ACTIVE_UPDATE_STATUSES, JobUpdate
+
+
+class ReadModel:
+    def __init__(
+        self,
+        pending_reason: Callable[[str], PendingReason | None] = lambda _task_id: None,
+        online: Callable[[str], bool] = lambda _agent_id: False,
+    ) -> None:
+        # Explanations and connections are not stored state: they come from whoever knows.
+        self.pending_reason = pending_reason
+        self.online = online
+        self.config_ids = ConfigIds()
+        self.load(Snapshot())
+
+    def load(self, snapshot: Snapshot) -> None:
+        self.tasks: dict[str, ScheduledTask] = {}
+        self._by_job: dict[JobKey, dict[str, None]] = {}
+        self._by_agent: dict[str, dict[str, None]] = {}
+        self.state_counts: Counter[TaskState] = Counter()
+        self.jobs: dict[JobKey, JobSpec] = {}
+        self.agents: dict[str, StoredAgent] = {}
+        self.quotas: dict[str, Quota] = {}
+        self._updates: dict[str, JobUpdate] = {}
+        self._active_updates: dict[JobKey, str] = {}
+        everything = Changes()
+        everything.tasks.update((task.task_id, task) for task in snapshot.tasks)
+        everything.jobs.update(snapshot.jobs)
+        everything.agents.update(snapshot.agents)
+        everything.quotas.update(snapshot.quotas)
+        everything.updates.update(snapshot.updates)
+        self.apply(everything)
+
+    def apply(self, changes: Changes) -> None:
+        """Follow a batch of writes the store has made durable."""
+        for task_id, task in changes.tasks.items():
+            self._forget_task(task_id)
+            if task is not None:
+                self._add_task(task)
+        for key_text, spec in changes.jobs.items():
+            key = parse_job_key(key_text)
+            if spec is None:
+                self.jobs.pop(key, None)
+            else:
+                self.jobs[key] = spec
+        for agent_id, agent in changes.agents.items():
+            if agent is None:
+                self.agents.pop(agent_id, None)
+            else:
+                self.agents[agent_id] = agent
+        for role, quota in changes.quotas.items():
+            if quota is None:
+                self.quotas.pop(role, None)
+            else:
+                self.quotas[role] = quota
+        for update_id, update in changes.updates.items():
+            old = self._updates.pop(update_id, None)
+            if old is not None and self._active_updates.get(old.job) == update_id:
+                del self._active_updates[old.job]
+            if update is not None:
+                self._updates[update_id] = update
+                if update.status in ACTIVE_UPDATE_STATUSES:
+                    self._active_updates[update.job] = update_id
+
+    def _add_task(self, task: ScheduledTask) -> None:
+        self.tasks[task.task_id] = task
+        self._by_job.setdefault(task.job, {})[task.task_id] = None
+        if task.agent_id is not None and task.state in AGENT_ASSIGNED_STATES:
+            self._by_agent.setdefault(task.agent_id, {})[task.task_id] = None
+        self.state_counts[task.state] += 1
+
+    def _forget_task(self, task_id: str) -> None:
+        task = self.tasks.pop(task_id, None)
+        if task is None:
+            return
+        job_tasks = self._by_job[task.job]
+        del job_tasks[task_id]
+        if not job_tasks:
+            del self._by_job[task.job]
+        if task.agent_id is not None:
+            self._by_agent.get(task.agent_id, {}).pop(task_id, None)
+        self.state_counts[task.state] -= 1
+
+    # Reading.
+
+    def job_keys(self) -> list[JobKey]:
+        """Every job with a config or tasks, in key order."""
+        return sorted(self.jobs.keys() | self._by_job.keys(), key=str)
+
+    def job_tasks(self, key: JobKey) -> list[ScheduledTask]:
+        return [self.tasks[task_id] for task_id in self._by_job.get(key, ())]
+
+    def has_job(self, key: JobKey) -> bool:
+        return key in self.jobs or key in self._by_job
+
+    def agent_tasks(self, agent_id: str) -> list[ScheduledTask]:
+        """The tasks that occupy the agent."""
+        return [self.tasks[task_id] for task_id in self._by_agent.get(agent_id, ())]
+
+    def active_tasks(self) -> Iterable[ScheduledTask]:
+        return (task for task in self.tasks.values() if task.state in ACTIVE_STATES)
+
+    def roles(self) -> list[str]:
+        return sorted(set(self.quotas) | {key.role for key in self._by_job})
+
+    def update(self, update_id: str) -> JobUpdate:
+        update = self._updates.get(update_id)
+        if update is None:
+            raise UnknownUpdateError(update_id)
+        return update
+
+    def updates(self) -> Iterable[JobUpdate]:
+        return self._updates.values()
+
+    def job_updates(self, key: JobKey) -> list[JobUpdate]:
+        """The job's updates, newest first."""
+        found = [u for u in self._updates.values() if u.job == key]
+        return sorted(found, key=lambda u: u.created_ms, reverse=True)
+
+    def active_update(self, key: JobKey) -> JobUpdate | None:
+        update_id = self._active_updates.get(key)
+        return None if update_id is None else self._updates[update_id]
+
+    def summarize(self, task: ScheduledTask) -> TaskSummary:
+        reason = self.pending_reason(task.task_id) if task.state is TaskState.PENDING else None
+        stored = None if task.agent_id is None else self.agents.get(task.agent_id)
+        return TaskSummary.of(
+            task, None if reason is None else str(reason), None if stored is None else stored.info
+        )
