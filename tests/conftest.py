@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import pytest
 
-from daybreak.client.cli import main
+from daybreak.main import main
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"

@@ -110,3 +110,84 @@ def test_importing_core_and_model_loads_no_io_module() -> None:
 def test_the_agent_never_loads_pystachio() -> None:
     """Agents receive plain JobSpecs; the config language stays with clients and schedulers."""
     assert "pystachio" not in reachable_from("daybreak.agent")
+
+
+def _own_imports_of(path: Path) -> set[str]:
+    """The daybreak modules a file imports: `from package import submodule` counts as the
+    submodule, not the package (whose `__init__` any submodule import runs anyway)."""
+    module = module_name(path)
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [
+                f"{node.module}.{alias.name}"
+                if f"{node.module}.{alias.name}" in MODULES
+                else node.module
+                for alias in node.names
+            ]
+        else:
+            continue
+        found.update(n for n in names if n.startswith("daybreak") and n in MODULES)
+    return found - {module}
+
+
+OWN_IMPORTS = {module_name(path): _own_imports_of(path) for path in PACKAGE.rglob("*.py")}
+
+
+def own_imports(module: str) -> set[str]:
+    return OWN_IMPORTS[module]
+
+
+# Each room, and the rooms it may import from besides its own. A room above may use the
+# rooms below; nothing runs back up.
+ROOMS: dict[str, set[str]] = {
+    "daybreak.model": {"daybreak.errors"},
+    "daybreak.core": {"daybreak.model", "daybreak.errors"},
+    "daybreak.config": {"daybreak.model", "daybreak.errors"},
+    "daybreak.store": {"daybreak.model", "daybreak.errors"},
+    "daybreak.agent": {"daybreak.model", "daybreak.errors"},
+    "daybreak.scheduler": {"daybreak.core", "daybreak.store", "daybreak.model", "daybreak.errors"},
+    "daybreak.ui": {"daybreak.scheduler", "daybreak.core", "daybreak.model", "daybreak.errors"},
+    # The command line speaks only the API: its models, and the config files it sends.
+    "daybreak.client": {"daybreak", "daybreak.model", "daybreak.errors", "daybreak.config"},
+    "daybreak.devcluster": {"daybreak.agent", "daybreak.errors"},
+}
+
+
+def room_of(module: str) -> str:
+    for room in sorted(ROOMS, key=len, reverse=True):
+        if module == room or module.startswith(room + "."):
+            return room
+    return module
+
+
+@pytest.mark.parametrize("room", sorted(ROOMS))
+def test_each_room_imports_only_the_rooms_below_it(room: str) -> None:
+    allowed = ROOMS[room] | {room, "daybreak"}  # the root package holds the version
+    wrong = {
+        f"{module} -> {imported}"
+        for module in MODULES
+        if room_of(module) == room
+        for imported in own_imports(module)
+        if room_of(imported) not in allowed
+    }
+    assert wrong == set()
+
+
+def test_no_module_imports_itself_round_a_circle() -> None:
+    graph = {module: own_imports(module) for module in MODULES}
+    circles = []
+    for start in graph:
+        stack: list[tuple[str, tuple[str, ...]]] = [(start, (start,))]
+        seen: set[str] = set()
+        while stack:
+            module, path = stack.pop()
+            for imported in graph[module]:
+                if imported == start:
+                    circles.append(" -> ".join((*path, start)))
+                elif imported not in seen:
+                    seen.add(imported)
+                    stack.append((imported, (*path, imported)))
+    assert circles == []

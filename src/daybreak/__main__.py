@@ -1,3 +1,3 @@
-from daybreak.client.cli import main
+from daybreak.main import main
 
 main()

@@ -1,9 +1,10 @@
 """`daybreak up` and `daybreak down`: a whole cluster on this machine, for trying things.
 
 The scheduler (SQLite under the data directory) and N agents (hosts `agent-1..`, racks
-`r1..`, each with its own port range) run as processes on 127.0.0.1, registered as cluster
-`devcluster` in the user's clusters file. Stopping them leaves the tasks running, as an agent
-restart does: the next `daybreak up` re-attaches to them, so the cluster resumes where it was.
+`r1..`, each with its own port range) run as processes on 127.0.0.1; `daybreak up` registers
+them as cluster `devcluster` in the user's clusters file. Stopping them leaves the tasks
+running, as an agent restart does: the next `daybreak up` re-attaches to them, so the cluster
+resumes where it was.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from daybreak.agent.machine import detect_resources
-from daybreak.client.clusters import register_cluster, search_path
 from daybreak.errors import DaybreakError, NetworkError
 
 CLUSTER = "devcluster"
@@ -132,7 +133,6 @@ def start(cluster: DevCluster) -> list[subprocess.Popen[bytes]]:
     except BaseException:
         stop(processes)
         raise
-    register_cluster(CLUSTER, cluster.url, search_path()[0])
     return processes
 
 
@@ -193,16 +193,21 @@ def greeting(cluster: DevCluster) -> str:
     )
 
 
-def run_foreground(cluster: DevCluster) -> None:
+def run_foreground(cluster: DevCluster, started: Callable[[], None]) -> None:
+    """Run the cluster until Ctrl-C or SIGTERM; `started` is called once it is up."""
     stopping = False
 
     def on_signal(_number: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
 
+    # Ctrl-C is how this is stopped, even when whatever started it ignored SIGINT (as a
+    # shell does for the jobs it puts in the background).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     processes = start(cluster)
     try:
         signal.signal(signal.SIGTERM, on_signal)
+        started()
         print(greeting(cluster))
         print("Ctrl-C stops the scheduler and the agents; tasks keep running until next time.")
         sys.stdout.flush()

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-RESTARTED_STATUS = 70  # daybreak.scheduler.main.EXIT_STOPPED
+RESTARTED_STATUS = 70  # daybreak.server.EXIT_STOPPED
 FIRST_DELAY_S = 0.5
 MAX_DELAY_S = 10.0
 # A child that lived this long was healthy: the delay starts over.

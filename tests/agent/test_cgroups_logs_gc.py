@@ -10,10 +10,10 @@ import pytest
 from daybreak.agent.cgroups import TaskCgroups, create_task_cgroups, detect_hierarchies
 from daybreak.agent.gc import FinishedSandbox, sandboxes_to_remove
 from daybreak.agent.logs import rotate_file
-from daybreak.agent.machine import parse_duration_s
 from daybreak.agent.paths import make_tasks_dir, tasks_dir
 from daybreak.errors import InvalidParameterError
 from daybreak.model.jobspec import Resources, RotatePolicy
+from daybreak.model.units import parse_duration_s
 
 V1_MOUNTS = """\
 30 25 0:26 / /sys/fs/cgroup/cpu rw,relatime shared:8 - cgroup cgroup rw,cpu

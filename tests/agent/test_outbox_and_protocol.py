@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 
 from daybreak.agent.daemon import connect_url
-from daybreak.agent.machine import parse_pairs, parse_ports, parse_resources, parse_size_mb
+from daybreak.agent.machine import parse_pairs, parse_ports, parse_resources
 from daybreak.agent.outbox import COMPACT_AT_BYTES, Outbox
 from daybreak.errors import InvalidParameterError
 from daybreak.model import agent_protocol as protocol
 from daybreak.model.agent import PortRange
 from daybreak.model.jobspec import Resources
 from daybreak.model.task_state import TaskState
+from daybreak.model.units import parse_size_mb
 
 
 def update(task_id: str, state: TaskState = TaskState.RUNNING) -> protocol.StatusUpdate:

@@ -13,8 +13,8 @@ import msgspec
 import pytest
 
 from daybreak.model.api import API_PREFIX, AgentList
+from daybreak.model.credentials import hash_password, hash_token
 from daybreak.model.task_state import TaskState
-from daybreak.scheduler.security import hash_password, hash_token
 from tests.agent.conftest import AgentProcess
 from tests.cluster.conftest import (
     CLUSTER,

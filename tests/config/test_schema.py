@@ -8,7 +8,7 @@ import pytest
 from pystachio import Empty
 
 from daybreak.config import schema
-from daybreak.config.loader import prelude
+from daybreak.config.evaluate import prelude
 
 REQUIRED = object()  # marks a Required field
 OPTIONAL = object()  # marks a field with no default (Empty unless set)

@@ -13,7 +13,7 @@ from daybreak.core.updater import (
     AUTO_PAUSE_MESSAGE,
     PULSE_TIMEOUT_MESSAGE,
     InstanceView,
-    TaskView,
+    TaskRun,
     evaluate,
     pulse,
     resume,
@@ -46,15 +46,15 @@ class Job:
 
     broken: set[str] = field(default_factory=set)
     fails_on: set[int] | None = None
-    active: dict[int, TaskView] = field(default_factory=dict)
-    ended: dict[int, list[TaskView]] = field(default_factory=dict)
+    active: dict[int, TaskRun] = field(default_factory=dict)
+    ended: dict[int, list[TaskRun]] = field(default_factory=dict)
     counter: int = 0
     down_most: int = 0  # the most instances without a RUNNING task at once
 
     def add(self, instance: int, config: str, now: int) -> None:
         assert instance not in self.active, f"instance {instance} added twice"
         self.counter += 1
-        self.active[instance] = TaskView(f"t{self.counter}", config, S.PENDING)
+        self.active[instance] = TaskRun(f"t{self.counter}", config, S.PENDING)
 
     def views(self) -> dict[int, InstanceView]:
         instances = self.active.keys() | self.ended.keys()
@@ -74,16 +74,16 @@ class Job:
                     self._end(instance, S.FAILED)
                     self.add(instance, task.config, now)  # a service is rescheduled
                 else:
-                    self.active[instance] = TaskView(task.task_id, task.config, S.RUNNING, now)
+                    self.active[instance] = TaskRun(task.task_id, task.config, S.RUNNING, now)
 
     def kill(self, task_id: str) -> None:
         for instance, task in self.active.items():
             if task.task_id == task_id:
-                self.active[instance] = TaskView(task.task_id, task.config, S.KILLING)
+                self.active[instance] = TaskRun(task.task_id, task.config, S.KILLING)
 
     def _end(self, instance: int, state: TaskState) -> None:
         task = self.active.pop(instance)
-        self.ended.setdefault(instance, []).append(TaskView(task.task_id, task.config, state))
+        self.ended.setdefault(instance, []).append(TaskRun(task.task_id, task.config, state))
 
     def configs(self) -> dict[int, str]:
         return {i: t.config for i, t in self.active.items()}
@@ -93,7 +93,7 @@ def job_on(configs: dict[int, str], broken: set[str] | None = None) -> Job:
     job = Job(broken=broken or set())
     for instance, config in configs.items():
         job.counter += 1
-        job.active[instance] = TaskView(f"t{job.counter}", config, S.RUNNING, 0)
+        job.active[instance] = TaskRun(f"t{job.counter}", config, S.RUNNING, 0)
     return job
 
 

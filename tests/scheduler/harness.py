@@ -5,7 +5,7 @@ time instead of sleeping, and every step is awaited, so nothing depends on the m
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,11 +19,11 @@ from daybreak.model.agent import PortRange
 from daybreak.model.api import JobStatus
 from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
 from daybreak.model.task_state import TaskState
-from daybreak.scheduler.app import create_app
 from daybreak.scheduler.clock import FakeClock
 from daybreak.scheduler.security import Security
 from daybreak.scheduler.service import Scheduler
 from daybreak.scheduler.settings import SchedulerConfig
+from daybreak.server import create_app
 from daybreak.store import open_store
 
 CLUSTER = "test"
@@ -40,6 +40,7 @@ class FakeAgent:
     hung_up: int = 0
     seq: int = 0
     inventory: dict[str, TaskState] = field(default_factory=dict)
+    connection: Callable[[protocol.Message], None] | None = None
 
     def hello(self) -> protocol.Hello:
         return protocol.Hello(
@@ -90,12 +91,15 @@ class InProcess:
 
     async def connect(self, agent: FakeAgent) -> FakeAgent:
         self.agents[agent.agent_id] = agent
-        self.scheduler.agent_connected(agent.hello(), agent.send, agent.hang_up)
+        # One bound method for the connection: the scheduler tells connections apart by it.
+        agent.connection = agent.send
+        self.scheduler.agent_connected(agent.hello(), agent.connection, agent.hang_up)
         await self.settle()
         return agent
 
     async def disconnect(self, agent: FakeAgent) -> None:
-        self.scheduler.agent_disconnected(agent.agent_id, agent.send)
+        assert agent.connection is not None
+        self.scheduler.agent_disconnected(agent.agent_id, agent.connection)
         await self.settle()
 
     async def report(self, agent: FakeAgent, task_id: str, state: TaskState) -> None:

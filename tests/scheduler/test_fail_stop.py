@@ -13,7 +13,7 @@ import msgspec
 import sqlalchemy as sa
 
 from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
-from daybreak.scheduler.main import EXIT_STOPPED
+from daybreak.server import EXIT_STOPPED
 from tests.cluster.conftest import SchedulerProcess, wait_for
 
 STOPPED_WITHIN_S = 20
@@ -44,7 +44,7 @@ def test_a_decision_that_raises_stops_the_process_with_the_command_in_its_log(
             raise RuntimeError("injected bug")
 
         state.HANDLERS[CreateJob] = broken
-        from daybreak.client.cli import main
+        from daybreak.main import main
         sys.argv = ["daybreak", *{scheduler.args[3:]!r}]
         main()
     """)

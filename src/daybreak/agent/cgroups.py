@@ -25,10 +25,10 @@ from functools import cached_property
 from pathlib import Path
 
 from daybreak.model.jobspec import Resources
+from daybreak.model.units import MIB
 
 log = logging.getLogger("daybreak.agent")
 
-MIB = 1024**2
 CPU_PERIOD_US = 100_000
 MIN_CPU_QUOTA_US = 1_000
 # Controllers whose limits the agent sets.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import socket
 from pathlib import Path
@@ -13,30 +12,7 @@ import psutil
 from daybreak.errors import InvalidParameterError
 from daybreak.model.agent import PortRange
 from daybreak.model.jobspec import Resources
-
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
-MIB = 1024**2
-
-
-def parse_size_mb(text: str, what: str) -> int:
-    """`8GiB`, `512MB`, `100g` or a bare number of bytes, in MiB."""
-    match = _SIZE.match(text)
-    if match is None:
-        raise InvalidParameterError(f"{what}: cannot read {text!r} as a size; write e.g. 8GiB")
-    return int(float(match[1]) * _UNITS[match[2].lower()] // MIB)
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_DURATION_UNITS_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration_s(text: str, what: str) -> float:
-    """`500ms`, `30s`, `10m`, `12h`, `7d` or a bare number of seconds."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise InvalidParameterError(f"{what}: cannot read {text!r} as a duration; write e.g. 7d")
-    return float(match[1]) * _DURATION_UNITS_S[match[2] or "s"]
+from daybreak.model.units import MIB, parse_size_mb
 
 
 def parse_pairs(text: str, what: str) -> dict[str, str]:

@@ -10,16 +10,10 @@ import sys
 from pathlib import Path
 
 from daybreak.agent.daemon import Agent
-from daybreak.agent.machine import (
-    default_hostname,
-    parse_duration_s,
-    parse_pairs,
-    parse_ports,
-    parse_resources,
-    parse_size_mb,
-)
+from daybreak.agent.machine import default_hostname, parse_pairs, parse_ports, parse_resources
 from daybreak.agent.settings import AgentConfig
 from daybreak.errors import InvalidParameterError
+from daybreak.model.units import parse_duration_s, parse_size_mb
 
 
 def build_config(

@@ -15,10 +15,11 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from daybreak.agent.cgroups import MIB, TaskCgroups
+from daybreak.agent.cgroups import TaskCgroups
 from daybreak.agent.executor.tree import stat_fields
 from daybreak.model.agent_protocol import TaskUsage
 from daybreak.model.jobspec import Resources
+from daybreak.model.units import MIB
 
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")

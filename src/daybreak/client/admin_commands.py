@@ -21,7 +21,7 @@ from daybreak.model.api import (
     RestoreResult,
     TaskList,
 )
-from daybreak.scheduler.security import hash_password, hash_token, new_token
+from daybreak.model.credentials import hash_password, hash_token, new_token
 
 DRAIN_POLL_S = 0.5
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
@@ -58,7 +58,7 @@ def admin_hash_password(password: str) -> None:
 
 def _size(text: str, what: str) -> float:
     """Aurora's quota sizes: `4GB`, `512MiB`; a bare number is MiB."""
-    from daybreak.agent.machine import parse_size_mb
+    from daybreak.model.units import parse_size_mb
 
     return float(text) if text.replace(".", "", 1).isdigit() else parse_size_mb(text, what)
 

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 import click
 
 from daybreak import __version__
-from daybreak.client import daemon_commands
 from daybreak.client.admin_commands import admin, quota
 from daybreak.client.completion_commands import completion_command
 from daybreak.client.job_commands import COMMANDS
@@ -58,8 +57,6 @@ cli.add_command(quota)
 cli.add_command(task)
 cli.add_command(update)
 cli.add_command(completion_command)
-for _command in daemon_commands.COMMANDS:
-    cli.add_command(_command)
 
 
 @config.command("list")

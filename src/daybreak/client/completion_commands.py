@@ -35,12 +35,12 @@ def complete_job_key(
 
 @click.command("completion")
 @click.argument("shell", type=click.Choice(SHELLS), default="bash")
-def completion_command(shell: str) -> None:
+@click.pass_context
+def completion_command(context: click.Context, shell: str) -> None:
     """Print the completion script for SHELL; e.g. in ~/.bashrc:
     eval "$(daybreak completion bash)"."""
-    from daybreak.client.cli import cli
-
     completer = get_completion_class(shell)
-    assert completer is not None
-    script = completer(cli, {}, "daybreak", "_DAYBREAK_COMPLETE").source()
+    assert completer is not None  # SHELLS are the ones click completes
+    root = context.find_root().command
+    script = completer(root, {}, "daybreak", "_DAYBREAK_COMPLETE").source()
     click.echo(script)

@@ -21,10 +21,10 @@ from daybreak.config.validate import validate_spec
 from daybreak.errors import ConfigError, ConfigIssue
 from daybreak.model import jobspec as m
 from daybreak.model.portmap import resolve_portmap
+from daybreak.model.units import MIB
 
 ROOT = "Job"
 COLLISION_POLICIES = get_args(m.CronCollisionPolicy)
-MIB = 1024 * 1024
 
 # Deprecated template names Aurora rewrote on every job.
 STANDARD_BINDINGS = {

@@ -16,9 +16,9 @@ from pystachio import Empty
 from daybreak.config import schema
 from daybreak.config.bindings import as_pystachio
 from daybreak.config.convert import convert_job
+from daybreak.config.evaluate import ConfigEvaluator, load_json_jobs
 from daybreak.config.from_json import struct_from_json
 from daybreak.config.isolation import Limits, run_isolated
-from daybreak.config.loader import ConfigEvaluator, load_json_jobs
 from daybreak.errors import ConfigError, ConfigIssue
 from daybreak.model.jobspec import JobKey, JobSpec
 

@@ -16,11 +16,12 @@ Rules this module owns:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import msgspec
 
 from daybreak.core import updater
+from daybreak.core.cluster import Cluster
 from daybreak.core.commands import (
     AddInstances,
     CreateJob,
@@ -31,16 +32,28 @@ from daybreak.core.commands import (
     StartUpdate,
     UpdateAction,
 )
+from daybreak.core.effects import Effect
 from daybreak.core.quota import Aggregate, check_quota, consumption
 from daybreak.core.ready import Ready
+from daybreak.core.updates import JobUpdates
 from daybreak.errors import DaybreakError, InvalidParameterError
+from daybreak.model.api import Quota
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import ACTIVE_STATES, PLACED_STATES
 from daybreak.model.update import UpdatePlan, UpdateProgress
 
-if TYPE_CHECKING:
-    from daybreak.core.state import SchedulerState
+
+class SchedulerState(Protocol):
+    """What these rules read and change of the scheduler's state (`daybreak.core.state`)."""
+
+    cluster_name: str
+    cluster: Cluster
+    jobs: dict[JobKey, JobSpec]
+    updates: JobUpdates
+    quotas: dict[str, Quota]
+
+    def carry(self, effects: Iterable[Effect], ready: Ready) -> None: ...
 
 
 class JobNotFoundError(DaybreakError):

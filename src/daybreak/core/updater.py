@@ -80,7 +80,7 @@ BACKWARD_ACTIONS = (
 
 
 @dataclass(frozen=True, slots=True)
-class TaskView:
+class TaskRun:
     """One task of an instance, as the updater needs to see it."""
 
     task_id: str
@@ -91,8 +91,8 @@ class TaskView:
 
 @dataclass(frozen=True, slots=True)
 class InstanceView:
-    active: TaskView | None = None  # the instance's task that has not ended, if any
-    ended: tuple[TaskView, ...] = ()  # its ended tasks still in the history
+    active: TaskRun | None = None  # the instance's task that has not ended, if any
+    ended: tuple[TaskRun, ...] = ()  # its ended tasks still in the history
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,7 +356,7 @@ class _Pass:
             progress, failures=progress.failures + len(new), counted=(*progress.counted, *new)
         )
 
-    def _kill(self, instance: int, active: TaskView) -> None:
+    def _kill(self, instance: int, active: TaskRun) -> None:
         if active.state in BEING_KILLED_STATES:
             return
         if self.sla is not None and not self.sla.take(instance):

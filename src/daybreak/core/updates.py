@@ -80,8 +80,8 @@ class ConfigIds:
 def instance_views(
     tasks: Iterable[ScheduledTask], ids: Callable[[JobSpec], ConfigId]
 ) -> dict[int, updater.InstanceView]:
-    active: dict[int, updater.TaskView] = {}
-    ended: dict[int, list[updater.TaskView]] = {}
+    active: dict[int, updater.TaskRun] = {}
+    ended: dict[int, list[updater.TaskRun]] = {}
     for task in tasks:
         running_since = None
         if task.state is TaskState.RUNNING:
@@ -89,7 +89,7 @@ def instance_views(
                 (e.timestamp_ms for e in reversed(task.events) if e.state is TaskState.RUNNING),
                 None,
             )
-        view = updater.TaskView(task.task_id, ids(task.spec), task.state, running_since)
+        view = updater.TaskRun(task.task_id, ids(task.spec), task.state, running_since)
         if task.state in ACTIVE_STATES:
             active[task.instance] = view
         elif task.state in TERMINAL_STATES:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable
+from typing import TypeVar
 
 from daybreak.errors import DaybreakError
 from daybreak.model import agent_protocol as protocol
@@ -25,7 +26,12 @@ class TaskRequestFailedError(DaybreakError):
     """The agent answered with an error: no such file, a path outside the sandbox, ..."""
 
 
+class UnexpectedReplyError(DaybreakError):
+    """The agent answered with a reply of the wrong kind: a protocol error on its side."""
+
+
 Send = Callable[[protocol.Message], None]
+Reply = TypeVar("Reply", bound=protocol.AgentReply)
 
 
 class AgentRequests:
@@ -39,9 +45,11 @@ class AgentRequests:
         agent_id: str,
         send: Send | None,
         make: Callable[[int], protocol.TaskRequest],
+        expect: type[Reply],
         timeout_s: float = REPLY_TIMEOUT_S,
-    ) -> protocol.AgentReply:
-        """Send the request `make(request_id)` builds and wait for its answer."""
+    ) -> Reply:
+        """Send the request `make(request_id)` builds and wait for its answer, which must be
+        an `expect`."""
         if send is None:
             raise AgentUnavailableError(f"agent {agent_id} is not connected to the scheduler")
         request_id = next(self._ids)
@@ -58,6 +66,11 @@ class AgentRequests:
             self._pending.pop(request_id, None)
         if isinstance(reply, protocol.RequestFailed):
             raise TaskRequestFailedError(reply.error)
+        if not isinstance(reply, expect):
+            raise UnexpectedReplyError(
+                f"agent {agent_id} answered {type(reply).__name__} where {expect.__name__} "
+                "was asked for"
+            )
         return reply
 
     def answer(self, agent_id: str, reply: protocol.AgentReply) -> None:

@@ -38,9 +38,9 @@ async def task_details(
     reply = await scheduler.ask_agent(
         task_id,
         lambda request_id: protocol.DescribeTask(request_id=request_id, task_id=task_id),
+        protocol.TaskDescription,
         timeout_s,
     )
-    assert isinstance(reply, protocol.TaskDescription)
     return TaskDetails(
         task=scheduler.view.summarize(task),
         phase=reply.phase,
@@ -54,8 +54,8 @@ async def list_task_files(scheduler: Scheduler, task_id: str, path: str) -> Sand
     reply = await scheduler.ask_agent(
         task_id,
         lambda request_id: protocol.ListFiles(request_id=request_id, task_id=task_id, path=path),
+        protocol.FileList,
     )
-    assert isinstance(reply, protocol.FileList)
     return SandboxListing(task_id=task_id, path=path, entries=reply.entries)
 
 
@@ -74,9 +74,9 @@ async def read_task_file(
             length=length,
             wait_ms=wait_ms,
         ),
+        protocol.FileChunk,
         REPLY_TIMEOUT_S + wait_ms / 1000,
     )
-    assert isinstance(reply, protocol.FileChunk)
     return reply
 
 

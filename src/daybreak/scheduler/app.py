@@ -3,6 +3,7 @@ the web UI, /health and /metrics. Handlers only translate: every decision is the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, get
@@ -11,6 +12,8 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.template import TemplateConfig
+from litestar.types import ControllerRouterHandler
 
 from daybreak import __version__
 from daybreak.errors import DaybreakError
@@ -23,7 +26,6 @@ from daybreak.scheduler.security import Security
 from daybreak.scheduler.service import Scheduler
 from daybreak.scheduler.statuses import status_of
 from daybreak.scheduler.timing import server_timing
-from daybreak.ui.routes import template_config, ui_router
 
 
 def problem(status: int, error: str) -> Response[Problem]:
@@ -53,7 +55,13 @@ async def health() -> str:
     return "OK"
 
 
-def create_app(scheduler: Scheduler, security: Security) -> Litestar:
+def create_app(
+    scheduler: Scheduler,
+    security: Security,
+    pages: Sequence[ControllerRouterHandler] = (),
+    template_config: TemplateConfig[Any] | None = None,
+) -> Litestar:
+    """The API, with `pages` (the web UI, rendered with `template_config`) beside it."""
     return Litestar(
         route_handlers=[
             *api_jobs.ROUTES,
@@ -64,13 +72,13 @@ def create_app(scheduler: Scheduler, security: Security) -> Litestar:
             metrics_route(scheduler),
             health,
             agent_connection,
-            ui_router(),
+            *pages,
         ],
         dependencies={"scheduler": Provide(lambda: scheduler, sync_to_thread=False)},
         guards=[guard],
         middleware=[server_timing],
         state=State({"security": security, "scheduler": scheduler}),
-        template_config=template_config(),
+        template_config=template_config,
         exception_handlers={
             DaybreakError: daybreak_error,
             ValidationException: invalid_request,

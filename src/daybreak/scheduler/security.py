@@ -27,16 +27,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 
 from daybreak.errors import InvalidParameterError
-
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+from daybreak.model.credentials import hash_token, verify_password
 
 
 class UserEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -74,31 +71,6 @@ ANYONE = Principal(name="anonymous", roles=frozenset(), admin=True)
 
 class BadCredentialsError(Exception):
     """Credentials were presented and are wrong (not the same as presenting none)."""
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
-
-
-def hash_token(token: str) -> str:
-    return "sha256$" + hashlib.sha256(token.encode()).hexdigest()
-
-
-def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
-    encoded = [base64.b64encode(part).decode() for part in (salt, digest)]
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encoded[0]}${encoded[1]}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    scheme, n, r, p, salt, digest = stored.split("$")
-    if scheme != "scrypt":
-        return False
-    computed = hashlib.scrypt(
-        password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p)
-    )
-    return hmac.compare_digest(computed, base64.b64decode(digest))
 
 
 def _check_hash(path: Path, where: str, value: str, scheme: str, parts: int) -> None:

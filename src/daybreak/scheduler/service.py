@@ -7,7 +7,7 @@ and followers, then sent to agents, then answered. Reads go to the read model, w
 the store.
 
 Every loop has an owner: `run` holds them in one task group, and a failed write or a failed
-decision ends `run` with the cause, which ends the process (see `daybreak.scheduler.main`).
+decision ends `run` with the cause, which ends the process (see `daybreak.server`).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from daybreak.scheduler.agent_requests import (
     REPLY_TIMEOUT_S,
     AgentRequests,
     AgentUnavailableError,
+    Reply,
 )
 from daybreak.scheduler.carrier import Carrier, Outlets
 from daybreak.scheduler.clock import Clock, SystemClock
@@ -270,9 +271,11 @@ class Scheduler:
         self,
         task_id: str,
         make: Callable[[int], protocol.TaskRequest],
+        expect: type[Reply],
         timeout_s: float = REPLY_TIMEOUT_S,
-    ) -> protocol.AgentReply:
-        """Ask the agent of task `task_id` about it (its processes, its files)."""
+    ) -> Reply:
+        """Ask the agent of task `task_id` about it (its processes, its files); the answer
+        is an `expect`, or the question fails."""
         task = self.view.tasks.get(task_id)
         if task is None:
             raise TaskNotFoundError(task_id)
@@ -280,7 +283,7 @@ class Scheduler:
             raise AgentUnavailableError(f"task {task_id} is {task.state.name}: it has no agent")
         link = self.links.get(task.agent_id)
         send = None if link is None else link.send
-        return await self.requests.ask(task.agent_id, send, make, timeout_s)
+        return await self.requests.ask(task.agent_id, send, make, expect, timeout_s)
 
     async def backup(self) -> bytes:
         return await self.writer.call(self.store.backup)

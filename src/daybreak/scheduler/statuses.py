@@ -7,7 +7,11 @@ from daybreak.core.quota import QuotaExceededError
 from daybreak.core.update_status import UpdateStateError
 from daybreak.core.updates import JobUpdatingError, NoActiveUpdateError, UnknownUpdateError
 from daybreak.errors import DaybreakError, InvalidParameterError
-from daybreak.scheduler.agent_requests import AgentUnavailableError, TaskRequestFailedError
+from daybreak.scheduler.agent_requests import (
+    AgentUnavailableError,
+    TaskRequestFailedError,
+    UnexpectedReplyError,
+)
 from daybreak.scheduler.service import SchedulerStoppingError, TaskNotFoundError
 
 STATUS_OF: tuple[tuple[type[DaybreakError], int], ...] = (
@@ -15,6 +19,7 @@ STATUS_OF: tuple[tuple[type[DaybreakError], int], ...] = (
     (TaskNotFoundError, 404),
     (TaskRequestFailedError, 404),
     (AgentUnavailableError, 503),
+    (UnexpectedReplyError, 502),
     (SchedulerStoppingError, 503),
     (JobExistsError, 409),
     (JobUpdatingError, 409),

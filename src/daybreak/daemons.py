@@ -132,9 +132,9 @@ def scheduler_command(
     """Run the scheduler: the store, the API, and the decisions."""
     from pathlib import Path
 
-    from daybreak.agent.machine import parse_duration_s
     from daybreak.core.settings import Settings
     from daybreak.core.throttle import FlappingPolicy
+    from daybreak.model.units import parse_duration_s
 
     def ms(text: str, flag: str) -> int:
         return round(parse_duration_s(text, flag) * 1000)
@@ -147,8 +147,8 @@ def scheduler_command(
         ),
         preemption_delay_ms=ms(preemption_delay, "--preemption-delay"),
     )
-    from daybreak.scheduler.main import run_scheduler
     from daybreak.scheduler.settings import SchedulerConfig
+    from daybreak.server import run_scheduler
 
     run_scheduler(
         SchedulerConfig(
@@ -179,15 +179,21 @@ def up_command(agents: int, port: int, data: str, detach: bool) -> None:
     """Start a local cluster: a scheduler and N agents on 127.0.0.1, as cluster devcluster."""
     from pathlib import Path
 
-    from daybreak.devcluster import DevCluster, greeting, run_foreground, start
+    from daybreak.client.clusters import register_cluster, search_path
+    from daybreak.devcluster import CLUSTER, DevCluster, greeting, run_foreground, start
 
     cluster = DevCluster(Path(data), port, agents)
+
+    def register() -> None:
+        register_cluster(CLUSTER, cluster.url, search_path()[0])
+
     if detach:
         start(cluster)
+        register()
         click.echo(greeting(cluster))
         click.echo(f"Stop it with: daybreak down --data {data}")
         return
-    run_foreground(cluster)
+    run_foreground(cluster, register)
 
 
 @click.command("down")

@@ -1,4 +1,5 @@
-"""`daybreak scheduler`: open the store, load the state, serve until told to stop."""
+"""`daybreak scheduler`: open the store, load the state, serve the API and the web UI until
+told to stop. The one place the scheduler and its pages are put together."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import sys
 
 import uvicorn
 import uvloop
+from litestar import Litestar
 
-from daybreak.scheduler.app import create_app
+from daybreak.scheduler import app
 from daybreak.scheduler.carrier import StoreWriteFailedError
 from daybreak.scheduler.security import Security
 from daybreak.scheduler.service import DecisionFailedError, Scheduler
 from daybreak.scheduler.settings import SchedulerConfig
 from daybreak.store import StoreError, open_store
+from daybreak.ui.routes import template_config, ui_router
 
 log = logging.getLogger("daybreak.scheduler")
 
@@ -33,6 +36,10 @@ def load_security(config: SchedulerConfig) -> Security:
             config.host,
         )
     return Security.disabled()
+
+
+def create_app(scheduler: Scheduler, security: Security) -> Litestar:
+    return app.create_app(scheduler, security, [ui_router()], template_config())
 
 
 async def serve(config: SchedulerConfig, security: Security) -> None:
