@@ -4,9 +4,10 @@ from dataclasses import replace
 
 from daybreak.core.pruning import prunable
 from daybreak.core.reconcile import ReconcilePlan, reconcile
-from daybreak.core.settings import DAY_MS, HOUR_MS, Settings
+from daybreak.core.settings import Settings
 from daybreak.model.task import ScheduledTask, TaskEvent
 from daybreak.model.task_state import TaskState
+from daybreak.model.units import DAY_MS, HOUR_MS
 from tests.core.builders import job_spec
 
 S = TaskState

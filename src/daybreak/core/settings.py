@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from daybreak.core.placement import Scoring
-from daybreak.core.throttle import MINUTE_MS, SECOND_MS, FlappingPolicy
-
-HOUR_MS = 60 * MINUTE_MS
-DAY_MS = 24 * HOUR_MS
+from daybreak.core.throttle import FlappingPolicy
+from daybreak.model.units import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
 
 
 @dataclass(frozen=True, slots=True)

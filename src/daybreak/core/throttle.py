@@ -30,12 +30,11 @@ from daybreak.model.task_state import (
     TERMINAL_STATES,
     TaskState,
 )
+from daybreak.model.units import MINUTE_MS, SECOND_MS
 
 # A user or operator stopped the run, or its agent went away: the run did not fail on its own.
 # Preemption is not an excuse, as in Aurora.
 INTERRUPTIONS = (BEING_KILLED_STATES - {TaskState.PREEMPTING}) | {TaskState.PARTITIONED}
-SECOND_MS = 1000
-MINUTE_MS = 60 * SECOND_MS
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,16 @@
 """Sizes and durations as people write them on command lines (`8GiB`, `500ms`), and the one
-definition of a mebibyte."""
+definition of each unit the code counts in."""
 
 from __future__ import annotations
 
 import re
 
 from daybreak.errors import InvalidParameterError
+
+SECOND_MS = 1000
+MINUTE_MS = 60 * SECOND_MS
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)

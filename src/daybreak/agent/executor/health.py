@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from daybreak.model.jobspec import HealthCheck
+from daybreak.model.units import SECOND_MS
 
-SECOND_MS = 1000
 NOT_IN_TIME = "Not enough successful health checks in time."
 
 

@@ -34,8 +34,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from daybreak.model.jobspec import Process, Task
-
-SECOND_MS = 1000
+from daybreak.model.units import SECOND_MS
 
 
 class Phase(StrEnum):
