@@ -27,7 +27,7 @@ EXPECTED_LINK = {
     (L.SILENT, E.HELLO): (L.CONNECTED, (A.RECONCILE,)),
     (L.LOST, E.HELLO): (L.CONNECTED, (A.RECONCILE,)),
     (L.CONNECTED, E.DISCONNECTED): (L.SILENT, ()),
-    (L.CONNECTED, E.MUTE): (L.SILENT, (A.HANG_UP,)),
+    (L.CONNECTED, E.MUTE): (L.LOST, (A.HANG_UP, A.GIVE_UP_TASKS)),
     (L.SILENT, E.TIMED_OUT): (L.LOST, (A.GIVE_UP_TASKS,)),
 }
 
@@ -71,18 +71,18 @@ def test_a_late_close_of_an_older_connection_is_not_the_agent_going_silent() -> 
     assert changed is not None and changed.record.link is L.SILENT
 
 
-def test_mute_then_silent_past_the_timeout_is_lost_and_a_hello_brings_it_back() -> None:
+def test_mute_or_silent_past_one_timeout_is_lost_and_a_hello_brings_it_back() -> None:
     agents = Agents()
     agents.hello(agent("a1"), connection=1, now=0)
+    agents.hello(agent("a2"), connection=2, now=0)
     agents.heard_from("a1", now=5_000)
+    agents.disconnected("a2", connection=2, now=5_000)
     assert agents.timeouts(now=14_999, timeout_ms=10_000) == []
-    [mute] = agents.timeouts(now=15_000, timeout_ms=10_000)
-    assert mute.record.link is L.SILENT and mute.actions == (A.HANG_UP,)
-    assert agents.timeouts(now=24_999, timeout_ms=10_000) == []
-    [lost] = agents.timeouts(now=25_000, timeout_ms=10_000)
-    assert lost.record.link is L.LOST and lost.actions == (A.GIVE_UP_TASKS,)
+    mute, silent = agents.timeouts(now=15_000, timeout_ms=10_000)
+    assert mute.record.link is L.LOST and mute.actions == (A.HANG_UP, A.GIVE_UP_TASKS)
+    assert silent.record.link is L.LOST and silent.actions == (A.GIVE_UP_TASKS,)
     assert agents.timeouts(now=99_000, timeout_ms=10_000) == []  # lost once
-    back = agents.hello(agent("a1"), connection=2, now=100_000)
+    back = agents.hello(agent("a1"), connection=3, now=100_000)
     assert back.record.link is L.CONNECTED and back.actions == (A.RECONCILE,)
 
 

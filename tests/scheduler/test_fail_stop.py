@@ -10,11 +10,14 @@ from pathlib import Path
 
 import httpx
 import msgspec
+import pytest
 import sqlalchemy as sa
 
 from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
 from daybreak.server import EXIT_STOPPED
+from daybreak.store.store import engine_url
 from tests.cluster.conftest import SchedulerProcess, wait_for
+from tests.databases import BACKENDS, store_url
 
 STOPPED_WITHIN_S = 20
 
@@ -65,16 +68,24 @@ def test_a_decision_that_raises_stops_the_process_with_the_command_in_its_log(
     assert "event=scheduler_stopped" in text
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_write_the_store_refuses_stops_the_process_and_a_restart_finds_what_was_said(
-    tmp_path: Path,
+    backend: str, tmp_path: Path
 ) -> None:
     """Black box: the jobs table goes away under a running scheduler (as a broken disk or a
     lost database would make writes fail). The create is refused with 503, the process exits,
     and a scheduler started on the mended store has the first job and not the second."""
-    url = f"sqlite:///{tmp_path / 'db'}"
+    with store_url(backend, tmp_path) as url:
+        engine = sa.create_engine(engine_url(url))
+        try:
+            refused_then_restarted(url, engine, tmp_path)
+        finally:
+            engine.dispose()
+
+
+def refused_then_restarted(url: str, engine: sa.Engine, tmp_path: Path) -> None:
     log = tmp_path / "scheduler.log"
     scheduler = SchedulerProcess(url, log).start()
-    engine = sa.create_engine(url)
     try:
         assert httpx.post(scheduler.url + "/api/v1/jobs", content=job("kept")).status_code == 201
         with engine.begin() as connection:
@@ -85,14 +96,13 @@ def test_a_write_the_store_refuses_stops_the_process_and_a_restart_finds_what_wa
         assert scheduler.process is not None
         assert scheduler.process.wait(STOPPED_WITHIN_S) == EXIT_STOPPED
         assert "event=scheduler_stopped" in log.read_text()
-        with engine.begin() as connection:
-            connection.execute(sa.text("ALTER TABLE jobs_away RENAME TO jobs"))
-        again = SchedulerProcess(url, tmp_path / "again.log").start()
-        try:
-            jobs = httpx.get(again.url + "/api/v1/jobs").json()["jobs"]
-            assert [j["key"]["name"] for j in jobs] == ["kept"]
-        finally:
-            again.stop()
     finally:
         scheduler.stop()
-        engine.dispose()
+    with engine.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE jobs_away RENAME TO jobs"))
+    again = SchedulerProcess(url, tmp_path / "again.log").start()
+    try:
+        jobs = httpx.get(again.url + "/api/v1/jobs").json()["jobs"]
+        assert [j["key"]["name"] for j in jobs] == ["kept"]
+    finally:
+        again.stop()

@@ -56,16 +56,24 @@ def test_a_silent_agent_is_given_up_after_the_timeout_and_its_errant_copy_killed
     asyncio.run(story())
 
 
-def test_an_agent_connected_but_mute_is_hung_up_on(tmp_path: Path) -> None:
+def test_an_agent_connected_but_mute_for_the_timeout_is_hung_up_on_and_given_up(
+    tmp_path: Path,
+) -> None:
+    """One timeout, as for an agent whose connection closed; not a second one after the
+    hang-up."""
+
     async def story() -> None:
         async with in_process(sqlite(tmp_path)) as harness:
             agent = await harness.connect(FakeAgent("a1"))
+            await web_running_on(harness, agent, instances=1)
             for _ in range(3):  # heartbeats keep it
                 await harness.advance(TIMEOUT_MS // 2)
                 harness.scheduler.heartbeat("a1")
             assert agent.hung_up == 0
             await harness.advance(TIMEOUT_MS)
             assert agent.hung_up == 1
+            status = await harness.status(harness.job().key)
+            assert [t.state for t in status.finished] == [TaskState.LOST]
 
     asyncio.run(story())
 

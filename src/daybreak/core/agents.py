@@ -2,11 +2,11 @@
 
 Rules this module owns:
 
-- An agent is CONNECTED from its hello until its connection closes (SILENT) or it stays mute
-  past the timeout while connected (SILENT, and the scheduler hangs up so that it must say hello
-  again). A SILENT agent that does not come back within the timeout is LOST: its tasks are given
-  up (launches LOST, running tasks PARTITIONED). A hello brings any agent back, and its inventory
-  is reconciled.
+- An agent is CONNECTED from its hello until its connection closes (SILENT). A SILENT agent
+  that does not come back within the timeout is LOST: its tasks are given up (launches LOST,
+  running tasks PARTITIONED). One that stays connected but mute for the timeout is LOST at
+  once, and hung up on so that it must say hello again: one timeout either way, never two.
+  A hello brings any agent back, and its inventory is reconciled.
 - After a scheduler start every known agent is SILENT, and its timeout counts from the moment
   the scheduler listens, not from when the state was loaded.
 - Maintenance is Aurora's: DRAIN moves tasks away and the agent becomes DRAINED once it holds
@@ -66,7 +66,7 @@ LINK_TABLE: dict[tuple[Link, LinkEvent], tuple[Link, tuple[AgentAction, ...]]] =
     (L.SILENT, E.HELLO): (L.CONNECTED, (A.RECONCILE,)),
     (L.LOST, E.HELLO): (L.CONNECTED, (A.RECONCILE,)),
     (L.CONNECTED, E.DISCONNECTED): (L.SILENT, ()),
-    (L.CONNECTED, E.MUTE): (L.SILENT, (A.HANG_UP,)),
+    (L.CONNECTED, E.MUTE): (L.LOST, (A.HANG_UP, A.GIVE_UP_TASKS)),
     (L.SILENT, E.TIMED_OUT): (L.LOST, (A.GIVE_UP_TASKS,)),
 }
 

@@ -94,12 +94,17 @@ class Carrier:
             self._pending.clear()
 
     async def _persist(self, batch: list[tuple[Ready, asyncio.Future[Any] | None]]) -> None:
+        # One write of each row per batch: later changes to a key replace earlier ones, and
+        # a restore (a snapshot) replaces everything before it.
         items: list[Changes | Snapshot] = []
+        merged = Changes()
         for ready, _answer in batch:
             if ready.replace_all is not None:
                 items.append(ready.replace_all)
-            if ready.writes:
-                items.append(ready.writes)
+                merged = Changes()
+            merged.merge(ready.writes)
+            if merged and (not items or items[-1] is not merged):
+                items.append(merged)
         if not items:
             return
         self._writing = True

@@ -56,33 +56,43 @@ async def agent_connection(socket: WebSocket[Any, Any, Any], scheduler: Schedule
     def hang_up() -> None:
         queue.put_nowait(None)
 
-    writer = asyncio.create_task(_write(socket, queue))
     agent_id: str | None = None
     try:
-        hello = await _receive(socket)
-        if not isinstance(hello, protocol.Hello):
-            raise msgspec.ValidationError(f"expected hello first, got {type(hello).__name__}")
-        agent_id = hello.agent_id
-        scheduler.agent_connected(hello, send, hang_up)
-        while True:
-            message = await _receive(socket)
-            if isinstance(message, protocol.StatusUpdate):
-                scheduler.status_update(agent_id, message)
-            elif isinstance(message, protocol.Heartbeat):
-                scheduler.heartbeat(agent_id)
-            elif isinstance(message, protocol.AgentReply):
-                scheduler.requests.answer(agent_id, message)
-            else:
-                raise msgspec.ValidationError(f"unexpected {type(message).__name__} after hello")
-    except WebSocketDisconnect:
+        # The connection owns its writer: a failure of either ends both, raised.
+        async with asyncio.TaskGroup() as connection:
+            writer = connection.create_task(_write(socket, queue))
+            try:
+                hello = await _receive(socket)
+                if not isinstance(hello, protocol.Hello):
+                    raise msgspec.ValidationError(
+                        f"expected hello first, got {type(hello).__name__}"
+                    )
+                agent_id = hello.agent_id
+                scheduler.agent_connected(hello, send, hang_up)
+                await _read(socket, scheduler, agent_id)
+            finally:
+                writer.cancel()
+    except* WebSocketDisconnect:
         pass
-    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+    except* (msgspec.DecodeError, msgspec.ValidationError) as errors:
+        error = errors.exceptions[0]
         log.warning("event=agent_protocol_error agent=%s error=%s", agent_id, error)
         with contextlib.suppress(Exception):
             await socket.close(POLICY_VIOLATION, str(error)[:120])
     finally:
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await writer
         if agent_id is not None:
             scheduler.agent_disconnected(agent_id, send)
+
+
+async def _read(socket: WebSocket[Any, Any, Any], scheduler: Scheduler, agent_id: str) -> None:
+    """Hand each message of the agent to the scheduler, until the connection ends."""
+    while True:
+        message = await _receive(socket)
+        if isinstance(message, protocol.StatusUpdate):
+            scheduler.status_update(agent_id, message)
+        elif isinstance(message, protocol.Heartbeat):
+            scheduler.heartbeat(agent_id)
+        elif isinstance(message, protocol.AgentReply):
+            scheduler.requests.answer(agent_id, message)
+        else:
+            raise msgspec.ValidationError(f"unexpected {type(message).__name__} after hello")
