@@ -10,7 +10,11 @@ import click
 
 @click.command("agent")
 @click.option(
-    "--scheduler", required=True, metavar="URL", help="The scheduler, e.g. http://s1:8081."
+    "--scheduler",
+    required=True,
+    multiple=True,
+    metavar="URL",
+    help="A scheduler, e.g. http://s1:8081; repeat it for each scheduler of the cluster.",
 )
 @click.option(
     "--work-dir",
@@ -86,6 +90,14 @@ def agent_command(**options: Any) -> None:
     help="An agent silent this long has its tasks LOST and placed elsewhere.",
 )
 @click.option(
+    "--disruption-share",
+    default=0.3,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="While more than this share of agents (and more than 3) cannot be reached at once, "
+    "none is given up: the cause is more likely the scheduler's side.",
+)
+@click.option(
     "--flapping-threshold",
     default="5m",
     show_default=True,
@@ -123,6 +135,7 @@ def scheduler_command(
     cluster: str,
     heartbeat_interval: str,
     agent_timeout: str,
+    disruption_share: float,
     flapping_threshold: str,
     initial_flapping_delay: str,
     max_flapping_delay: str,
@@ -158,6 +171,7 @@ def scheduler_command(
             cluster=cluster,
             heartbeat_interval_ms=ms(heartbeat_interval, "--heartbeat-interval"),
             agent_timeout_ms=ms(agent_timeout, "--agent-timeout"),
+            disruption_share=disruption_share,
             security_file=None if security_file is None else Path(security_file),
             core=core,
         )
@@ -175,17 +189,29 @@ def scheduler_command(
     help="Where the state, the sandboxes and the logs go; running again resumes it.",
 )
 @click.option("--detach", is_flag=True, help="Start and return; `daybreak down` stops it.")
-def up_command(agents: int, port: int, data: str, detach: bool) -> None:
-    """Start a local cluster: a scheduler and N agents on 127.0.0.1, as cluster devcluster."""
+@click.option(
+    "--schedulers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 9),
+    help="Schedulers (one leads, the others stand by), on ports PORT, PORT+1, ...; more than "
+    "one needs a PostgreSQL --store.",
+)
+@click.option("--store", help="postgresql://USER@HOST:PORT/DB [SQLite under --data].")
+def up_command(
+    *, agents: int, port: int, data: str, detach: bool, schedulers: int, store: str | None
+) -> None:
+    """Start a local cluster: a scheduler (or several) and N agents on 127.0.0.1, as cluster
+    devcluster."""
     from pathlib import Path
 
     from daybreak.client.clusters import register_cluster, search_path
     from daybreak.devcluster import CLUSTER, DevCluster, greeting, run_foreground, start
 
-    cluster = DevCluster(Path(data), port, agents)
+    cluster = DevCluster(Path(data), port, agents, schedulers, store)
 
     def register() -> None:
-        register_cluster(CLUSTER, cluster.url, search_path()[0])
+        register_cluster(CLUSTER, cluster.urls, search_path()[0])
 
     if detach:
         start(cluster)

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from daybreak.agent.machine import detect_resources
-from daybreak.errors import DaybreakError, NetworkError
+from daybreak.errors import DaybreakError, InvalidParameterError, NetworkError
 
 CLUSTER = "devcluster"
 PORTS_PER_AGENT = 1000
@@ -35,10 +35,25 @@ class DevCluster:
     data: Path
     port: int
     agents: int
+    # Several schedulers (one leads, the others stand by) share a PostgreSQL store.
+    schedulers: int = 1
+    store: str | None = None  # None: SQLite under `data`
+
+    def __post_init__(self) -> None:
+        if self.schedulers > 1 and not (self.store or "").startswith("postgres"):
+            raise InvalidParameterError(
+                f"--schedulers {self.schedulers} needs --store postgresql://...: the embedded "
+                "SQLite store holds one scheduler's state, and standbys share a database"
+            )
+
+    @property
+    def urls(self) -> list[str]:
+        """Every scheduler's address: the first at `port`, the next ones after it."""
+        return [f"http://127.0.0.1:{self.port + n}" for n in range(self.schedulers)]
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.urls[0]
 
     @property
     def pid_file(self) -> Path:
@@ -47,21 +62,24 @@ class DevCluster:
     def log(self, name: str) -> Path:
         return self.data / "logs" / f"{name}.log"
 
-    def scheduler_args(self) -> list[str]:
-        store = f"sqlite:///{(self.data / 'scheduler.db').resolve()}"
+    def scheduler_args(self, number: int = 0) -> list[str]:
+        store = self.store or f"sqlite:///{(self.data / 'scheduler.db').resolve()}"
         # Supervised: a scheduler that stops itself on a failed write comes back on its own.
         return [
             sys.executable, "-m", "daybreak.supervise", "--",
             sys.executable, "-m", "daybreak", "scheduler",
-            "--store", store, "--port", str(self.port), "--cluster", CLUSTER,
+            "--store", store, "--port", str(self.port + number), "--cluster", CLUSTER,
         ]  # fmt: skip
+
+    def scheduler_log(self, number: int) -> Path:
+        return self.log("scheduler" if self.schedulers == 1 else f"scheduler-{number + 1}")
 
     def agent_args(self, number: int) -> list[str]:
         name = f"agent-{number}"
         first = FIRST_TASK_PORT + (number - 1) * PORTS_PER_AGENT
         return [
             sys.executable, "-m", "daybreak", "agent",
-            "--scheduler", self.url,
+            *(argument for url in self.urls for argument in ("--scheduler", url)),
             "--work-dir", str((self.data / name).resolve()),
             "--agent-id", name, "--hostname", name,
             "--attributes", f"rack=r{number}",
@@ -90,16 +108,20 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def _wait_for_agents(cluster: DevCluster, process: subprocess.Popen[bytes]) -> None:
+def _wait_for_agents(cluster: DevCluster, schedulers: list[subprocess.Popen[bytes]]) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise DaybreakError(
-                f"the scheduler exited with status {process.returncode}; "
-                f"see {cluster.log('scheduler')}"
-            )
+        for number, process in enumerate(schedulers):
+            if process.poll() is not None:
+                raise DaybreakError(
+                    f"a scheduler exited with status {process.returncode}; "
+                    f"see {cluster.scheduler_log(number)}"
+                )
         try:
-            agents = httpx.get(f"{cluster.url}/api/v1/agents", timeout=1).json()["agents"]
+            # Any scheduler answers: a standby redirects to the leader.
+            agents = httpx.get(
+                f"{cluster.url}/api/v1/agents", timeout=1, follow_redirects=True
+            ).json()["agents"]
         except (httpx.HTTPError, ValueError, KeyError):
             agents = []
         if sum(agent["online"] for agent in agents) >= cluster.agents:
@@ -121,15 +143,18 @@ def start(cluster: DevCluster) -> list[subprocess.Popen[bytes]]:
             f"a cluster already runs from {cluster.data}: `daybreak down --data {cluster.data}`"
         )
     cluster.data.mkdir(parents=True, exist_ok=True)
-    scheduler = _spawn(cluster.scheduler_args(), cluster.log("scheduler"))
-    processes = [scheduler]
+    schedulers = [
+        _spawn(cluster.scheduler_args(number), cluster.scheduler_log(number))
+        for number in range(cluster.schedulers)
+    ]
+    processes = list(schedulers)
     processes += [
         _spawn(cluster.agent_args(n), cluster.log(f"agent-{n}"))
         for n in range(1, cluster.agents + 1)
     ]
     cluster.pid_file.write_text(json.dumps([p.pid for p in processes]))
     try:
-        _wait_for_agents(cluster, scheduler)
+        _wait_for_agents(cluster, schedulers)
     except BaseException:
         stop(processes)
         raise
@@ -182,7 +207,8 @@ def down(cluster: DevCluster) -> int:
 def greeting(cluster: DevCluster) -> str:
     return "\n".join(
         [
-            f"Daybreak is up: a scheduler and {cluster.agents} agents, cluster {CLUSTER!r}.",
+            f"Daybreak is up: {_schedulers(cluster)} and {cluster.agents} agents, "
+            f"cluster {CLUSTER!r}.",
             f"  UI and API:  {cluster.url}   (API under {cluster.url}/api/v1)",
             f"  state, logs: {cluster.data}",
             "Try:",
@@ -191,6 +217,12 @@ def greeting(cluster: DevCluster) -> str:
             f"  daybreak job status {CLUSTER}/www-data/devel/hello_world",
         ]
     )
+
+
+def _schedulers(cluster: DevCluster) -> str:
+    if cluster.schedulers == 1:
+        return "a scheduler"
+    return f"{cluster.schedulers} schedulers ({', '.join(cluster.urls)}; one leads)"
 
 
 def run_foreground(cluster: DevCluster, started: Callable[[], None]) -> None:

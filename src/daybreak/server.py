@@ -13,10 +13,18 @@ from litestar import Litestar
 
 from daybreak.scheduler import app
 from daybreak.scheduler.carrier import StoreWriteFailedError
+from daybreak.scheduler.leadership import (
+    Leadership,
+    LeadershipLostError,
+    PostgresLeadership,
+    SoleLeadership,
+)
+from daybreak.scheduler.role import Role
 from daybreak.scheduler.security import Security
 from daybreak.scheduler.service import DecisionFailedError, Scheduler
 from daybreak.scheduler.settings import SchedulerConfig
-from daybreak.store import StoreError, open_store
+from daybreak.store import Store, StoreError, open_store
+from daybreak.store.leadership import DeposedError
 from daybreak.ui.routes import template_config, ui_router
 
 log = logging.getLogger("daybreak.scheduler")
@@ -38,18 +46,27 @@ def load_security(config: SchedulerConfig) -> Security:
     return Security.disabled()
 
 
-def create_app(scheduler: Scheduler, security: Security) -> Litestar:
-    return app.create_app(scheduler, security, [ui_router()], template_config())
+def create_app(role: Role, security: Security) -> Litestar:
+    return app.create_app(role, security, [ui_router()], template_config())
+
+
+def leadership_for(config: SchedulerConfig, store: Store, address: str) -> Leadership:
+    if config.store_url.startswith(("postgresql://", "postgres://")):
+        return PostgresLeadership(store, config.store_url, address)
+    return SoleLeadership(store, address)
 
 
 async def serve(config: SchedulerConfig, security: Security) -> None:
-    """Serve until told to stop; raise if the scheduler stops on its own (a failed write or
-    decision), having carried out nothing more."""
+    """Serve until told to stop: stand by until this scheduler leads, lead until it does not
+    (then stand by again). Raise if a term ends on a failed write or decision that is not a
+    loss of leadership: the process then stops, having carried out nothing more."""
     store = await asyncio.to_thread(open_store, config.store_url)
-    scheduler = Scheduler(config, store)
+    address = config.advertised_url or f"http://{config.host}:{config.port}"
+    leadership = leadership_for(config, store, address)
+    role = Role(address, leadership)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(scheduler, security),
+            create_app(role, security),
             host=config.host,
             port=config.port,
             log_level="warning",
@@ -59,30 +76,121 @@ async def serve(config: SchedulerConfig, security: Security) -> None:
             timeout_graceful_shutdown=3,
         )
     )
-    async with scheduler.running() as scheduler_task, asyncio.TaskGroup() as group:
-        # One group owns the server and the scheduler: either ending stops the other.
-        group.create_task(_watch(scheduler_task, server))
-        group.create_task(_announce_listening(server, scheduler))
-        await server.serve()
-        if scheduler_task.done() and not scheduler_task.cancelled():
-            scheduler_task.result()  # the scheduler's failure, raised
-        scheduler_task.cancel()
+    # If this scheduler can lead at once (on SQLite it always can), its state is loaded before
+    # the port opens: no one is told "no leader yet" by a scheduler about to lead.
+    epoch = await leadership.acquire_now()
+    first = None if epoch is None else await _new_term(config, store, role, epoch)
+    try:
+        async with asyncio.TaskGroup() as group:
+            serving = group.create_task(server.serve(), name="http")
+            leading = group.create_task(
+                _lead(
+                    config,
+                    store=store,
+                    leadership=leadership,
+                    role=role,
+                    server=server,
+                    first=first,
+                ),
+                name="lead",
+            )
+            await serving
+            leading.cancel()  # told to stop: end the term, or the standing by
+    finally:
+        await leadership.release()
+        await asyncio.to_thread(store.close)
 
 
-async def _watch(scheduler_task: asyncio.Task[None], server: uvicorn.Server) -> None:
-    """When the scheduler stops on its own, stop serving (its failure is raised by `serve`)."""
-    await asyncio.wait([scheduler_task])
-    server.should_exit = True
-    server.force_exit = True
+async def _new_term(config: SchedulerConfig, store: Store, role: Role, epoch: int) -> Scheduler:
+    scheduler = Scheduler(config, store, epoch=epoch)
+    await scheduler.load()
+    role.scheduler = scheduler
+    role.terms += 1
+    return scheduler
 
 
-async def _announce_listening(server: uvicorn.Server, scheduler: Scheduler) -> None:
+async def _lead(
+    config: SchedulerConfig,
+    *,
+    store: Store,
+    leadership: Leadership,
+    role: Role,
+    server: uvicorn.Server,
+    first: Scheduler | None,
+) -> None:
     while not server.started:
-        if server.should_exit:
-            return
         await asyncio.sleep(0.01)
-    scheduler.listening()
-    log.info("event=listening host=%s port=%d", server.config.host, server.config.port)
+    log.info("event=listening host=%s port=%d", config.host, config.port)
+    try:
+        scheduler = first
+        while True:
+            if scheduler is None:
+                epoch = await leadership.acquire()  # standing by until then
+                scheduler = await _new_term(config, store, role, epoch)
+            await _term(scheduler, leadership, role)
+            scheduler = None
+    finally:
+        server.should_exit = True
+
+
+async def _term(scheduler: Scheduler, leadership: Leadership, role: Role) -> None:
+    """Lead (with `scheduler`, loaded) until leadership is lost (then return, to stand by)
+    or the scheduler stops on a failure (then raise)."""
+    epoch = scheduler.epoch
+    async with scheduler.running() as term:
+        # Owned here: its end is read below, whatever it was.
+        assert epoch is not None  # a scheduler that leads has one
+        holding = asyncio.create_task(leadership.hold(epoch), name="hold")
+        scheduler.listening()
+        cause: BaseException | None = None
+        try:
+            await asyncio.wait({term, holding}, return_when=asyncio.FIRST_COMPLETED)
+            cause = _why_stand_by(holding, term, leadership)
+            if cause is not None:
+                # Another scheduler leads, or may: stop acting at once, before anything else
+                # runs.
+                scheduler.carrier.stop(LeadershipLostError(f"epoch {epoch} ended: {cause}"))
+        finally:
+            role.scheduler = None  # nothing more is asked of this term
+            if not holding.done():
+                holding.cancel()
+            await asyncio.gather(holding, return_exceptions=True)
+        if cause is not None:
+            log.warning("event=stepped_down epoch=%d cause=%s", epoch, cause)
+            await leadership.release()
+            return
+        if term.done() and not term.cancelled() and term.exception() is not None:
+            raise term.exception()  # type: ignore[misc]
+
+
+def _why_stand_by(
+    holding: asyncio.Task[None], term: asyncio.Task[None], leadership: Leadership
+) -> BaseException | None:
+    """Why the term ends in standing by (rather than stopping the process), if it does: the
+    lease was lost, the epoch was taken over, or a write failed where a standby can lead."""
+    if holding.done() and holding.exception() is not None:
+        return holding.exception()
+    if _deposed(term) or (_store_failed(term) and leadership.has_standbys):
+        return term.exception()
+    return None
+
+
+def _store_failed(term: asyncio.Task[None]) -> bool:
+    return (
+        term.done() and not term.cancelled() and isinstance(term.exception(), StoreWriteFailedError)
+    )
+
+
+def _deposed(term: asyncio.Task[None]) -> bool:
+    """Whether the term ended because its epoch was taken over."""
+    if not term.done() or term.cancelled() or term.exception() is None:
+        return False
+    error: BaseException | None = term.exception()
+    while error is not None:
+        if isinstance(error, DeposedError):
+            return True
+        error = error.__cause__
+    return False
 
 
 def run_scheduler(config: SchedulerConfig) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import time
+
 import psutil
 
 from daybreak.model.jobspec import JobSpec
@@ -83,3 +86,23 @@ def test_a_task_the_scheduler_gave_up_on_is_killed_when_its_agent_returns(
     psutil.Process(waiter).wait(10)
     statuses = cluster.status(spec.key)
     assert any(t.task_id == task.task_id and t.state is TaskState.LOST for t in statuses.finished)
+
+
+def test_a_scheduler_paused_past_the_agent_timeout_loses_no_task(cluster: LocalCluster) -> None:
+    """Every agent looks silent to a scheduler that was paused (SIGSTOP) longer than the
+    timeout: that is a disruption on its side, and no task is given up."""
+    spec = cluster.job(instances=2)
+    cluster.create(spec)
+    before = cluster.wait_for_states(spec.key, TaskState.RUNNING, 2)
+    process = cluster.scheduler.process
+    assert process is not None
+    process.send_signal(signal.SIGSTOP)
+    time.sleep(8)  # past the harness's 3 s agent timeout, and the agents' pings
+    process.send_signal(signal.SIGCONT)
+    names = [agent.work_dir.name for agent in cluster.agents]
+    wait_for(lambda: all(cluster.online(name) for name in names), "the agents back")
+    after = cluster.status(spec.key)
+    assert [(t.task_id, t.state) for t in after.active] == [
+        (t.task_id, t.state) for t in before.active
+    ]
+    assert not any(t.state is TaskState.LOST for t in after.finished)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from daybreak.core.cluster import Cluster
 from daybreak.core.throttle import FlappingPolicy, flapped, flapping_penalty_ms
 from daybreak.model.task import ScheduledTask, TaskEvent
 from daybreak.model.task_state import TaskState as S
@@ -92,3 +93,20 @@ def test_chain_ends_at_a_healthy_run_or_a_pruned_one() -> None:
 
 def test_same_history_same_penalty() -> None:
     assert penalty_after(4) == penalty_after(4)
+
+
+def test_a_penalty_carries_on_after_a_restart_or_takeover() -> None:
+    """The deadline is judged again from the same history: not ended (Daybreak's first round
+    ended every penalty at a restart), not started over."""
+    tasks = chain(3)
+    throttled = ScheduledTask(
+        task_id="new", spec=SPEC, instance=0, state=S.THROTTLED, ancestor_id="t2",
+        events=(TaskEvent(timestamp_ms=20 * SECOND, state=S.THROTTLED),),
+    )  # fmt: skip
+    penalty = flapping_penalty_ms(throttled, tasks.get, POLICY)
+    cluster = Cluster()
+    cluster.restore([], [*tasks.values(), throttled], now=25 * SECOND)
+    assert cluster.throttled_until["new"] == 20 * SECOND + penalty
+    assert cluster.tick(20 * SECOND + penalty - 1) == []
+    cluster.tick(20 * SECOND + penalty)
+    assert cluster.tasks["new"].state is S.PENDING

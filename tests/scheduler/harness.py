@@ -20,6 +20,7 @@ from daybreak.model.api import JobStatus
 from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
 from daybreak.model.task_state import TaskState
 from daybreak.scheduler.clock import FakeClock
+from daybreak.scheduler.role import Role
 from daybreak.scheduler.security import Security
 from daybreak.scheduler.service import Scheduler
 from daybreak.scheduler.settings import SchedulerConfig
@@ -81,13 +82,18 @@ class InProcess:
     agents: dict[str, FakeAgent] = field(default_factory=dict)
 
     async def settle(self) -> None:
-        """Let everything handed over be persisted and carried out."""
-        for _ in range(50):
-            await asyncio.sleep(0)
-            await self.scheduler.writer.call(lambda: None)
+        """Let everything handed over be persisted and carried out, and whatever that wakes
+        run too: until the carrier has been idle for a few turns of the loop."""
+        quiet = 0
+        for _ in range(10_000):
             if self.run.done():
                 return
-        await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            await self.scheduler.writer.call(lambda: None)
+            quiet = quiet + 1 if self.scheduler.carrier.idle else 0
+            if quiet >= 5:
+                return
+        raise AssertionError("the scheduler never settled")
 
     async def connect(self, agent: FakeAgent) -> FakeAgent:
         self.agents[agent.agent_id] = agent
@@ -151,13 +157,19 @@ async def in_process(
     clock = clock or FakeClock()
     store = await asyncio.to_thread(open_store, store_url)
     scheduler = Scheduler(config(store_url), store, clock, SequentialIds(first_id))
-    app = create_app(scheduler, Security.disabled())
+    role = Role("http://scheduler")
+    app = create_app(role, Security.disabled())
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-    async with (
-        scheduler.running() as run,
-        httpx.AsyncClient(transport=transport, base_url="http://scheduler") as api,
-    ):
-        scheduler.listening()
-        harness = InProcess(scheduler, clock, api, run)
-        await harness.settle()
-        yield harness
+    try:
+        await scheduler.load()
+        async with (
+            scheduler.running() as run,
+            httpx.AsyncClient(transport=transport, base_url="http://scheduler") as api,
+        ):
+            role.scheduler = scheduler
+            scheduler.listening()
+            harness = InProcess(scheduler, clock, api, run)
+            await harness.settle()
+            yield harness
+    finally:
+        await asyncio.to_thread(store.close)

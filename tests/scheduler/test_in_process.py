@@ -98,7 +98,9 @@ def test_after_a_slow_start_agents_get_their_whole_timeout_from_when_it_listens(
             again.scheduler.listening()
             await again.advance(TIMEOUT_MS - 1000)
             back = await again.connect(FakeAgent("a1", inventory=agent.inventory))
-            await again.advance(TIMEOUT_MS)
+            for _ in range(4):  # it heartbeats from now on
+                await again.advance(TIMEOUT_MS // 4)
+                again.scheduler.heartbeat("a1")
             after = await again.status(again.job().key)
             assert [t.task_id for t in after.active] == [t.task_id for t in before.active]
             assert all(t.state is TaskState.RUNNING for t in after.active)

@@ -24,7 +24,7 @@ def fail_next_write(harness: InProcess, monkeypatch: pytest.MonkeyPatch) -> list
     """The store's next write raises; returns the batches it refused."""
     refused: list[object] = []
 
-    def refuse(batch: list[Changes | Snapshot]) -> None:
+    def refuse(batch: list[Changes | Snapshot], epoch: int | None = None) -> None:
         refused.append(batch)
         raise OSError("disk full (injected)")
 

@@ -115,7 +115,7 @@ def test_reopening_migrates_nothing_twice_and_keeps_the_data(url: str) -> None:
     version = store.version()
     store.close()
     reopened = open_store(url)
-    assert reopened.version() == version == "0002"
+    assert reopened.version() == version == "0003"
     assert reopened.load().tasks == [task(1)]
     reopened.close()
 

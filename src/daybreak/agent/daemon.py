@@ -34,6 +34,9 @@ log = logging.getLogger("daybreak.agent")
 
 RECONNECT_MIN_S = 0.2
 RECONNECT_MAX_S = 5.0
+PING_S = 5.0
+OPEN_TIMEOUT_S = 5.0
+CONNECTION_ERRORS = (OSError, TimeoutError, websockets.WebSocketException, msgspec.DecodeError)
 
 
 def wall_ms() -> int:
@@ -116,28 +119,48 @@ class Agent:
         )
 
     async def _connection_loop(self) -> None:
-        url = connect_url(self.config.scheduler_url)
+        """Keep one connection to the leading scheduler: on any failure, the next scheduler
+        of the list, after a jittered backoff once the whole list has failed."""
+        urls = [connect_url(url) for url in self.config.scheduler_urls]
         headers = {}
         if self.config.credential:
             headers["Authorization"] = f"Bearer {self.config.credential}"
         backoff = RECONNECT_MIN_S
+        turn = 0
         while True:
+            url = urls[turn % len(urls)]
+            turn += 1
             try:
                 async with websockets.connect(
-                    url, additional_headers=headers, max_size=None
+                    url,
+                    additional_headers=headers,
+                    max_size=None,
+                    # A scheduler that stops answering (paused, cut off) is left in time to
+                    # say hello to another before the timeout gives our tasks up.
+                    ping_interval=PING_S,
+                    ping_timeout=PING_S,
+                    open_timeout=OPEN_TIMEOUT_S,
                 ) as connection:
                     backoff = RECONNECT_MIN_S
                     await self._converse(connection)
             except* websockets.InvalidStatus as refused:
                 refusal = refused.exceptions[0]
                 status = refusal.response.status_code if isinstance(refusal, InvalidStatus) else 0
-                log.error(
-                    "event=refused url=%s status=HTTP %d: the scheduler turned this agent away; "
-                    "does --credential-file hold a token of its [agents]?",
-                    url,
-                    status,
-                )
-            except* (OSError, websockets.WebSocketException, msgspec.DecodeError) as errors:
+                if status in (307, 503):
+                    log.info("event=standby url=%s: not the leader; trying the next", url)
+                else:
+                    log.error(
+                        "event=refused url=%s status=HTTP %d: the scheduler turned this agent "
+                        "away; does --credential-file hold a token of its [agents]?",
+                        url,
+                        status,
+                    )
+            except* (
+                OSError,
+                TimeoutError,
+                websockets.WebSocketException,
+                msgspec.DecodeError,
+            ) as errors:
                 log.warning("event=disconnected url=%s error=%r", url, errors.exceptions[0])
             finally:
                 self._send_queue = None
@@ -147,8 +170,9 @@ class Agent:
                 # Asked to stop while a library turned the cancellation into a connection
                 # error: stop all the same.
                 raise asyncio.CancelledError
-            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # jittered: not in step
-            backoff = min(self.reconnect_max_s, backoff * 2)
+            if turn % len(urls) == 0:
+                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # jittered: not in step
+                backoff = min(self.reconnect_max_s, backoff * 2)
 
     async def _converse(self, connection: websockets.ClientConnection) -> None:
         await connection.send(protocol.encode(self.hello()))

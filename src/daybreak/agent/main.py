@@ -18,7 +18,7 @@ from daybreak.model.units import parse_duration_s, parse_size_mb
 
 def build_config(
     *,
-    scheduler: str,
+    scheduler: tuple[str, ...],
     work_dir: str,
     hostname: str | None,
     attributes: str | None,
@@ -44,7 +44,7 @@ def build_config(
         except OSError as error:
             raise InvalidParameterError(f"--credential-file: {error}") from None
     return AgentConfig(
-        scheduler_url=scheduler,
+        scheduler_urls=tuple(scheduler),
         work_dir=directory,
         hostname=host,
         attributes={"host": host, **given},

@@ -13,7 +13,8 @@ from daybreak.model.jobspec import Resources
 class AgentConfig:
     """The defaults live with the flags (`daybreak agent --help`), in one place."""
 
-    scheduler_url: str
+    # Every scheduler of the cluster: the agent finds the one that leads.
+    scheduler_urls: tuple[str, ...]
     work_dir: Path
     hostname: str
     resources: Resources

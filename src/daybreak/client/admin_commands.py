@@ -288,3 +288,20 @@ def admin_query(
         click.echo(line)
     if found.truncated:
         click.echo(f"(only the first {limit}; --limit shows more)", err=True)
+
+
+@admin.command("schedulers")
+@click.argument("cluster")
+def admin_schedulers(cluster: str) -> None:
+    """List CLUSTER's schedulers (from the clusters file) and what each says it is: the leader
+    (with its epoch), a standby (and whom it follows), or unreachable."""
+    import httpx
+
+    from daybreak.client.clusters import find_cluster
+
+    for url in find_cluster(cluster).scheduler_urls:
+        try:
+            answer = httpx.get(f"{url}/health", timeout=5, trust_env=False).text.strip()
+        except httpx.HTTPError as error:
+            answer = f"unreachable ({error.__class__.__name__})"
+        click.echo(f"{url}  {answer.removeprefix('OK ')}")

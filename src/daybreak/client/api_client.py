@@ -1,7 +1,12 @@
-"""Talking to a scheduler's public API: errors become messages that say what to do."""
+"""Talking to a scheduler's public API: errors become messages that say what to do.
+
+A cluster may have several schedulers: one leads, the others redirect to it (followed here).
+A scheduler that cannot be reached is passed over for the next; while none leads (a failover),
+reads wait for one, up to `FAILOVER_WAIT_S`; changes are not sent twice."""
 
 from __future__ import annotations
 
+import time
 from typing import TypeVar
 
 import httpx
@@ -14,15 +19,18 @@ from daybreak.model.api import API_PREFIX, Problem
 
 T = TypeVar("T")
 
+FAILOVER_WAIT_S = 20.0
+RETRY_S = 0.5
+
 
 class ApiClient:
     def __init__(self, cluster: ClusterEntry, timeout_s: float = 30) -> None:
         self.cluster = cluster
         self.http = httpx.Client(
-            base_url=cluster.scheduler_url + API_PREFIX,
             timeout=timeout_s,
             trust_env=False,
             auth=credentials_for(cluster),
+            follow_redirects=True,  # a standby's 307 keeps the method and the body
         )
 
     def call(
@@ -41,25 +49,48 @@ class ApiClient:
             content = body if isinstance(body, bytes) else None
         else:
             content = None if body is None else msgspec.json.encode(body)
-        try:
-            response = self.http.request(
-                method,
-                path,
-                content=content,
-                params=params,
-                headers={"Content-Type": "application/json"},
-            )
-        except httpx.HTTPError as error:
-            raise NetworkError(
-                f"cannot reach the scheduler of {self.cluster.name} at "
-                f"{self.cluster.scheduler_url}: {error}. Is it running? (`daybreak up` starts "
-                "a local cluster)"
-            ) from error
+        response = self._send(method, path, content, params)
         if response.status_code >= 400:
             raise self._error(response)
         if raw and answer is bytes:
             return response.content  # type: ignore[return-value]
         return msgspec.json.decode(response.content, type=answer)
+
+    def _send(
+        self, method: str, path: str, content: bytes | None, params: dict[str, str] | None
+    ) -> httpx.Response:
+        deadline = time.monotonic() + FAILOVER_WAIT_S
+        while True:
+            failure: httpx.HTTPError | None = None
+            for url in self.cluster.scheduler_urls:
+                try:
+                    response = self.http.request(
+                        method,
+                        url + API_PREFIX + path,
+                        content=content,
+                        params=params,
+                        headers={"Content-Type": "application/json"},
+                    )
+                except httpx.ConnectError as error:
+                    failure = error  # nothing was sent: the next scheduler may lead
+                    continue
+                except httpx.HTTPError as error:
+                    raise self._unreachable(error) from error
+                leaderless = response.status_code == 503 and "standby" in response.text
+                if not (leaderless and method == "GET") or time.monotonic() > deadline:
+                    return response
+                failure = None
+                break
+            if failure is not None:  # no scheduler could be reached at all
+                raise self._unreachable(failure) from failure
+            time.sleep(RETRY_S)
+
+    def _unreachable(self, error: httpx.HTTPError) -> NetworkError:
+        where = ", ".join(self.cluster.scheduler_urls)
+        return NetworkError(
+            f"cannot reach the scheduler of {self.cluster.name} at {where}: {error}. "
+            "Is it running? (`daybreak up` starts a local cluster)"
+        )
 
     def _error(self, response: httpx.Response) -> Exception:
         try:

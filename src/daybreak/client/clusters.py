@@ -1,6 +1,7 @@
 """The clusters file, in Aurora's format: a JSON list of clusters, each with a name and where
-its scheduler listens (`scheduler_uri`, as Aurora wrote it, or `scheduler_url`), and optionally
-a `token_file` holding the user's bearer token for it.
+its scheduler listens (`scheduler_uri`, as Aurora wrote it, or `scheduler_url`; a list of them
+for a cluster with standby schedulers), and optionally a `token_file` holding the user's bearer
+token for it.
 
 Looked for in `$DAYBREAK_CONFIG_ROOT`, then `~/.daybreak`, then `/etc/daybreak`; the first
 file that names the cluster wins.
@@ -21,9 +22,14 @@ FILE_NAME = "clusters.json"
 @dataclass(frozen=True)
 class ClusterEntry:
     name: str
-    scheduler_url: str
+    scheduler_urls: tuple[str, ...]  # every scheduler; any of them leads to the leader
     source: Path
     token_file: Path | None = None
+
+    @property
+    def scheduler_url(self) -> str:
+        """The first scheduler named: where links for people point."""
+        return self.scheduler_urls[0]
 
 
 def search_path() -> list[Path]:
@@ -45,18 +51,27 @@ def read_clusters(path: Path) -> list[ClusterEntry]:
         raise InvalidParameterError(f"{path}: must hold a JSON list of clusters")
     clusters = []
     for index, entry in enumerate(entries):
-        url = isinstance(entry, dict) and (entry.get("scheduler_url") or entry.get("scheduler_uri"))
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not url:
+        urls = isinstance(entry, dict) and (
+            entry.get("scheduler_url") or entry.get("scheduler_uri")
+        )
+        if isinstance(urls, str):
+            urls = [urls]
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("name"), str)
+            or not isinstance(urls, list)
+            or not urls
+            or not all(isinstance(url, str) and url for url in urls)
+        ):
             raise InvalidParameterError(
-                f'{path}: cluster #{index} needs a "name" and a "scheduler_uri"'
+                f'{path}: cluster #{index} needs a "name" and a "scheduler_uri" (an address, '
+                "or a list of them)"
             )
-        if "://" not in url:
-            url = f"http://{url}"
         token_file = entry.get("token_file")
         clusters.append(
             ClusterEntry(
                 entry["name"],
-                url.rstrip("/"),
+                tuple((url if "://" in url else f"http://{url}").rstrip("/") for url in urls),
                 path,
                 None if token_file is None else path.parent / Path(token_file).expanduser(),
             )
@@ -85,11 +100,12 @@ def find_cluster(name: str) -> ClusterEntry:
     )
 
 
-def register_cluster(name: str, url: str, path: Path) -> None:
-    """Add or replace one cluster in the clusters file at `path`."""
-    entries: list[dict[str, str]] = []
+def register_cluster(name: str, urls: list[str], path: Path) -> None:
+    """Add or replace one cluster in the clusters file at `path`: Aurora's single address, or
+    a list when the cluster has standby schedulers."""
+    entries: list[dict[str, object]] = []
     if path.exists():
         entries = [e for e in json.loads(path.read_text()) if e.get("name") != name]
-    entries.append({"name": name, "scheduler_uri": url})
+    entries.append({"name": name, "scheduler_uri": urls[0] if len(urls) == 1 else urls})
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(entries, indent=2) + "\n")

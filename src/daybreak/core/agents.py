@@ -9,6 +9,11 @@ Rules this module owns:
   A hello brings any agent back, and its inventory is reconciled.
 - After a scheduler start every known agent is SILENT, and its timeout counts from the moment
   the scheduler listens, not from when the state was loaded.
+- When many agents go silent at once, the cause is more likely on the scheduler's side (a
+  takeover, a pause, its network) than on theirs: no agent is given up while more than a set
+  share of them, or all of several, is unreachable (Kubernetes' node lifecycle controller
+  holds back evictions the same way in a large disruption). Normal timeouts resume as agents
+  return.
 - Maintenance is Aurora's: DRAIN moves tasks away and the agent becomes DRAINED once it holds
   none; ACTIVATE returns it to service; SCHEDULE marks it to be used last.
 - Both are tables of (state, event) -> (state, actions); a pair missing from a table is a
@@ -188,6 +193,15 @@ class Agents:
                     record.connection = None
                 changes.append(changed)
         return changes
+
+    def unreachable(self, now: int, timeout_ms: int) -> tuple[int, int]:
+        """How many agents cannot be reached (silent, or connected but mute past the
+        timeout), of how many not yet given up."""
+        population = [record for record in self.records.values() if record.link is not L.LOST]
+        silent = sum(
+            record.link is L.SILENT or now - record.since_ms >= timeout_ms for record in population
+        )
+        return silent, len(population)
 
     def _move(self, record: AgentRecord, event: LinkEvent, now: int) -> Changed | None:
         found = LINK_TABLE.get((record.link, event))

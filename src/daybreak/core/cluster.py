@@ -237,18 +237,20 @@ class Cluster:
 
     def restore(self, agents: Iterable[tuple[AgentInfo, MaintenanceMode]],
                 tasks: Iterable[ScheduledTask], now: int) -> None:  # fmt: skip
-        """Take back what the store holds after a scheduler restart. Agents are offline until
-        they reconnect; their tasks hold their resources meanwhile. Deadlines kept only in
-        memory start over: a partition's from its event, a flapping penalty ends now."""
+        """Take back what the store holds after a scheduler restart or a takeover. Agents are
+        offline until they reconnect; their tasks hold their resources meanwhile. Deadlines
+        kept only in memory carry on from the events they count from: a partition's, and a
+        flapping penalty (the same penalty, judged again from the same history)."""
         for info, mode in agents:
             self.fleet.add(info)
             self.fleet.set_online(info.agent_id, False)
             self.fleet.set_maintenance(info.agent_id, mode)
         for task in tasks:
             self._store(task)
-            if task.state is S.THROTTLED:
-                self.throttled_until[task.task_id] = now
             self._after_entering(task, task.last_event_ms)
+        for task in self.in_state(S.THROTTLED):
+            penalty = flapping_penalty_ms(task, self.tasks.get, self.settings.flapping)
+            self.throttled_until[task.task_id] = task.last_event_ms + penalty
 
     # -- jobs and tasks ------------------------------------------------------------------------
 

@@ -63,6 +63,10 @@ class Liveness:
 
     heartbeat_interval_ms: int = 1000
     agent_timeout_ms: int = 30_000
+    # No agent is given up while more than this share of them (and more than
+    # `disruption_minimum`), or all of several, cannot be reached at once.
+    disruption_share: float = 0.3
+    disruption_minimum: int = 3
 
     @property
     def round_interval_ms(self) -> int:
@@ -90,6 +94,8 @@ class SchedulerState:
         self.updates = JobUpdates(self.ids.update_id)
         self.quotas: dict[str, Quota] = {}
         self.agents = Agents()
+        # Agents whose tasks are held back from being given up, in a disruption (0: none).
+        self.held_back = 0
 
     # -- the entry point -----------------------------------------------------------------------
 
@@ -207,7 +213,21 @@ class SchedulerState:
         ready.wake(now)
 
     def _timeouts(self, now: int, ready: Ready) -> None:
-        for changed in self.agents.timeouts(now, self.liveness.agent_timeout_ms):
+        liveness = self.liveness
+        silent, population = self.agents.unreachable(now, liveness.agent_timeout_ms)
+        limit = max(liveness.disruption_minimum, liveness.disruption_share * population)
+        # All of several at once is never theirs to answer for, however few they are.
+        everyone = population > 1 and silent == population
+        if silent > limit or everyone:
+            if not self.held_back:
+                ready.log("disruption", warning=True, unreachable=silent, agents=population,
+                          action="holding back agent timeouts")  # fmt: skip
+            self.held_back = silent
+            return
+        if self.held_back:
+            ready.log("disruption_over", unreachable=silent, agents=population)
+            self.held_back = 0
+        for changed in self.agents.timeouts(now, liveness.agent_timeout_ms):
             agent_id = changed.record.info.agent_id
             if AgentAction.HANG_UP in changed.actions:
                 # Connected but mute: it must reconnect and say hello.

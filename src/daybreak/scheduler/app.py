@@ -22,8 +22,8 @@ from daybreak.scheduler import api_events, api_jobs, api_operations, api_tasks, 
 from daybreak.scheduler.access import Access, access, guard
 from daybreak.scheduler.gateway import agent_connection
 from daybreak.scheduler.metrics import metrics_route
+from daybreak.scheduler.role import NotLeaderError, Role, redirect_to_leader
 from daybreak.scheduler.security import Security
-from daybreak.scheduler.service import Scheduler
 from daybreak.scheduler.statuses import status_of
 from daybreak.scheduler.timing import server_timing
 
@@ -51,12 +51,14 @@ def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[Prob
 
 
 @get("/health", media_type=MediaType.TEXT, opt=access(Access.OPEN))
-async def health() -> str:
-    return "OK"
+async def health(request: Request[Any, Any, Any]) -> str:
+    """OK, and whether this scheduler leads (and its epoch) or stands by (and who leads)."""
+    role: Role = request.app.state.role
+    return role.describe()
 
 
 def create_app(
-    scheduler: Scheduler,
+    role: Role,
     security: Security,
     pages: Sequence[ControllerRouterHandler] = (),
     template_config: TemplateConfig[Any] | None = None,
@@ -69,17 +71,22 @@ def create_app(
             *api_updates.ROUTES,
             *api_events.ROUTES,
             *api_tasks.ROUTES,
-            metrics_route(scheduler),
+            metrics_route(role),
             health,
             agent_connection,
             *pages,
         ],
-        dependencies={"scheduler": Provide(lambda: scheduler, sync_to_thread=False)},
+        # A standby has no scheduler: asking for it redirects to the leader.
+        dependencies={
+            "scheduler": Provide(role.leading, sync_to_thread=False),
+            "standing": Provide(lambda: role, sync_to_thread=False),
+        },
         guards=[guard],
         middleware=[server_timing],
-        state=State({"security": security, "scheduler": scheduler}),
+        state=State({"security": security, "role": role}),
         template_config=template_config,
         exception_handlers={
+            NotLeaderError: redirect_to_leader,
             DaybreakError: daybreak_error,
             ValidationException: invalid_request,
             HTTPException: http_error,

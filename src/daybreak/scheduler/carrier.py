@@ -53,6 +53,11 @@ class Carrier:
         self._writing = False
         self.failure: BaseException | None = None
 
+    @property
+    def idle(self) -> bool:
+        """Nothing handed over is waiting to be persisted or carried out."""
+        return not self._pending and not self._writing
+
     def hand_over(self, ready: Ready, answer: asyncio.Future[Any] | None = None) -> None:
         """Queue `ready`; `answer` gets its reply once it is carried out."""
         if not ready.durable and not self._pending and not self._writing:
@@ -72,6 +77,9 @@ class Carrier:
         try:
             while True:
                 await self._arrived.wait()
+                # One turn of the loop for whatever was woken with us (a scheduling round
+                # after a create) to join this batch.
+                await asyncio.sleep(0)
                 self._arrived.clear()
                 while self._pending and self.failure is None:
                     batch = list(self._pending)

@@ -23,8 +23,11 @@ class SystemClock:
 
     async def sleep_until(self, at_ms: int, interrupt: asyncio.Event) -> None:
         delay_s = max(0.0, (at_ms - self.now()) / 1000)
+        # No task of its own (as wait_for makes): woken, it runs in the same turn of the loop
+        # as whoever was woken with it.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(interrupt.wait(), delay_s)
+            async with asyncio.timeout(delay_s):
+                await interrupt.wait()
 
 
 class FakeClock:

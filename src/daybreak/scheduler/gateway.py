@@ -18,11 +18,13 @@ from litestar.exceptions import WebSocketDisconnect
 
 from daybreak.model import agent_protocol as protocol
 from daybreak.scheduler.access import Access, access
+from daybreak.scheduler.role import Role
 from daybreak.scheduler.service import Scheduler
 
 log = logging.getLogger("daybreak.scheduler")
 
 GOING_AWAY = 1001
+TRY_AGAIN_LATER = 1013
 POLICY_VIOLATION = 1008
 
 
@@ -46,8 +48,14 @@ async def _write(socket: WebSocket[Any, Any, Any], queue: asyncio.Queue[bytes | 
 
 
 @websocket(protocol.CONNECT_PATH, opt=access(Access.AGENT))
-async def agent_connection(socket: WebSocket[Any, Any, Any], scheduler: Scheduler) -> None:
+async def agent_connection(socket: WebSocket[Any, Any, Any], standing: Role) -> None:
     await socket.accept()
+    scheduler = standing.scheduler
+    if scheduler is None:
+        # A standby: the agent tries the next scheduler it knows.
+        leader = standing.leader_address() or "not known yet"
+        await socket.close(TRY_AGAIN_LATER, f"standby; the leader is {leader}"[:120])
+        return
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
 
     def send(message: protocol.Message) -> None:

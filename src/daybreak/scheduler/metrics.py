@@ -13,18 +13,38 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from daybreak.model.task_state import TaskState
+from daybreak.scheduler.role import Role
 from daybreak.scheduler.service import Scheduler
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class SchedulerCollector(Collector):
-    def __init__(self, scheduler: Scheduler) -> None:
-        self.scheduler = scheduler
+    def __init__(self, role: Role) -> None:
+        self.role = role
         self.started = time.time()
 
     def collect(self) -> Iterator[Metric]:
-        scheduler = self.scheduler
+        role = self.role
+        yield GaugeMetricFamily(
+            "daybreak_leader", "1 while this scheduler leads, 0 while it stands by.",
+            value=int(role.leads),
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "daybreak_leader_epoch", "The epoch of the leader this scheduler knows of.",
+            value=role.observed.epoch,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "daybreak_leadership_terms", "Times this scheduler took the lead.", value=role.terms
+        )
+        yield GaugeMetricFamily(
+            "daybreak_uptime_seconds", "Seconds since the scheduler started.",
+            value=time.time() - self.started,
+        )  # fmt: skip
+        if role.scheduler is not None:
+            yield from self._leading(role.scheduler)
+
+    def _leading(self, scheduler: Scheduler) -> Iterator[Metric]:
         view = scheduler.view
         tasks = GaugeMetricFamily("daybreak_tasks", "Tasks the scheduler holds, by state.",
                                   labels=["state"])  # fmt: skip
@@ -50,18 +70,19 @@ class SchedulerCollector(Collector):
             value=scheduler.round_seconds,
         )  # fmt: skip
         yield GaugeMetricFamily(
+            "daybreak_agents_held_back",
+            "Unreachable agents not given up, in a disruption (too many at once).",
+            value=scheduler.state.held_back,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
             "daybreak_event_followers", "Clients following the event stream.",
             value=len(scheduler.events.followers),
         )  # fmt: skip
-        yield GaugeMetricFamily(
-            "daybreak_uptime_seconds", "Seconds since the scheduler started.",
-            value=time.time() - self.started,
-        )  # fmt: skip
 
 
-def metrics_route(scheduler: Scheduler) -> HTTPRouteHandler:
+def metrics_route(role: Role) -> HTTPRouteHandler:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SchedulerCollector(scheduler))
+    registry.register(SchedulerCollector(role))
 
     @get("/metrics", sync_to_thread=False)
     def metrics() -> Response[bytes]:

@@ -104,12 +104,17 @@ class Scheduler:
         store: Store,
         clock: Clock | None = None,
         ids: IdSource | None = None,
+        epoch: int | None = None,
     ) -> None:
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.store = store
-        self.writer = StoreWriter(store)
-        liveness = Liveness(config.heartbeat_interval_ms, config.agent_timeout_ms)
+        # The leadership epoch this scheduler writes under (None: unfenced, for tests).
+        self.epoch = epoch
+        self.writer = StoreWriter(store, epoch)
+        liveness = Liveness(
+            config.heartbeat_interval_ms, config.agent_timeout_ms, config.disruption_share
+        )
         self.state = SchedulerState(
             config.cluster, config.core, liveness, ids or UuidIds(self.clock)
         )
@@ -154,16 +159,17 @@ class Scheduler:
         """Agents can reach the scheduler from now: their reconnect timeouts start here."""
         self.tell(Listening())
 
-    def close(self) -> None:
-        self.writer.close()
-        self.store.close()
+    def hang_up_everyone(self) -> None:
+        """At the end of a term: every agent reconnects, to whoever leads next."""
+        for link in list(self.links.values()):
+            link.hang_up()
+        self.links.clear()
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[asyncio.Task[None]]:
-        """Load, run, and stop at the end; for embedding in a server or a test. The task
-        yielded is `run`'s: it ends with the cause if the scheduler stops on its own, which
-        the caller reads from it."""
-        await self.load()
+        """Run (once loaded), and stop at the end; for embedding in a server or a test. The
+        task yielded is `run`'s: it ends with the cause if the scheduler stops on its own,
+        which the caller reads from it."""
         task = asyncio.create_task(self.run(), name="scheduler")
         try:
             yield task
@@ -171,7 +177,9 @@ class Scheduler:
             task.cancel()
             # Its failure, if any, is the caller's to read from the task.
             await asyncio.gather(task, return_exceptions=True)
-            await asyncio.to_thread(self.close)
+            self.hang_up_everyone()
+            # The store is its owner's to close; the writer, ours.
+            await asyncio.to_thread(self.writer.close)
 
     # Commands.
 

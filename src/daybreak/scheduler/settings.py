@@ -18,6 +18,11 @@ class SchedulerConfig:
     # How often agents heartbeat, and how long one may stay silent before its tasks are LOST.
     heartbeat_interval_ms: int
     agent_timeout_ms: int
+    # No agent is given up while more than this share of them cannot be reached at once.
+    disruption_share: float = 0.3
     # Users, admins and agents (`daybreak.scheduler.security`); None: every call is allowed.
     security_file: Path | None = None
+    # How other schedulers, agents and clients reach this one (redirects from standbys);
+    # None: http://HOST:PORT.
+    advertised_url: str | None = None
     core: Settings = field(default_factory=Settings)

@@ -6,7 +6,7 @@ columns beside it are only what a query selects on.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, LargeBinary, MetaData, String, Table
+from sqlalchemy import BigInteger, Column, DateTime, Integer, LargeBinary, MetaData, String, Table
 
 metadata = MetaData()
 
@@ -45,6 +45,18 @@ updates = Table(
     Column("update_id", String(255), primary_key=True),
     Column("job_key", String(1024), nullable=False, index=True),
     Column("record", LargeBinary, nullable=False),
+)
+
+# Who leads: one row (id 1). Every write checks `epoch` against the writer's own, so that a
+# leader that was replaced writes nothing (daybreak.store.store.Store.write_all).
+leadership = Table(
+    "leadership",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("epoch", BigInteger, nullable=False),
+    Column("leader", String(1024), nullable=False),
+    Column("backend_pid", Integer, nullable=True),
+    Column("renewed_at", DateTime(timezone=True), nullable=True),
 )
 
 # The tables a backup holds, in the order a restore writes them.

@@ -23,6 +23,7 @@ from daybreak.model.records import Changes, Snapshot, StoredAgent
 from daybreak.model.task import ScheduledTask
 from daybreak.model.update import JobUpdate
 from daybreak.store import schema
+from daybreak.store.leadership import check_epoch, take_over
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _encoder = msgspec.json.Encoder()
@@ -79,8 +80,13 @@ class Store:
     # Reading.
 
     def load(self) -> Snapshot:
-        with self.engine.connect() as connection:
-            return self._read_all(connection)
+        try:
+            with self.engine.connect() as connection:
+                return self._read_all(connection)
+        except sa.exc.SQLAlchemyError as error:
+            raise StoreError(
+                f"cannot read the store: {error.__class__.__name__}: {error}"
+            ) from error
 
     def _read_all(self, connection: Connection) -> Snapshot:
         task_decoder = msgspec.json.Decoder(ScheduledTask)
@@ -116,12 +122,15 @@ class Store:
     def write(self, changes: Changes) -> None:
         self.write_all([changes])
 
-    def write_all(self, batch: list[Changes | Snapshot]) -> None:
+    def write_all(self, batch: list[Changes | Snapshot], epoch: int | None = None) -> None:
         """Write `batch` in order in one transaction: each `Changes` as it says, each
-        `Snapshot` (a restore) replacing everything written before it."""
+        `Snapshot` (a restore) replacing everything written before it. With `epoch`, only
+        while it is still the leader's: a scheduler that was replaced writes nothing."""
         if not any(isinstance(item, Snapshot) or item for item in batch):
             return
         with self.engine.begin() as connection:
+            if epoch is not None:
+                check_epoch(connection, epoch)
             for item in batch:
                 if isinstance(item, Snapshot):
                     for table in reversed(schema.ALL_TABLES):
@@ -194,6 +203,11 @@ class Store:
             connection.execute(sa.insert(table), values)
 
     # Backup and restore: the whole state, consistent.
+
+    def take_over(self, address: str, backend_pid: int | None = None) -> int:
+        """Become the leader (the next epoch); returns the epoch every write must carry."""
+        with self.engine.begin() as connection:
+            return take_over(connection, address, backend_pid)
 
     def backup(self) -> bytes:
         with self.engine.connect() as connection, connection.begin():

@@ -20,14 +20,15 @@ T = TypeVar("T")
 
 
 class StoreWriter:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, epoch: int | None = None) -> None:
         self.store = store
+        self.epoch = epoch  # every write checks it is still the leader's
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self.transactions = 0  # for /metrics
 
     async def write(self, batch: list[Changes | Snapshot]) -> None:
         """Return once `batch` is durable; raise whatever the store raised if it is not."""
-        await self.call(lambda: self.store.write_all(batch))
+        await self.call(lambda: self.store.write_all(batch, self.epoch))
         self.transactions += 1
 
     async def call(self, function: Callable[[], T]) -> T:

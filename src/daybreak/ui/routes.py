@@ -21,6 +21,7 @@ from daybreak.model.api import API_PREFIX
 from daybreak.model.jobspec import JobKey
 from daybreak.model.task_state import TERMINAL_STATES
 from daybreak.scheduler import api_tasks
+from daybreak.scheduler.role import NotLeaderError, redirect_to_leader
 from daybreak.scheduler.service import Scheduler
 from daybreak.scheduler.statuses import status_of
 from daybreak.ui import pages
@@ -44,8 +45,16 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
 
 
 def render(scheduler: Scheduler, name: str, **context: Any) -> Template:
+    leader = scheduler.config.advertised_url or f"{scheduler.config.host}:{scheduler.config.port}"
     return Template(
-        name, context={"cluster": scheduler.config.cluster, "now": scheduler.clock.now(), **context}
+        name,
+        context={
+            "cluster": scheduler.config.cluster,
+            "now": scheduler.clock.now(),
+            # Pages are served by the leader (standbys redirect): say which, and its epoch.
+            "leader": leader if scheduler.epoch is None else f"{leader}, epoch {scheduler.epoch}",
+            **context,
+        },
     )
 
 
@@ -163,7 +172,9 @@ def error_page(request: Request[Any, Any, Any], error: Exception) -> Response[An
         status, message, headers = status_of(error), error.message, {}
     else:
         raise error
-    scheduler: Scheduler = request.app.state.scheduler
+    if isinstance(error, NotLeaderError):
+        return redirect_to_leader(request, error)
+    scheduler: Scheduler = request.app.state.role.leading()
     template = render(scheduler, "error.html", status=status, message=message, path=request.url)
     template.status_code = status
     template.headers.update(headers)

@@ -1,0 +1,52 @@
+"""Leadership in the store: one row with the leader's epoch, its address, the database backend
+holding its lock, and when it last renewed its lease, on the database's own clock (the lock
+and the lease themselves are `daybreak.scheduler.leadership`'s).
+
+Fencing: a new leader takes a higher epoch, and every write transaction first checks that its
+writer's epoch is still the current one (`check_epoch`), locking the row: a leader that was
+replaced, however paused or slow, writes nothing once its successor has taken over.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from daybreak.errors import DaybreakError
+from daybreak.store import schema
+
+ROW = schema.leadership.c.id == 1
+
+
+class DeposedError(DaybreakError):
+    """This scheduler's epoch is no longer the leader's: another scheduler took over."""
+
+
+def check_epoch(connection: Connection, epoch: int) -> None:
+    table = schema.leadership
+    kept = connection.execute(
+        sa.update(table).where(ROW, table.c.epoch == epoch).values(epoch=epoch)
+    )
+    if kept.rowcount != 1:
+        current = connection.execute(sa.select(table.c.epoch, table.c.leader).where(ROW)).one()
+        raise DeposedError(
+            f"epoch {epoch} is no longer the leader's: epoch {current.epoch} belongs to "
+            f"{current.leader or 'another scheduler'}"
+        )
+
+
+def take_over(connection: Connection, address: str, backend_pid: int | None = None) -> int:
+    """Become the leader: the next epoch, this scheduler's address, and the database backend
+    that holds its lock (PostgreSQL). Returns the epoch."""
+    table = schema.leadership
+    connection.execute(
+        sa.update(table)
+        .where(ROW)
+        .values(
+            epoch=table.c.epoch + 1,
+            leader=address,
+            backend_pid=backend_pid,
+            renewed_at=sa.func.current_timestamp(),
+        )
+    )
+    return int(connection.execute(sa.select(table.c.epoch).where(ROW)).scalar_one())

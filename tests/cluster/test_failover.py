@@ -1,0 +1,224 @@
+"""High availability, end to end: two `daybreak scheduler`s on one throwaway PostgreSQL
+database, real agents that know both, real tasks. The leader is killed, paused, or cut off from
+the database; the standby takes over; no task restarts, and a deposed leader writes nothing."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import msgspec
+import psutil
+import psycopg
+import pytest
+
+from daybreak.model.api import JobStatus
+from daybreak.model.jobspec import JobKey, JobSpec, Process, Task
+from daybreak.model.task_state import TaskState
+from tests.agent.conftest import AgentProcess, kill_tasks_where, remove_cgroups
+from tests.cluster.conftest import CLUSTER, SMALL, SchedulerProcess, unique_role, wait_for
+from tests.conftest import run_cli
+from tests.databases import postgres_database
+
+# Long enough for agents to notice a paused leader (pings) and find the new one.
+AGENT_TIMEOUT = "30s"
+TAKEOVER_S = 20.0
+
+
+@dataclass
+class HaCluster:
+    url: str  # the database
+    directory: Path
+    role: str
+    schedulers: list[SchedulerProcess] = field(default_factory=list)
+    agents: list[AgentProcess] = field(default_factory=list)
+
+    def health(self, scheduler: SchedulerProcess) -> str:
+        try:
+            return httpx.get(scheduler.url + "/health", timeout=2).text
+        except httpx.HTTPError:
+            return ""
+
+    def leader(self) -> SchedulerProcess | None:
+        found = [s for s in self.schedulers if self.health(s).startswith("OK leader")]
+        return found[0] if len(found) == 1 else None
+
+    def other(self, scheduler: SchedulerProcess) -> SchedulerProcess:
+        return next(s for s in self.schedulers if s is not scheduler)
+
+    def api(self, scheduler: SchedulerProcess) -> httpx.Client:
+        return httpx.Client(base_url=scheduler.url + "/api/v1", timeout=10, follow_redirects=True)
+
+    def status(self, key: JobKey) -> JobStatus:
+        leader = wait_for(self.leader, "a leader", TAKEOVER_S)
+        with self.api(leader) as api:
+            response = api.get(f"/jobs/{key}")
+        assert response.status_code == 200, response.text
+        return msgspec.json.decode(response.content, type=JobStatus)
+
+    def job(self, instances: int) -> JobSpec:
+        return JobSpec(
+            key=JobKey(cluster=CLUSTER, role=self.role, environment="devel", name="web"),
+            task=Task(name="web", processes=(Process(name="main", cmdline="sleep 600"),),
+                      resources=SMALL),
+            instances=instances, service=True,
+        )  # fmt: skip
+
+    def running(self, key: JobKey, count: int) -> JobStatus:
+        def reached() -> JobStatus | None:
+            status = self.status(key)
+            running = [t for t in status.active if t.state is TaskState.RUNNING]
+            return status if len(running) == count else None
+
+        return wait_for(reached, f"{count} RUNNING", TAKEOVER_S)  # type: ignore[no-any-return]
+
+    def epochs_written(self) -> int:
+        with psycopg.connect(self.url) as connection:
+            row = connection.execute("SELECT epoch FROM leadership WHERE id = 1").fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+@contextmanager
+def ha_cluster(directory: Path) -> Iterator[HaCluster]:
+    role = unique_role()
+    with postgres_database() as url:
+        cluster = HaCluster(url, directory, role)
+        try:
+            for number in (1, 2):
+                scheduler = SchedulerProcess(
+                    url, directory / f"scheduler-{number}.log", "--agent-timeout", AGENT_TIMEOUT
+                )
+                cluster.schedulers.append(scheduler)
+                scheduler.start()
+            wait_for(cluster.leader, "one leader", TAKEOVER_S)
+            urls = [arg for s in cluster.schedulers for arg in ("--scheduler", s.url)][2:]
+            for number in (1, 2):
+                agent = AgentProcess(
+                    cluster.schedulers[0].url, directory / f"agent-{number}",
+                    "--hostname", f"agent-{number}", "--agent-id", f"agent-{number}", *urls,
+                )  # fmt: skip
+                cluster.agents.append(agent.start())
+            yield cluster
+        finally:
+            for agent in cluster.agents:
+                agent.stop()
+            for scheduler in cluster.schedulers:
+                if scheduler.process is not None and scheduler.process.poll() is None:
+                    scheduler.process.send_signal(signal.SIGCONT)
+                scheduler.stop()
+            kill_tasks_where(lambda task_id: f"-{role}-" in task_id)
+            for agent in cluster.agents:
+                remove_cgroups(agent.work_dir)
+
+
+def started_job(cluster: HaCluster, through_standby: bool = True) -> tuple[JobSpec, JobStatus]:
+    leader = wait_for(cluster.leader, "a leader", TAKEOVER_S)
+    standby = cluster.other(leader)
+    wait_for(lambda: cluster.health(standby) == f"OK standby leader={leader.url}",
+             "the standby knowing the leader", TAKEOVER_S)  # fmt: skip
+    target = standby if through_standby else leader
+    spec = cluster.job(instances=3)
+    with cluster.api(target) as api:  # a standby redirects to the leader
+        response = api.post("/jobs", content=msgspec.json.encode(spec))
+    assert response.status_code == 201, response.text
+    return spec, cluster.running(spec.key, 3)
+
+
+def waiter_pids(status: JobStatus) -> set[int]:
+    return {p.pid for p in psutil.process_iter(["cmdline"])
+            if any(t.task_id in " ".join(p.info["cmdline"] or ()) for t in status.active)}  # fmt: skip
+
+
+def test_one_leads_the_standby_redirects_and_takes_over_when_the_leader_is_killed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ha_cluster(tmp_path) as cluster:
+        spec, before = started_job(cluster)
+        leader = cluster.leader()
+        assert leader is not None
+        standby = cluster.other(leader)
+        assert cluster.health(standby).startswith(f"OK standby leader={leader.url}")
+        processes = waiter_pids(before)
+        epoch = cluster.epochs_written()
+
+        started = time.monotonic()
+        leader.kill9()
+        assert wait_for(cluster.leader, "the standby leading", TAKEOVER_S) is standby
+        after = cluster.running(spec.key, 3)
+        took_s = time.monotonic() - started
+        assert [t.task_id for t in after.active] == [t.task_id for t in before.active]
+        assert waiter_pids(after) == processes  # nothing was restarted
+        assert cluster.epochs_written() == epoch + 1
+        assert took_s < TAKEOVER_S
+
+        # The command line, given both schedulers, passes over the dead one.
+        (tmp_path / "config").mkdir()
+        (tmp_path / "config" / "clusters.json").write_text(json.dumps(
+            [{"name": CLUSTER, "scheduler_uri": [s.url for s in cluster.schedulers]}]
+        ))  # fmt: skip
+        monkeypatch.setenv("DAYBREAK_CONFIG_ROOT", str(tmp_path / "config"))
+        shown = run_cli(["job", "status", str(spec.key), "--json"])
+        assert shown.code == 0, shown.err
+        listed = run_cli(["admin", "schedulers", CLUSTER])
+        assert listed.out.splitlines() == [
+            f"{leader.url}  unreachable (ConnectError)",
+            f"{standby.url}  leader epoch={epoch + 1}",
+        ]
+
+
+def test_a_paused_leader_is_replaced_and_writes_nothing_when_it_wakes(tmp_path: Path) -> None:
+    with ha_cluster(tmp_path) as cluster:
+        spec, before = started_job(cluster, through_standby=False)
+        old = cluster.leader()
+        assert old is not None and old.process is not None
+        old.process.send_signal(signal.SIGSTOP)
+        new = wait_for(lambda: cluster.health(cluster.other(old)).startswith("OK leader"),
+                       "the standby leading", TAKEOVER_S)  # fmt: skip
+        assert new
+        epoch = cluster.epochs_written()
+        # The new leader acts: a kill reaches the agents.
+        with cluster.api(cluster.other(old)) as api:
+            assert api.post(f"/jobs/{spec.key}/kill", json={"instances": [0]}).status_code == 200
+        old.process.send_signal(signal.SIGCONT)
+        wait_for(lambda: cluster.health(old).startswith("OK standby"), "the old leader standing by",
+                 TAKEOVER_S)  # fmt: skip
+        assert cluster.epochs_written() == epoch  # it took nothing back
+        status = cluster.running(spec.key, 2)
+        survivors = {t.task_id for t in before.active if t.instance != 0}
+        assert {t.task_id for t in status.active if t.state is TaskState.RUNNING} == survivors
+        log = old.log.read_text()
+        assert "event=stepped_down" in log
+
+
+@pytest.mark.parametrize("which", ["lock", "all"])
+def test_a_leader_cut_off_from_the_database_steps_down(tmp_path: Path, which: str) -> None:
+    with ha_cluster(tmp_path) as cluster:
+        spec, before = started_job(cluster)
+        old = cluster.leader()
+        assert old is not None
+        epoch = cluster.epochs_written()
+        database = cluster.url.rsplit("/", 1)[1]
+        with psycopg.connect(cluster.url, autocommit=True) as admin:
+            pid = admin.execute("SELECT backend_pid FROM leadership WHERE id = 1").fetchone()
+            assert pid is not None
+            if which == "lock":
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid[0],))
+            else:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (database,),
+                )
+        # It stands by at once; whoever leads next (it may be the same process, with a new
+        # epoch) takes a higher epoch.
+        wait_for(lambda: "event=stepped_down" in old.log.read_text(), "stepping down", TAKEOVER_S)
+        wait_for(lambda: cluster.epochs_written() > epoch, "a new epoch", TAKEOVER_S)
+        status = cluster.running(spec.key, 3)
+        assert [t.task_id for t in status.active] == [t.task_id for t in before.active]

@@ -1,0 +1,91 @@
+"""The scheduler's state through `handle`: refusals that name what is wrong, and the guard
+that keeps a disruption on the scheduler's side from giving up the fleet."""
+
+from __future__ import annotations
+
+import pytest
+
+from daybreak.core.agents import Link, UnknownHostError
+from daybreak.core.commands import AgentDisconnected, AgentHello, SetMaintenance, Tick
+from daybreak.core.state import Liveness, SchedulerState
+from daybreak.errors import InvalidParameterError
+from daybreak.model import agent_protocol as protocol
+from daybreak.model.agent import MaintenanceMode, PortRange
+from daybreak.model.jobspec import Resources
+
+TIMEOUT_MS = 10_000
+
+
+def hello(agent_id: str) -> AgentHello:
+    return AgentHello(
+        protocol.Hello(
+            agent_id=agent_id, hostname=f"host-{agent_id}", attributes={},
+            resources=Resources(cpu=1, ram_mb=1024, disk_mb=1024),
+            ports=PortRange(first=31000, last=31009), inventory={},
+        ),
+        connection=1,
+    )  # fmt: skip
+
+
+def fleet(count: int) -> SchedulerState:
+    state = SchedulerState("test", liveness=Liveness(1000, TIMEOUT_MS))
+    for number in range(count):
+        state.handle(hello(f"a{number}"), 0)
+    return state
+
+
+def lost(state: SchedulerState) -> list[str]:
+    return sorted(r.info.agent_id for r in state.agents if r.link is Link.LOST)
+
+
+def test_maintenance_names_unknown_hosts_and_unsettable_modes() -> None:
+    state = fleet(2)
+    with pytest.raises(UnknownHostError, match="unknown host 'a9'; known hosts: host-a0, host-a1"):
+        state.handle(SetMaintenance(("host-a0", "a9"), MaintenanceMode.DRAINING), 0)
+    with pytest.raises(InvalidParameterError, match="DRAINED cannot be set"):
+        state.handle(SetMaintenance(("a0",), MaintenanceMode.DRAINED), 0)
+    ready = state.handle(SetMaintenance(("host-a1",), MaintenanceMode.DRAINING), 0)
+    # Empty: drained at once, and that is stored.
+    stored = ready.writes.agents["a1"]
+    assert stored is not None and stored.maintenance is MaintenanceMode.DRAINED
+
+
+def test_many_agents_silent_at_once_are_held_back_until_most_return() -> None:
+    state = fleet(10)
+    for number in range(5):
+        state.handle(AgentDisconnected(f"a{number}", 1), 1000)
+    for now in range(2000, 30_000, 1000):
+        state.handle(Tick(), now)  # the others heartbeat meanwhile
+        for number in range(5, 10):
+            state.agents.heard_from(f"a{number}", now)
+    assert lost(state) == []
+    assert state.held_back == 5
+    # Three come back: two of ten silent is no disruption; those two are given up.
+    for number in range(3):
+        state.handle(hello(f"a{number}"), 30_000)
+    ready = state.handle(Tick(), 30_500)
+    assert lost(state) == ["a3", "a4"]
+    assert state.held_back == 0
+    assert [line.event for line in ready.logs][:1] == ["disruption_over"]
+
+
+def test_a_few_agents_silent_are_given_up_as_usual() -> None:
+    state = fleet(10)
+    state.handle(AgentDisconnected("a0", 1), 1000)
+    for now in range(2000, 12_000, 1000):
+        for number in range(1, 10):
+            state.agents.heard_from(f"a{number}", now)
+        state.handle(Tick(), now)
+    assert lost(state) == ["a0"]
+
+
+def test_all_of_a_small_fleet_silent_at_once_is_held_back_too() -> None:
+    """After a scheduler pause longer than the timeout, every agent looks silent: the cause
+    is the scheduler's, however small the fleet."""
+    state = fleet(2)
+    for now in range(1000, 40_000, 1000):
+        state.handle(Tick(), now)
+    assert lost(state) == [] and state.held_back == 2
+    state.handle(hello("a0"), 40_000)
+    state.handle(Tick(), 40_500)
+    assert lost(state) == ["a1"]
