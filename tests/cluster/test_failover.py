@@ -19,8 +19,9 @@ import psycopg
 import pytest
 
 from daybreak.model.api import JobStatus
-from daybreak.model.jobspec import JobKey, JobSpec, Process, Task
+from daybreak.model.jobspec import JobKey, JobSpec, Process, QueueStrategy, Task, UpdateSettings
 from daybreak.model.task_state import TaskState
+from daybreak.model.update import JobUpdate, UpdateStarted, UpdateStatus
 from tests.agent.conftest import AgentProcess, kill_tasks_where, remove_cgroups
 from tests.cluster.conftest import CLUSTER, SMALL, SchedulerProcess, unique_role, wait_for
 from tests.conftest import run_cli
@@ -103,6 +104,7 @@ def ha_cluster(directory: Path) -> Iterator[HaCluster]:
                 agent = AgentProcess(
                     cluster.schedulers[0].url, directory / f"agent-{number}",
                     "--hostname", f"agent-{number}", "--agent-id", f"agent-{number}", *urls,
+                    "--resources", "cpu=32,ram=32GiB,disk=64GiB",
                 )  # fmt: skip
                 cluster.agents.append(agent.start())
             yield cluster
@@ -222,3 +224,43 @@ def test_a_leader_cut_off_from_the_database_steps_down(tmp_path: Path, which: st
         wait_for(lambda: cluster.epochs_written() > epoch, "a new epoch", TAKEOVER_S)
         status = cluster.running(spec.key, 3)
         assert [t.task_id for t in status.active] == [t.task_id for t in before.active]
+
+
+def test_a_failover_in_the_middle_of_a_rolling_update_finishes_it(tmp_path: Path) -> None:
+    with ha_cluster(tmp_path) as cluster:
+        leader = wait_for(cluster.leader, "a leader", TAKEOVER_S)
+        spec = msgspec.structs.replace(cluster.job(instances=200), update=UpdateSettings(
+            watch_secs=2, strategy=QueueStrategy(batch_size=40)))  # fmt: skip
+        with cluster.api(leader) as api:
+            assert api.post("/jobs", content=msgspec.json.encode(spec)).status_code == 201
+        cluster.running(spec.key, 200)
+        new = msgspec.structs.replace(
+            spec, task=msgspec.structs.replace(
+                spec.task, processes=(Process(name="main", cmdline="sleep 601"),)),
+        )  # fmt: skip
+        with cluster.api(leader) as api:
+            started = api.post(f"/jobs/{spec.key}/update",
+                               json={"spec": msgspec.to_builtins(new)})  # fmt: skip
+            assert started.status_code == 200, started.text
+            update = msgspec.json.decode(started.content, type=UpdateStarted).update
+            assert update is not None
+            wait_for(lambda: msgspec.json.decode(
+                api.get(f"/updates/{update.update_id}").content, type=JobUpdate
+            ).instance_events, "the first batch under way", TAKEOVER_S)  # fmt: skip
+        leader.kill9()
+
+        def ended() -> JobUpdate | None:
+            new_leader = cluster.leader()
+            if new_leader is None:
+                return None
+            with cluster.api(new_leader) as api:
+                got = api.get(f"/updates/{update.update_id}")
+            details = msgspec.json.decode(got.content, type=JobUpdate)
+            return details if details.status is not UpdateStatus.ROLLING_FORWARD else None
+
+        done = wait_for(ended, "the update over", 120)
+        assert done.status is UpdateStatus.ROLLED_FORWARD
+        status = cluster.status(spec.key)
+        assert status.spec == new
+        assert not any(t.state is TaskState.LOST for t in status.finished)
+        assert sum(t.state is TaskState.RUNNING for t in status.active) == 200
