@@ -16,7 +16,6 @@ from daybreak.scheduler.carrier import StoreWriteFailedError
 from daybreak.scheduler.leadership import (
     Leadership,
     LeadershipLostError,
-    PostgresLeadership,
     SoleLeadership,
 )
 from daybreak.scheduler.role import Role
@@ -52,6 +51,8 @@ def create_app(role: Role, security: Security) -> Litestar:
 
 def leadership_for(config: SchedulerConfig, store: Store, address: str) -> Leadership:
     if config.store_url.startswith(("postgresql://", "postgres://")):
+        from daybreak.scheduler.leadership_postgres import PostgresLeadership  # noqa: PLC0415
+
         return PostgresLeadership(store, config.store_url, address)
     return SoleLeadership(store, address)
 

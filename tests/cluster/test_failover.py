@@ -4,6 +4,7 @@ the database; the standby takes over; no task restarts, and a deposed leader wri
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import time
@@ -24,6 +25,8 @@ from daybreak.model.task_state import TaskState
 from daybreak.model.update import JobUpdate, UpdateStarted, UpdateStatus
 from tests.agent.conftest import AgentProcess, kill_tasks_where, remove_cgroups
 from tests.cluster.conftest import CLUSTER, SMALL, SchedulerProcess, unique_role, wait_for
+from tests.cluster.own_postgres import available as own_postgres_available
+from tests.cluster.own_postgres import own_postgres
 from tests.conftest import run_cli
 from tests.databases import postgres_database
 
@@ -80,16 +83,22 @@ class HaCluster:
         return wait_for(reached, f"{count} RUNNING", TAKEOVER_S)  # type: ignore[no-any-return]
 
     def epochs_written(self) -> int:
-        with psycopg.connect(self.url) as connection:
-            row = connection.execute("SELECT epoch FROM leadership WHERE id = 1").fetchone()
+        """The leadership epoch in the database (-1 while it cannot be reached)."""
+        try:
+            with psycopg.connect(self.url, connect_timeout=2) as connection:
+                row = connection.execute("SELECT epoch FROM leadership WHERE id = 1").fetchone()
+        except psycopg.OperationalError:
+            return -1
         assert row is not None
         return int(row[0])
 
 
 @contextmanager
-def ha_cluster(directory: Path) -> Iterator[HaCluster]:
+def ha_cluster(directory: Path, database: str | None = None) -> Iterator[HaCluster]:
+    """Two schedulers on a throwaway database (or on `database`), and two agents."""
     role = unique_role()
-    with postgres_database() as url:
+    with contextlib.ExitStack() as stack:
+        url = database or stack.enter_context(postgres_database())
         cluster = HaCluster(url, directory, role)
         try:
             for number in (1, 2):
@@ -264,3 +273,17 @@ def test_a_failover_in_the_middle_of_a_rolling_update_finishes_it(tmp_path: Path
         assert status.spec == new
         assert not any(t.state is TaskState.LOST for t in status.finished)
         assert sum(t.state is TaskState.RUNNING for t in status.active) == 200
+
+
+@pytest.mark.skipif(not own_postgres_available(), reason="needs PostgreSQL 15's initdb")
+def test_postgresql_restarted_under_the_cluster_loses_nothing(tmp_path: Path) -> None:
+    with own_postgres() as server, ha_cluster(tmp_path, server.url) as cluster:
+        spec, before = started_job(cluster)
+        epoch = cluster.epochs_written()
+        server.restart()
+        wait_for(lambda: cluster.epochs_written() > epoch, "a leader again", TAKEOVER_S)
+        status = cluster.running(spec.key, 3)
+        assert [t.task_id for t in status.active] == [t.task_id for t in before.active]
+        with cluster.api(wait_for(cluster.leader, "a leader", TAKEOVER_S)) as api:
+            agents = api.get("/agents").json()["agents"]
+        assert all(agent["online"] for agent in agents)

@@ -25,6 +25,7 @@ from daybreak.model.update import (
     UpdateStatus,
 )
 from daybreak.store import StoreError, open_store
+from daybreak.store.leadership import DeposedError
 from daybreak.store.store import Store
 from tests.databases import BACKENDS, store_url
 
@@ -154,3 +155,22 @@ def test_a_batch_is_one_transaction_and_a_failure_in_it_writes_nothing(store: St
     assert store.load().tasks == []
     store.write_all([Changes(tasks={"t-1": task(1)}), Changes(tasks={"t-2": task(2)})])
     assert sorted(t.task_id for t in store.load().tasks) == ["t-1", "t-2"]
+
+
+def test_a_replaced_leader_writes_nothing(url: str) -> None:
+    """Two schedulers' stores on one database: once the second takes over, every write of the
+    first's epoch is refused, and nothing of it is kept."""
+    first, second = open_store(url), open_store(url)
+    try:
+        old = first.take_over("http://s1")
+        first.write_all([Changes(tasks={"t-1": task(1)})], old)
+        new = second.take_over("http://s2")
+        assert new == old + 1
+        with pytest.raises(DeposedError, match=f"epoch {old} is no longer the leader's: epoch "
+                           f"{new} belongs to http://s2"):  # fmt: skip
+            first.write_all([Changes(tasks={"t-2": task(2)})], old)
+        second.write_all([Changes(tasks={"t-3": task(3)})], new)
+        assert sorted(t.task_id for t in second.load().tasks) == ["t-1", "t-3"]
+    finally:
+        first.close()
+        second.close()

@@ -23,12 +23,14 @@ class DeposedError(DaybreakError):
 
 
 def check_epoch(connection: Connection, epoch: int) -> None:
+    """Refuse the transaction unless `epoch` is still the leader's. On PostgreSQL the row is
+    read FOR SHARE: a takeover waits for this transaction, and one that came first is seen.
+    (On SQLite the single writer serialises the same way; no row is rewritten either way.)"""
     table = schema.leadership
-    kept = connection.execute(
-        sa.update(table).where(ROW, table.c.epoch == epoch).values(epoch=epoch)
-    )
-    if kept.rowcount != 1:
-        current = connection.execute(sa.select(table.c.epoch, table.c.leader).where(ROW)).one()
+    current = connection.execute(
+        sa.select(table.c.epoch, table.c.leader).where(ROW).with_for_update(read=True)
+    ).one()
+    if current.epoch != epoch:
         raise DeposedError(
             f"epoch {epoch} is no longer the leader's: epoch {current.epoch} belongs to "
             f"{current.leader or 'another scheduler'}"
