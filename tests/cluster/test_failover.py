@@ -284,6 +284,10 @@ def test_postgresql_restarted_under_the_cluster_loses_nothing(tmp_path: Path) ->
         wait_for(lambda: cluster.epochs_written() > epoch, "a leader again", TAKEOVER_S)
         status = cluster.running(spec.key, 3)
         assert [t.task_id for t in status.active] == [t.task_id for t in before.active]
-        with cluster.api(wait_for(cluster.leader, "a leader", TAKEOVER_S)) as api:
-            agents = api.get("/agents").json()["agents"]
-        assert all(agent["online"] for agent in agents)
+
+        def every_agent_back() -> bool:
+            with cluster.api(wait_for(cluster.leader, "a leader", TAKEOVER_S)) as api:
+                agents = api.get("/agents").json()["agents"]
+            return len(agents) == 2 and all(agent["online"] for agent in agents)
+
+        wait_for(every_agent_back, "every agent back", TAKEOVER_S)

@@ -23,13 +23,14 @@ def task(
     )  # fmt: skip
 
 
-def test_reconcile_sorts_tasks_into_lost_errant_and_adopted() -> None:
+def test_reconcile_sorts_tasks_into_relaunched_lost_errant_and_adopted() -> None:
     known = {
         t.task_id: t
         for t in [
             task("running", S.RUNNING),
             task("missing", S.RUNNING),
             task("launched", S.ASSIGNED),
+            task("launch_lost", S.ASSIGNED),
             task("over", S.KILLED),
             task("elsewhere", S.RUNNING, agent_id="a2"),
             task("queued", S.PENDING, agent_id=None),
@@ -40,6 +41,7 @@ def test_reconcile_sorts_tasks_into_lost_errant_and_adopted() -> None:
         "elsewhere": S.RUNNING, "stranger": S.RUNNING, "old": S.FINISHED,
     }  # fmt: skip
     assert reconcile("a1", reported, known) == ReconcilePlan(
+        relaunch=("launch_lost",),
         lost=("missing",),
         errant=("elsewhere", "over", "stranger"),
         adopt=(("launched", S.RUNNING),),

@@ -371,6 +371,8 @@ class Cluster:
         known = {task.task_id: task for task in self.on_agent(agent_id)}
         known.update((tid, self.tasks[tid]) for tid in reported if tid in self.tasks)
         plan = reconcile(agent_id, reported, known)
+        for task_id in plan.relaunch:
+            self._effects.append(LaunchTask(self.tasks[task_id]))
         for task_id in plan.lost:
             self.change_state(task_id, S.LOST, now, "Task not found on its agent")
         for task_id in plan.errant:

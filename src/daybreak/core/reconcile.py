@@ -1,7 +1,10 @@
 """Reconciliation: comparing what an agent says it runs with what the scheduler believes.
 
-When an agent (re)connects it reports every task it has. Three kinds of difference:
-- *lost*: the scheduler put a task on this agent and the agent does not have it;
+When an agent (re)connects it reports every task it has. Four kinds of difference:
+- *relaunch*: a task ASSIGNED to this agent that it does not have: its launch went with a
+  connection that closed, or with a scheduler that stopped after storing it and before sending
+  it (a failover). It is sent again; the transient timeout still bounds it;
+- *lost*: the scheduler has a task started on this agent and the agent does not have it;
 - *errant*: the agent runs a task the scheduler does not know, considers over, or placed
   elsewhere; it must be killed;
 - *adopt*: both know the task but disagree on its state; the agent's report goes through the
@@ -19,6 +22,7 @@ from daybreak.model.task_state import AGENT_ASSIGNED_STATES, TERMINAL_STATES, Ta
 
 @dataclass(frozen=True, slots=True)
 class ReconcilePlan:
+    relaunch: tuple[str, ...] = ()
     lost: tuple[str, ...] = ()
     errant: tuple[str, ...] = ()
     adopt: tuple[tuple[str, TaskState], ...] = ()
@@ -45,5 +49,7 @@ def reconcile(
         task for task in known.values()
         if task.agent_id == agent_id and task.state in AGENT_ASSIGNED_STATES
     )  # fmt: skip
-    lost = sorted(task.task_id for task in mine if task.task_id not in reported)
-    return ReconcilePlan(tuple(lost), tuple(errant), tuple(adopt))
+    missing = [task for task in mine if task.task_id not in reported]
+    relaunch = sorted(task.task_id for task in missing if task.state is TaskState.ASSIGNED)
+    lost = sorted(task.task_id for task in missing if task.state is not TaskState.ASSIGNED)
+    return ReconcilePlan(tuple(relaunch), tuple(lost), tuple(errant), tuple(adopt))
