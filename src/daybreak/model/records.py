@@ -43,6 +43,17 @@ class Changes:
     quotas: dict[str, Quota | None] = field(default_factory=dict)
     updates: dict[str, JobUpdate | None] = field(default_factory=dict)
 
+    @classmethod
+    def everything_in(cls, snapshot: Snapshot) -> Changes:
+        """The writes that make an empty store hold `snapshot`."""
+        changes = cls()
+        changes.tasks.update((task.task_id, task) for task in snapshot.tasks)
+        changes.jobs.update(snapshot.jobs)
+        changes.agents.update(snapshot.agents)
+        changes.quotas.update(snapshot.quotas)
+        changes.updates.update(snapshot.updates)
+        return changes
+
     def merge(self, later: Changes) -> None:
         self.tasks.update(later.tasks)
         self.jobs.update(later.jobs)

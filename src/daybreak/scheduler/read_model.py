@@ -43,13 +43,7 @@ class ReadModel:
         self.quotas: dict[str, Quota] = {}
         self._updates: dict[str, JobUpdate] = {}
         self._active_updates: dict[JobKey, str] = {}
-        everything = Changes()
-        everything.tasks.update((task.task_id, task) for task in snapshot.tasks)
-        everything.jobs.update(snapshot.jobs)
-        everything.agents.update(snapshot.agents)
-        everything.quotas.update(snapshot.quotas)
-        everything.updates.update(snapshot.updates)
-        self.apply(everything)
+        self.apply(Changes.everything_in(snapshot))
 
     def apply(self, changes: Changes) -> None:
         """Follow a batch of writes the store has made durable."""

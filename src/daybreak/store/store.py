@@ -135,7 +135,7 @@ class Store:
                 if isinstance(item, Snapshot):
                     for table in reversed(schema.ALL_TABLES):
                         connection.execute(sa.delete(table))
-                    self._write(connection, _everything(item))
+                    self._write(connection, Changes.everything_in(item))
                 else:
                     self._write(connection, item)
 
@@ -258,16 +258,6 @@ class _Backup(msgspec.Struct, frozen=True, kw_only=True):
             quotas=self.quotas,
             updates=self.updates,
         )
-
-
-def _everything(snapshot: Snapshot) -> Changes:
-    changes = Changes()
-    changes.tasks.update((task.task_id, task) for task in snapshot.tasks)
-    changes.jobs.update(snapshot.jobs)
-    changes.agents.update(snapshot.agents)
-    changes.quotas.update(snapshot.quotas)
-    changes.updates.update(snapshot.updates)
-    return changes
 
 
 def open_store(url: str) -> Store:
