@@ -90,6 +90,12 @@ def agent_command(**options: Any) -> None:
     help="An agent silent this long has its tasks LOST and placed elsewhere.",
 )
 @click.option(
+    "--advertise-url",
+    metavar="URL",
+    help="How agents, clients and other schedulers reach this one (standbys redirect to the "
+    "leader's) [http://HOST:PORT].",
+)
+@click.option(
     "--disruption-share",
     default=0.3,
     show_default=True,
@@ -135,6 +141,7 @@ def scheduler_command(
     cluster: str,
     heartbeat_interval: str,
     agent_timeout: str,
+    advertise_url: str | None,
     disruption_share: float,
     flapping_threshold: str,
     initial_flapping_delay: str,
@@ -172,6 +179,7 @@ def scheduler_command(
             heartbeat_interval_ms=ms(heartbeat_interval, "--heartbeat-interval"),
             agent_timeout_ms=ms(agent_timeout, "--agent-timeout"),
             disruption_share=disruption_share,
+            advertised_url=advertise_url,
             security_file=None if security_file is None else Path(security_file),
             core=core,
         )

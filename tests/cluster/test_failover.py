@@ -291,3 +291,21 @@ def test_postgresql_restarted_under_the_cluster_loses_nothing(tmp_path: Path) ->
             return len(agents) == 2 and all(agent["online"] for agent in agents)
 
         wait_for(every_agent_back, "every agent back", TAKEOVER_S)
+
+
+def test_an_agent_that_knows_only_a_standby_is_sent_to_the_leader(tmp_path: Path) -> None:
+    with ha_cluster(tmp_path) as cluster:
+        leader = wait_for(cluster.leader, "a leader", TAKEOVER_S)
+        standby = cluster.other(leader)
+        wait_for(lambda: cluster.health(standby) == f"OK standby leader={leader.url}",
+                 "the standby knowing the leader", TAKEOVER_S)  # fmt: skip
+        lone = AgentProcess(standby.url, tmp_path / "agent-lone",
+                            "--hostname", "agent-lone", "--agent-id", "agent-lone")  # fmt: skip
+        cluster.agents.append(lone.start())
+
+        def online() -> bool:
+            with cluster.api(leader) as api:
+                agents = api.get("/agents").json()["agents"]
+            return any(a["agent_id"] == "agent-lone" and a["online"] for a in agents)
+
+        wait_for(online, "the lone agent at the leader", TAKEOVER_S)

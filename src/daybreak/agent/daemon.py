@@ -36,6 +36,8 @@ RECONNECT_MIN_S = 0.2
 RECONNECT_MAX_S = 5.0
 PING_S = 5.0
 OPEN_TIMEOUT_S = 5.0
+# How a standby closes an agent's connection: "standby; the leader is URL".
+STANDBY_REASON = "the leader is "
 CONNECTION_ERRORS = (OSError, TimeoutError, websockets.WebSocketException, msgspec.DecodeError)
 
 
@@ -72,6 +74,7 @@ class Agent:
         self._send_queue: asyncio.Queue[bytes] | None = None
         self.heartbeat_interval_s = 5.0
         self.reconnect_max_s = RECONNECT_MAX_S
+        self.leader_hint: str | None = None  # where a standby said the leader is
         self.connected = asyncio.Event()
 
     def _identity(self) -> str:
@@ -130,6 +133,10 @@ class Agent:
         while True:
             url = urls[turn % len(urls)]
             turn += 1
+            if self.leader_hint is not None:
+                # A standby said where the leader is: go there first, even if not on our list.
+                url, self.leader_hint = connect_url(self.leader_hint), None
+                turn -= 1
             try:
                 async with websockets.connect(
                     url,
@@ -176,7 +183,13 @@ class Agent:
 
     async def _converse(self, connection: websockets.ClientConnection) -> None:
         await connection.send(protocol.encode(self.hello()))
-        welcome = protocol.decode_from_scheduler(await connection.recv())
+        try:
+            welcome = protocol.decode_from_scheduler(await connection.recv())
+        except websockets.ConnectionClosed as closed:
+            reason = closed.rcvd.reason if closed.rcvd is not None else ""
+            if STANDBY_REASON in reason:
+                self.leader_hint = reason.split(STANDBY_REASON, 1)[1].strip() or None
+            raise
         if not isinstance(welcome, protocol.Welcome):
             raise msgspec.DecodeError(f"expected a welcome, got {type(welcome).__name__}")
         self.heartbeat_interval_s = welcome.heartbeat_interval_ms / 1000

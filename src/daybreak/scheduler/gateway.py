@@ -52,9 +52,10 @@ async def agent_connection(socket: WebSocket[Any, Any, Any], standing: Role) -> 
     await socket.accept()
     scheduler = standing.scheduler
     if scheduler is None:
-        # A standby: the agent tries the next scheduler it knows.
-        leader = standing.leader_address() or "not known yet"
-        await socket.close(TRY_AGAIN_LATER, f"standby; the leader is {leader}"[:120])
+        # A standby: the agent goes to the leader, or tries the next scheduler it knows.
+        leader = standing.leader_address()
+        reason = f"standby; the leader is {leader}" if leader else "standby; no leader yet"
+        await socket.close(TRY_AGAIN_LATER, reason[:120])
         return
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
 

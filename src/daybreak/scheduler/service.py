@@ -151,8 +151,10 @@ class Scheduler:
                 group.create_task(self.carrier.run(), name="carrier")
                 group.create_task(self._timer(), name="timer")
         except BaseExceptionGroup:
-            if self.carrier.failure is not None:
-                raise self.carrier.failure from None  # the cause, whichever loop saw it
+            failure = self.carrier.failure
+            if failure is not None:
+                # The cause, whichever loop saw it, with the cause it has itself.
+                raise failure from failure.__cause__
             raise
 
     def listening(self) -> None:
@@ -232,7 +234,10 @@ class Scheduler:
             await self.clock.sleep_until(self._wake_at, self._rewake)
             self._rewake.clear()
             if self.clock.now() >= self._wake_at:
-                self.tell(Tick())
+                # One round at a time: the next is decided once this one's changes are
+                # carried out (a round walks every updating job; a status storm would run
+                # one per report otherwise).
+                await self.ask(Tick())
 
     # Agents.
 
