@@ -17,7 +17,7 @@ from daybreak.model.jobkey import parse_job_key
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.records import Changes, Snapshot, StoredAgent
 from daybreak.model.task import ScheduledTask
-from daybreak.model.task_state import ACTIVE_STATES, AGENT_ASSIGNED_STATES, TaskState
+from daybreak.model.task_state import AGENT_ASSIGNED_STATES, TaskState
 from daybreak.model.update import ACTIVE_UPDATE_STATUSES, JobUpdate
 
 
@@ -104,15 +104,8 @@ class ReadModel:
     def job_tasks(self, key: JobKey) -> list[ScheduledTask]:
         return [self.tasks[task_id] for task_id in self._by_job.get(key, ())]
 
-    def has_job(self, key: JobKey) -> bool:
-        return key in self.jobs or key in self._by_job
-
-    def agent_tasks(self, agent_id: str) -> list[ScheduledTask]:
-        """The tasks that occupy the agent."""
-        return [self.tasks[task_id] for task_id in self._by_agent.get(agent_id, ())]
-
-    def active_tasks(self) -> Iterable[ScheduledTask]:
-        return (task for task in self.tasks.values() if task.state in ACTIVE_STATES)
+    def agent_task_count(self, agent_id: str) -> int:
+        return len(self._by_agent.get(agent_id, ()))
 
     def roles(self) -> list[str]:
         return sorted(set(self.quotas) | {key.role for key in self._by_job})

@@ -64,7 +64,7 @@ def agent_summaries(view: ReadModel, agent_ids: Iterable[str] | None = None) -> 
                 resources=stored.info.resources,
                 online=view.online(agent_id),
                 maintenance=stored.maintenance.name,
-                tasks=len(view.agent_tasks(agent_id)),
+                tasks=view.agent_task_count(agent_id),
             )
         )
     return summaries
