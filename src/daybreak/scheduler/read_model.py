@@ -48,9 +48,12 @@ class ReadModel:
     def apply(self, changes: Changes) -> None:
         """Follow a batch of writes the store has made durable."""
         for task_id, task in changes.tasks.items():
-            self._forget_task(task_id)
-            if task is not None:
-                self._add_task(task)
+            old = self.tasks.get(task_id)
+            if task is None:
+                if old is not None:
+                    self._forget_task(old)
+            else:
+                self._put_task(old, task)
         for key_text, spec in changes.jobs.items():
             key = parse_job_key(key_text)
             if spec is None:
@@ -68,31 +71,40 @@ class ReadModel:
             else:
                 self.quotas[role] = quota
         for update_id, update in changes.updates.items():
-            old = self._updates.pop(update_id, None)
-            if old is not None and self._active_updates.get(old.job) == update_id:
-                del self._active_updates[old.job]
+            replaced = self._updates.pop(update_id, None)
+            if replaced is not None and self._active_updates.get(replaced.job) == update_id:
+                del self._active_updates[replaced.job]
             if update is not None:
                 self._updates[update_id] = update
                 if update.status in ACTIVE_UPDATE_STATUSES:
                     self._active_updates[update.job] = update_id
 
-    def _add_task(self, task: ScheduledTask) -> None:
+    # A changed task keeps its place in each dict (assigned again, not removed and added):
+    # dicts that lose and regain keys keep the holes, and every walk over them pays for them.
+
+    def _put_task(self, old: ScheduledTask | None, task: ScheduledTask) -> None:
         self.tasks[task.task_id] = task
         self._by_job.setdefault(task.job, {})[task.task_id] = None
-        if task.agent_id is not None and task.state in AGENT_ASSIGNED_STATES:
+        if old is not None:
+            self.state_counts[old.state] -= 1
+            if old.agent_id is not None and not self._occupies(task, old.agent_id):
+                self._by_agent.get(old.agent_id, {}).pop(task.task_id, None)
+        if task.agent_id is not None and self._occupies(task, task.agent_id):
             self._by_agent.setdefault(task.agent_id, {})[task.task_id] = None
         self.state_counts[task.state] += 1
 
-    def _forget_task(self, task_id: str) -> None:
-        task = self.tasks.pop(task_id, None)
-        if task is None:
-            return
+    @staticmethod
+    def _occupies(task: ScheduledTask, agent_id: str) -> bool:
+        return task.agent_id == agent_id and task.state in AGENT_ASSIGNED_STATES
+
+    def _forget_task(self, task: ScheduledTask) -> None:
+        del self.tasks[task.task_id]
         job_tasks = self._by_job[task.job]
-        del job_tasks[task_id]
+        del job_tasks[task.task_id]
         if not job_tasks:
             del self._by_job[task.job]
         if task.agent_id is not None:
-            self._by_agent.get(task.agent_id, {}).pop(task_id, None)
+            self._by_agent.get(task.agent_id, {}).pop(task.task_id, None)
         self.state_counts[task.state] -= 1
 
     # Reading.
