@@ -62,9 +62,8 @@ async def serve(config: SchedulerConfig, security: Security) -> None:
     (then stand by again). Raise if a term ends on a failed write or decision that is not a
     loss of leadership: the process then stops, having carried out nothing more."""
     store = await asyncio.to_thread(open_store, config.store_url)
-    address = config.advertised_url or f"http://{config.host}:{config.port}"
-    leadership = leadership_for(config, store, address)
-    role = Role(address, leadership)
+    leadership = leadership_for(config, store, config.address)
+    role = Role(config.address, leadership)
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(role, security),

@@ -105,7 +105,7 @@ def test_a_penalty_carries_on_after_a_restart_or_takeover() -> None:
     )  # fmt: skip
     penalty = flapping_penalty_ms(throttled, tasks.get, POLICY)
     cluster = Cluster()
-    cluster.restore([], [*tasks.values(), throttled], now=25 * SECOND)
+    cluster.restore([], [*tasks.values(), throttled])  # restored 5 s after it was throttled
     assert cluster.throttled_until["new"] == 20 * SECOND + penalty
     assert cluster.tick(20 * SECOND + penalty - 1) == []
     cluster.tick(20 * SECOND + penalty)

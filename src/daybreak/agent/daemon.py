@@ -153,15 +153,12 @@ class Agent:
             except* websockets.InvalidStatus as refused:
                 refusal = refused.exceptions[0]
                 status = refusal.response.status_code if isinstance(refusal, InvalidStatus) else 0
-                if status in (307, 503):
-                    log.info("event=standby url=%s: not the leader; trying the next", url)
-                else:
-                    log.error(
-                        "event=refused url=%s status=HTTP %d: the scheduler turned this agent "
-                        "away; does --credential-file hold a token of its [agents]?",
-                        url,
-                        status,
-                    )
+                log.error(
+                    "event=refused url=%s status=HTTP %d: the scheduler turned this agent "
+                    "away; does --credential-file hold a token of its [agents]?",
+                    url,
+                    status,
+                )
             except* (
                 OSError,
                 TimeoutError,

@@ -107,7 +107,6 @@ class TaskHost:
         self.tasks: dict[str, _Tracked] = {}
         # Launches whose sandbox is being made, with the message of a kill that came meanwhile.
         self._preparing: dict[str, str | None] = {}
-        self._preparations: set[asyncio.Task[None]] = set()
         self.process_tables = ProcessTables(time.monotonic)
         self.hierarchies = machine_hierarchies() if config.cgroups else []
         # Health checks open a connection each time, as Aurora's did; no proxy applies.
@@ -195,9 +194,7 @@ class TaskHost:
         role = message.spec.key.role
         user = role if os.geteuid() == 0 and account_of(role) is not None else None
         self._preparing[task_id] = None
-        preparation = self._own(self._prepare_and_start(task, now, user))
-        self._preparations.add(preparation)
-        preparation.add_done_callback(self._preparations.discard)
+        self._own(self._prepare_and_start(task, now, user))
 
     async def _prepare_and_start(self, task: TaskInstance, now: int, user: str | None) -> None:
         # Making the sandbox and the cgroups and forking is nearly all of a launch's cost, and

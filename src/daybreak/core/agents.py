@@ -41,7 +41,7 @@ class UnknownHostError(InvalidParameterError):
 
 class Link(StrEnum):
     CONNECTED = "CONNECTED"
-    SILENT = "SILENT"  # not connected, or connected and mute: waiting out the timeout
+    SILENT = "SILENT"  # not connected: waiting out the timeout
     LOST = "LOST"  # silent past the timeout: its tasks were given up
 
 

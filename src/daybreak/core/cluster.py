@@ -235,8 +235,9 @@ class Cluster:
         self._store(stored)
         self._effects.append(SaveTask(stored))
 
-    def restore(self, agents: Iterable[tuple[AgentInfo, MaintenanceMode]],
-                tasks: Iterable[ScheduledTask], now: int) -> None:  # fmt: skip
+    def restore(
+        self, agents: Iterable[tuple[AgentInfo, MaintenanceMode]], tasks: Iterable[ScheduledTask]
+    ) -> None:
         """Take back what the store holds after a scheduler restart or a takeover. Agents are
         offline until they reconnect; their tasks hold their resources meanwhile. Deadlines
         kept only in memory carry on from the events they count from: a partition's, and a

@@ -137,7 +137,6 @@ class SchedulerState:
         self.cluster.restore(
             ((agent.info, agent.maintenance) for agent in snapshot.agents.values()),
             snapshot.tasks,
-            now,
         )
 
     def snapshot(self) -> Snapshot:

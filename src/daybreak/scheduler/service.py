@@ -163,9 +163,10 @@ class Scheduler:
 
     def hang_up_everyone(self) -> None:
         """At the end of a term: every agent reconnects, to whoever leads next."""
-        for link in list(self.links.values()):
-            link.hang_up()
-        self.links.clear()
+        for agent_id in list(self.links):
+            link = self._drop_link(agent_id)
+            if link is not None:
+                link.hang_up()
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[asyncio.Task[None]]:
@@ -254,8 +255,7 @@ class Scheduler:
     def agent_disconnected(self, agent_id: str, send: Sender) -> None:
         link = self.links.get(agent_id)
         if link is not None and link.send is send:
-            del self.links[agent_id]
-            self.requests.agent_gone(agent_id)
+            self._drop_link(agent_id)
             self.tell(AgentDisconnected(agent_id, link.connection))
 
     def status_update(self, agent_id: str, update: protocol.StatusUpdate) -> None:
@@ -270,15 +270,21 @@ class Scheduler:
         if link is not None:
             link.send(message)
         # An agent not connected hears of it when it reconnects: reconciliation kills
-        # what should not run, and a launch it never got times out to LOST.
+        # what should not run, and sends again a launch it never got.
 
     def hang_up(self, agent_id: str) -> None:
         """Close an agent's connection; it reconnects, says hello and is reconciled."""
-        link = self.links.pop(agent_id, None)
+        link = self._drop_link(agent_id)
         if link is not None:
             link.hang_up()
-            self.requests.agent_gone(agent_id)
             self.tell(AgentDisconnected(agent_id, link.connection))
+
+    def _drop_link(self, agent_id: str) -> AgentLink | None:
+        """Forget the agent's connection; questions waiting on it fail at once."""
+        link = self.links.pop(agent_id, None)
+        if link is not None:
+            self.requests.agent_gone(agent_id)
+        return link
 
     async def ask_agent(
         self,

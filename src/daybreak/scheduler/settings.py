@@ -26,3 +26,8 @@ class SchedulerConfig:
     # None: http://HOST:PORT.
     advertised_url: str | None = None
     core: Settings = field(default_factory=Settings)
+
+    @property
+    def address(self) -> str:
+        """How others reach this scheduler."""
+        return self.advertised_url or f"http://{self.host}:{self.port}"

@@ -45,7 +45,7 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
 
 
 def render(scheduler: Scheduler, name: str, **context: Any) -> Template:
-    leader = scheduler.config.advertised_url or f"{scheduler.config.host}:{scheduler.config.port}"
+    leader = scheduler.config.address
     return Template(
         name,
         context={
