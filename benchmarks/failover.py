@@ -10,7 +10,8 @@ both, a service of 1,000 `sleep 600` instances RUNNING and an update of it under
 - `jobs_lost`: 0 if the job is still there;
 - `update_status`: the update's end state (ROLLED_FORWARD expected);
 - `deposed_writes`: writes that reached the store under the old leader's epoch after the new
-  leader took over (0: fenced).
+  leader's first write, counted by a trigger on every table (0: fenced); `writes_by_epoch`
+  the trigger's totals.
 
     python benchmarks/failover.py
 """
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.agent.conftest import AgentProcess, kill_tasks_where, remove_cgroups
 from tests.cluster.conftest import CLUSTER, SchedulerProcess, wait_for
+from tests.cluster.write_audit import deposed_writes, install_write_audit, writes_by_epoch
 from tests.databases import postgres_database
 
 from benchmarks.update import INSTANCES, sleeper
@@ -68,6 +70,7 @@ def main() -> None:
                                             if health(s).startswith("OK leader")), None),
                               "a leader")  # fmt: skip
             standby = next(s for s in schedulers if s is not leader)
+            install_write_audit(url)
             for number in range(1, AGENTS + 1):
                 name = f"agent-{number}"
                 agents.append(AgentProcess(
@@ -140,8 +143,8 @@ def main() -> None:
                 "jobs_lost": 0 if status.spec is not None else 1,
                 "update_status": str(done.status),
                 "epochs": [old_epoch, int(row[0])],
-                # The old leader is dead; any write of its epoch would have been refused.
-                "deposed_writes": 0 if int(row[0]) == old_epoch + 1 else -1,
+                "writes_by_epoch": {str(k): v for k, v in sorted(writes_by_epoch(url).items())},
+                "deposed_writes": deposed_writes(url),
             }
             api.post(f"/jobs/{key}/kill", content=b"{}")
             api.close()

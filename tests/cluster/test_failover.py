@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from tests.agent.conftest import AgentProcess, kill_tasks_where, remove_cgroups
 from tests.cluster.conftest import CLUSTER, SMALL, SchedulerProcess, unique_role, wait_for
 from tests.cluster.own_postgres import available as own_postgres_available
 from tests.cluster.own_postgres import own_postgres
+from tests.cluster.write_audit import deposed_writes, install_write_audit, writes_by_epoch
 from tests.conftest import run_cli
 from tests.databases import postgres_database
 
@@ -186,26 +188,94 @@ def test_one_leads_the_standby_redirects_and_takes_over_when_the_leader_is_kille
 
 def test_a_paused_leader_is_replaced_and_writes_nothing_when_it_wakes(tmp_path: Path) -> None:
     with ha_cluster(tmp_path) as cluster:
+        install_write_audit(cluster.url)
         spec, before = started_job(cluster, through_standby=False)
         old = cluster.leader()
         assert old is not None and old.process is not None
+        old_epoch = cluster.epochs_written()
+        assert writes_by_epoch(cluster.url)[old_epoch] > 0  # the job and its tasks
         old.process.send_signal(signal.SIGSTOP)
         new = wait_for(lambda: cluster.health(cluster.other(old)).startswith("OK leader"),
                        "the standby leading", TAKEOVER_S)  # fmt: skip
         assert new
         epoch = cluster.epochs_written()
+        assert epoch > old_epoch
         # The new leader acts: a kill reaches the agents.
         with cluster.api(cluster.other(old)) as api:
             assert api.post(f"/jobs/{spec.key}/kill", json={"instances": [0]}).status_code == 200
+        asleep = writes_by_epoch(cluster.url)
         old.process.send_signal(signal.SIGCONT)
         wait_for(lambda: cluster.health(old).startswith("OK standby"), "the old leader standing by",
                  TAKEOVER_S)  # fmt: skip
         assert cluster.epochs_written() == epoch  # it took nothing back
+        awake = writes_by_epoch(cluster.url)
+        assert awake[old_epoch] == asleep[old_epoch]  # not one write once it woke
+        assert awake[epoch] > 0 and awake[None] == 0  # the new leader's; nothing unfenced
+        assert deposed_writes(cluster.url) == 0
         status = cluster.running(spec.key, 2)
         survivors = {t.task_id for t in before.active if t.instance != 0}
         assert {t.task_id for t in status.active if t.state is TaskState.RUNNING} == survivors
         log = old.log.read_text()
         assert "event=stepped_down" in log
+
+
+def test_a_leader_paused_inside_a_write_neither_blocks_the_takeover_nor_writes(
+    tmp_path: Path,
+) -> None:
+    """Paused between two statements of a write transaction, the leader holds its epoch check's
+    share lock on the leadership row: the takeover must not wait on it for ever, and the
+    transaction must never commit."""
+    with ha_cluster(tmp_path) as cluster:
+        install_write_audit(cluster.url)
+        spec, _ = started_job(cluster, through_standby=False)
+        old = cluster.leader()
+        assert old is not None and old.process is not None
+        old_epoch = cluster.epochs_written()
+        other = msgspec.structs.replace(spec, key=msgspec.structs.replace(spec.key, name="late"))
+        answers: list[httpx.Response | Exception] = []
+
+        def create_late_job() -> None:
+            try:
+                answers.append(httpx.post(f"{old.url}/api/v1/jobs", timeout=TAKEOVER_S * 3,
+                                          content=msgspec.json.encode(other)))  # fmt: skip
+            except httpx.HTTPError as error:
+                answers.append(error)
+
+        with psycopg.connect(cluster.url) as blocker:
+            # The leader's write of the late job waits on this lock, inside its transaction.
+            blocker.execute("LOCK TABLE jobs IN EXCLUSIVE MODE")
+            waiting = threading.Thread(target=create_late_job)
+            waiting.start()
+
+            def writer_waiting() -> bool:
+                with psycopg.connect(cluster.url) as watcher:
+                    return watcher.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND query ILIKE '%%jobs%%'"
+                    ).fetchone() == (1,)
+
+            wait_for(writer_waiting, "the leader's write waiting on the lock")
+            old.process.send_signal(signal.SIGSTOP)
+            before = writes_by_epoch(cluster.url)
+        # The lock is gone: the write goes through on the server, and its transaction waits
+        # for a client that sleeps.
+        new = wait_for(lambda: cluster.health(cluster.other(old)).startswith("OK leader"),
+                       "the standby leading", TAKEOVER_S)  # fmt: skip
+        assert new
+        epoch = cluster.epochs_written()
+        assert epoch > old_epoch
+        old.process.send_signal(signal.SIGCONT)
+        waiting.join()
+        wait_for(lambda: cluster.health(old).startswith("OK standby"), "the old leader standing by",
+                 TAKEOVER_S)  # fmt: skip
+        after = writes_by_epoch(cluster.url)
+        assert after[old_epoch] == before[old_epoch], answers
+        assert deposed_writes(cluster.url) == 0
+        with cluster.api(cluster.other(old)) as api:
+            assert api.get(f"/jobs/{other.key}").status_code == 404
+            assert api.get(f"/jobs/{spec.key}").status_code == 200
+        assert answers and not (isinstance(answers[0], httpx.Response)
+                                and answers[0].status_code == 201), answers  # fmt: skip
 
 
 @pytest.mark.parametrize("which", ["lock", "all"])

@@ -90,7 +90,7 @@ def test_after_a_start_the_timeout_counts_from_listening_not_from_loading() -> N
     agents = Agents()
     agents.hello(agent("a1"), connection=1, now=0)
     agents.restore({"a1": agents.records["a1"].stored}, now=0)
-    agents.listening(now=8_000)  # the state took 8 s to load
+    agents.restart_timeouts(now=8_000)  # the state took 8 s to load
     assert agents.timeouts(now=17_999, timeout_ms=10_000) == []
     assert len(agents.timeouts(now=18_000, timeout_ms=10_000)) == 1
 

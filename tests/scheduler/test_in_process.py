@@ -110,3 +110,27 @@ def test_after_a_slow_start_agents_get_their_whole_timeout_from_when_it_listens(
             assert welcome.agent_timeout_ms == TIMEOUT_MS
 
     asyncio.run(story())
+
+
+def test_in_a_disruption_every_page_says_what_is_held_back_and_why(tmp_path: Path) -> None:
+    async def story() -> None:
+        async with in_process(sqlite(tmp_path)) as harness:
+            agents = [await harness.connect(FakeAgent(f"a{n}")) for n in range(3)]
+            await web_running_on(harness, agents[0], instances=1)
+            assert "Disruption" not in (await harness.api.get("/agents")).text
+            for agent in agents:
+                await harness.disconnect(agent)
+            await harness.advance(TIMEOUT_MS + 2000)
+            for path in ("/scheduler", "/agents"):
+                page = (await harness.api.get(path)).text
+                assert "<b>Disruption:</b> 3 of 3 agents cannot be reached at once" in page
+                assert "more than 30% of them, or all" in page
+            metrics = (await harness.api.get("/metrics")).text
+            assert "daybreak_agents_held_back 3" in metrics
+            status = await harness.status(harness.job().key)
+            assert [t.state for t in status.active] == [TaskState.RUNNING]  # not given up
+            await harness.connect(FakeAgent("a0", inventory=agents[0].inventory))
+            await harness.advance(1000)
+            assert "Disruption" not in (await harness.api.get("/agents")).text
+
+    asyncio.run(story())

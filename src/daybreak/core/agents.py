@@ -8,12 +8,13 @@ Rules this module owns:
   once, and hung up on so that it must say hello again: one timeout either way, never two.
   A hello brings any agent back, and its inventory is reconciled.
 - After a scheduler start every known agent is SILENT, and its timeout counts from the moment
-  the scheduler listens, not from when the state was loaded.
+  the scheduler listens, not from when the state was loaded. Silence while the scheduler
+  itself stood still (paused, frozen) is not counted either.
 - When many agents go silent at once, the cause is more likely on the scheduler's side (a
   takeover, a pause, its network) than on theirs: no agent is given up while more than a set
   share of them, or all of several, is unreachable (Kubernetes' node lifecycle controller
   holds back evictions the same way in a large disruption). Normal timeouts resume as agents
-  return.
+  return, counted from the end of the disruption: the last to return are on their way.
 - Maintenance is Aurora's: DRAIN moves tasks away and the agent becomes DRAINED once it holds
   none; ACTIVATE returns it to service; SCHEDULE marks it to be used last.
 - Both are tables of (state, event) -> (state, actions); a pair missing from a table is a
@@ -150,11 +151,19 @@ class Agents:
             agent_id: AgentRecord(agent, L.SILENT, None, now) for agent_id, agent in stored.items()
         }
 
-    def listening(self, now: int) -> None:
-        """The scheduler can be reached from `now`: silent agents' timeouts start over."""
+    def restart_timeouts(self, now: int) -> None:
+        """Every agent not given up has a whole timeout from `now` (the scheduler can be
+        reached from now on, or a disruption is over)."""
         for record in self.records.values():
-            if record.link is L.SILENT:
+            if record.link is not L.LOST:
                 record.since_ms = now
+
+    def discount_silence(self, stalled_ms: int, now: int) -> None:
+        """The scheduler heard nothing for `stalled_ms` (it stood still): that long of each
+        agent's silence is not counted."""
+        for record in self.records.values():
+            if record.link is not L.LOST:
+                record.since_ms = min(now, record.since_ms + stalled_ms)
 
     def hello(self, info: AgentInfo, connection: int, now: int) -> Changed:
         record = self.records.get(info.agent_id)

@@ -73,6 +73,21 @@ class Liveness:
         """Rounds run at least this often, so that timeouts are noticed in time."""
         return min(1000, self.heartbeat_interval_ms)
 
+    @property
+    def stall_ms(self) -> int:
+        """A round this late means the scheduler itself stood still (paused, frozen, starved
+        of CPU): it heard nobody meanwhile, and that silence is not the agents'."""
+        return 5 * self.round_interval_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Disruption:
+    """Too many agents unreachable at once: none is given up meanwhile."""
+
+    unreachable: int
+    agents: int
+    share: float  # the guard's threshold, a fraction of `agents`
+
 
 Handler = Callable[["SchedulerState", Any, int, Ready], None]
 
@@ -96,6 +111,14 @@ class SchedulerState:
         self.agents = Agents()
         # Agents whose tasks are held back from being given up, in a disruption (0: none).
         self.held_back = 0
+        self.last_round_ms: int | None = None
+
+    def disruption(self) -> Disruption | None:
+        """What the disruption guard holds back, while it does."""
+        if not self.held_back:
+            return None
+        population = sum(record.link is not Link.LOST for record in self.agents)
+        return Disruption(self.held_back, population, self.liveness.disruption_share)
 
     # -- the entry point -----------------------------------------------------------------------
 
@@ -208,8 +231,22 @@ class SchedulerState:
             ready.log("agent_disconnected", agent=command.agent_id)
 
     def _listening(self, command: Listening, now: int, ready: Ready) -> None:
-        self.agents.listening(now)
+        self.agents.restart_timeouts(now)
         ready.wake(now)
+
+    def _discount_stall(self, now: int, ready: Ready) -> None:
+        """Silence counts against an agent only while the scheduler was there to hear it.
+        Without this, agents that went quiet as the scheduler froze would be given up the
+        moment it wakes, before they can reconnect, while those whose heartbeats waited in
+        its sockets look fine and keep the disruption guard from holding back."""
+        last, self.last_round_ms = self.last_round_ms, now
+        if last is None:
+            return
+        stalled = now - last - self.liveness.round_interval_ms
+        if stalled > self.liveness.stall_ms:
+            self.agents.discount_silence(stalled, now)
+            ready.log("scheduler_stalled", warning=True, stalled_ms=stalled,
+                      action="silence meanwhile not counted against agents")  # fmt: skip
 
     def _timeouts(self, now: int, ready: Ready) -> None:
         liveness = self.liveness
@@ -224,8 +261,12 @@ class SchedulerState:
             self.held_back = silent
             return
         if self.held_back:
-            ready.log("disruption_over", unreachable=silent, agents=population)
+            # Those not back yet may be on their way (a fleet reconnects over seconds, not at
+            # once): each gets a whole timeout from here, as after a start.
+            ready.log("disruption_over", unreachable=silent, agents=population,
+                      action=f"timeouts start over for {silent}")  # fmt: skip
             self.held_back = 0
+            self.agents.restart_timeouts(now)
         for changed in self.agents.timeouts(now, liveness.agent_timeout_ms):
             agent_id = changed.record.info.agent_id
             if AgentAction.HANG_UP in changed.actions:
@@ -277,6 +318,7 @@ class SchedulerState:
     # -- time ----------------------------------------------------------------------------------
 
     def _tick(self, command: Tick, now: int, ready: Ready) -> None:
+        self._discount_stall(now, ready)
         self._timeouts(now, ready)
         self.carry(self.cluster.tick(now), ready)
         self._finish_drains(now, ready)

@@ -26,6 +26,11 @@ from daybreak.store import schema
 from daybreak.store.leadership import check_epoch, take_over
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# A scheduler paused between two statements of a write (SIGSTOP, a VM frozen) keeps its
+# epoch check's share lock on the leadership row, and the next leader's takeover would wait on
+# it for as long as the pause lasts: PostgreSQL ends such a session after this long, which
+# rolls its transaction back. Far longer than any gap between statements of a live writer.
+IDLE_IN_TRANSACTION_MS = 5_000
 _encoder = msgspec.json.Encoder()
 
 
@@ -269,7 +274,13 @@ def open_store(url: str) -> Store:
         engine = sa.create_engine(full_url)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = sa.create_engine(full_url, pool_pre_ping=True)
+        engine = sa.create_engine(
+            full_url,
+            pool_pre_ping=True,
+            connect_args={
+                "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
+            },
+        )
     store = Store(engine)
     try:
         store.migrate()

@@ -53,6 +53,7 @@ def render(scheduler: Scheduler, name: str, **context: Any) -> Template:
             "now": scheduler.clock.now(),
             # Pages are served by the leader (standbys redirect): say which, and its epoch.
             "leader": leader if scheduler.epoch is None else f"{leader}, epoch {scheduler.epoch}",
+            "disruption": scheduler.state.disruption(),
             **context,
         },
     )

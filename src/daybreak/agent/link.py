@@ -1,0 +1,212 @@
+"""The conversation with the scheduler, for any machine: find the leader, say hello, resend
+what it has not applied, heartbeat, and hand its orders to the machine.
+
+The machine is whatever holds the tasks: the real agent's `TaskHost`, or a simulated one (the
+fleet simulator runs thousands of these links in a few processes). Status changes go through
+the outbox: numbered and kept before they are sent, so a connection may come and go and nothing
+is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import msgspec
+import websockets
+from websockets import InvalidStatus
+
+from daybreak.agent.outbox import Outbox
+from daybreak.model import agent_protocol as protocol
+from daybreak.model.task_state import TaskState
+
+__all__ = ["Machine", "SchedulerLink", "connect_url"]
+
+log = logging.getLogger("daybreak.agent")
+
+RECONNECT_MIN_S = 0.2
+RECONNECT_MAX_S = 5.0
+PING_S = 5.0
+OPEN_TIMEOUT_S = 5.0
+# How a standby closes an agent's connection: "standby; the leader is URL".
+STANDBY_REASON = "the leader is "
+
+
+class Machine(Protocol):
+    """What the conversation needs of the machine it speaks for."""
+
+    def hello(self) -> protocol.Hello: ...
+
+    def usage(self) -> tuple[protocol.TaskUsage, ...]: ...
+
+    def launch(self, message: protocol.Launch) -> None: ...
+
+    def kill(self, message: protocol.Kill) -> None: ...
+
+    async def answer(self, request: protocol.TaskRequest) -> protocol.AgentReply: ...
+
+
+def connect_url(scheduler_url: str) -> str:
+    """`http://host:port` (or ws://) to the agents' WebSocket endpoint."""
+    url = scheduler_url.rstrip("/")
+    for plain, secure in (("http://", "ws://"), ("https://", "wss://")):
+        if url.startswith(plain):
+            url = secure + url.removeprefix(plain)
+    if not url.startswith(("ws://", "wss://")):
+        url = "ws://" + url
+    return url if url.endswith(protocol.CONNECT_PATH) else url + protocol.CONNECT_PATH
+
+
+class SchedulerLink:
+    def __init__(
+        self,
+        scheduler_urls: Sequence[str],
+        credential: str | None,
+        outbox: Outbox,
+        machine: Machine,
+        clock: Callable[[], int],
+    ) -> None:
+        self.urls = [connect_url(url) for url in scheduler_urls]
+        self.credential = credential
+        self.outbox = outbox
+        self.machine = machine
+        self.clock = clock
+        self.heartbeat_interval_s = 5.0
+        self.reconnect_max_s = RECONNECT_MAX_S
+        self.leader_hint: str | None = None  # where a standby said the leader is
+        self.connected = asyncio.Event()
+        self._send_queue: asyncio.Queue[bytes] | None = None
+
+    def send_update(self, task_id: str, state: TaskState, message: str | None) -> None:
+        update = protocol.StatusUpdate(
+            seq=0, task_id=task_id, state=state, timestamp_ms=self.clock(), message=message
+        )
+        numbered = self.outbox.add(update)
+        if self._send_queue is not None:
+            self._send_queue.put_nowait(protocol.encode(numbered))
+
+    async def run(self) -> None:
+        """Keep one connection to the leading scheduler: on any failure, the next scheduler
+        of the list, after a jittered backoff once the whole list has failed."""
+        headers = {}
+        if self.credential:
+            headers["Authorization"] = f"Bearer {self.credential}"
+        backoff = RECONNECT_MIN_S
+        turn = 0
+        while True:
+            url = self.urls[turn % len(self.urls)]
+            turn += 1
+            if self.leader_hint is not None:
+                # A standby said where the leader is: go there first, even if not on our list.
+                url, self.leader_hint = connect_url(self.leader_hint), None
+                turn -= 1
+            try:
+                async with websockets.connect(
+                    url,
+                    additional_headers=headers,
+                    max_size=None,
+                    # A scheduler that stops answering (paused, cut off) is left in time to
+                    # say hello to another before the timeout gives our tasks up.
+                    ping_interval=PING_S,
+                    ping_timeout=PING_S,
+                    open_timeout=OPEN_TIMEOUT_S,
+                ) as connection:
+                    backoff = RECONNECT_MIN_S
+                    await self._converse(connection)
+            except* websockets.InvalidStatus as refused:
+                refusal = refused.exceptions[0]
+                status = refusal.response.status_code if isinstance(refusal, InvalidStatus) else 0
+                log.error(
+                    "event=refused url=%s status=HTTP %d: the scheduler turned this agent "
+                    "away; does --credential-file hold a token of its [agents]?",
+                    url,
+                    status,
+                )
+            except* (
+                OSError,
+                TimeoutError,
+                websockets.WebSocketException,
+                msgspec.DecodeError,
+            ) as errors:
+                log.warning("event=disconnected url=%s error=%r", url, errors.exceptions[0])
+            finally:
+                self._send_queue = None
+                self.connected.clear()
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                # Asked to stop while a library turned the cancellation into a connection
+                # error: stop all the same.
+                raise asyncio.CancelledError
+            if turn % len(self.urls) == 0:
+                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # jittered: not in step
+                backoff = min(self.reconnect_max_s, backoff * 2)
+
+    async def _converse(self, connection: websockets.ClientConnection) -> None:
+        hello = self.machine.hello()
+        await connection.send(protocol.encode(hello))
+        try:
+            welcome = protocol.decode_from_scheduler(await connection.recv())
+        except websockets.ConnectionClosed as closed:
+            reason = closed.rcvd.reason if closed.rcvd is not None else ""
+            if STANDBY_REASON in reason:
+                self.leader_hint = reason.split(STANDBY_REASON, 1)[1].strip() or None
+            raise
+        if not isinstance(welcome, protocol.Welcome):
+            raise msgspec.DecodeError(f"expected a welcome, got {type(welcome).__name__}")
+        self.heartbeat_interval_s = welcome.heartbeat_interval_ms / 1000
+        if welcome.agent_timeout_ms:
+            # Back in well within the time the scheduler waits before giving up our tasks.
+            self.reconnect_max_s = min(RECONNECT_MAX_S, welcome.agent_timeout_ms / 1000 / 5)
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        # No await between reading the backlog and opening the queue: no update can slip by.
+        for update in self.outbox.unacked_after(welcome.applied_seq):
+            queue.put_nowait(protocol.encode(update))
+        self._send_queue = queue
+        self.connected.set()
+        log.info("event=connected agent=%s backlog=%d", hello.agent_id, queue.qsize())
+        # The helpers and sandbox requests belong to this connection and end with it.
+        async with asyncio.TaskGroup() as helpers:
+            sender = helpers.create_task(self._sender(connection, queue))
+            beats = helpers.create_task(self._heartbeats(queue))
+            answers: set[asyncio.Task[None]] = set()
+            try:
+                async for frame in connection:
+                    message = protocol.decode_from_scheduler(frame)
+                    if isinstance(message, protocol.TaskRequest):
+                        answer = helpers.create_task(self._answer(message, queue))
+                        answers.add(answer)
+                        answer.add_done_callback(answers.discard)
+                    else:
+                        self._on_message(message)
+            finally:
+                for helper in (sender, beats, *answers):
+                    helper.cancel()
+
+    async def _answer(self, request: protocol.TaskRequest, queue: asyncio.Queue[bytes]) -> None:
+        queue.put_nowait(protocol.encode(await self.machine.answer(request)))
+
+    async def _sender(
+        self, connection: websockets.ClientConnection, queue: asyncio.Queue[bytes]
+    ) -> None:
+        while True:
+            frame = await queue.get()
+            await connection.send(frame.decode())
+
+    async def _heartbeats(self, queue: asyncio.Queue[bytes]) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_interval_s)
+            heartbeat = protocol.Heartbeat(timestamp_ms=self.clock(), usage=self.machine.usage())
+            queue.put_nowait(protocol.encode(heartbeat))
+
+    def _on_message(self, message: protocol.SchedulerMessage) -> None:
+        if isinstance(message, protocol.Launch):
+            self.machine.launch(message)
+        elif isinstance(message, protocol.Kill):
+            self.machine.kill(message)
+        elif isinstance(message, protocol.Ack):
+            self.outbox.ack(message.seq)
+        elif isinstance(message, protocol.Welcome):
+            log.warning("event=unexpected_welcome")
