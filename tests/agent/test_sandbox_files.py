@@ -96,3 +96,11 @@ def test_an_unknown_task_has_no_files(scheduler: FakeScheduler, agent: AgentProc
     )
     assert isinstance(reply, protocol.RequestFailed)
     assert reply.error.startswith("no task nope on agent agent-test-")
+
+
+def test_an_agent_request_that_fails_unexpectedly_is_answered_with_the_error(
+    scheduler: FakeScheduler, task_id: str
+) -> None:
+    reply = scheduler.request(read(task_id, ".logs/writer/0/stdout", offset=2**64))
+    assert isinstance(reply, protocol.RequestFailed)
+    assert reply.error.startswith("the agent failed to answer: OverflowError")

@@ -8,6 +8,7 @@ connection may come and go, the outbox does not.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 import uuid
@@ -26,6 +27,8 @@ from daybreak.model import agent_protocol as protocol
 from daybreak.model.task_state import TaskState
 
 __all__ = ["Agent", "AgentConfig", "connect_url"]
+
+log = logging.getLogger("daybreak.agent")
 
 
 def wall_ms() -> int:
@@ -131,4 +134,10 @@ class Agent:
                 )
         except SandboxPathError as error:
             reply = protocol.RequestFailed(request_id=request.request_id, error=str(error))
+        except Exception as error:  # every request gets its answer, whatever went wrong
+            log.exception("event=request_failed task=%s request=%r", request.task_id, request)
+            reply = protocol.RequestFailed(
+                request_id=request.request_id,
+                error=f"the agent failed to answer: {error.__class__.__name__}: {error}",
+            )
         return reply
