@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def swapping(task_dir: Path, outside: Path, stop: threading.Event) -> None:
 
 
 @pytest.fixture
-def racing(tmp_path: Path) -> tuple[Path, threading.Event]:
+def racing(tmp_path: Path) -> tuple[Path, Path]:
     task_dir = tmp_path / "task"
     (task_dir / "sandbox" / "d").mkdir(parents=True)
     (task_dir / "sandbox" / "d" / "file").write_bytes(b"inside\n")
@@ -40,7 +41,7 @@ def racing(tmp_path: Path) -> tuple[Path, threading.Event]:
     return task_dir, outside
 
 
-def race(task_dir: Path, outside: Path, attempt: object) -> tuple[int, int]:
+def race(task_dir: Path, outside: Path, attempt: Callable[[], bool]) -> tuple[int, int]:
     """Run `attempt` READS times while the swap runs: (escapes, refusals)."""
     stop = threading.Event()
     swapper = threading.Thread(target=swapping, args=(task_dir, outside, stop))
@@ -49,7 +50,7 @@ def race(task_dir: Path, outside: Path, attempt: object) -> tuple[int, int]:
     try:
         for _ in range(READS):
             try:
-                escapes += bool(attempt())  # type: ignore[operator]
+                escapes += attempt()
             except SandboxPathError:
                 refusals += 1
             time.sleep(0)  # let the swapper run between our steps too
