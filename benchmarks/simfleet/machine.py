@@ -12,6 +12,7 @@ import msgspec
 
 from daybreak.model import agent_protocol as protocol
 from daybreak.model.agent import PortRange
+from daybreak.model.credentials import new_token
 from daybreak.model.jobspec import Resources
 from daybreak.model.task_state import TERMINAL_STATES, TaskState
 
@@ -47,6 +48,7 @@ class SimulatedMachine:
         self.resources = resources
         self.behaviour = behaviour
         self.random = random.Random(f"{behaviour.seed}:{agent_id}")
+        self.secret = new_token()  # the machine's, kept while it lives (across agent restarts)
         self.tasks: dict[str, TaskState] = {}
         self.report: Report = lambda task_id, state, message: None
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -59,6 +61,7 @@ class SimulatedMachine:
             resources=self.resources,
             ports=PortRange(first=31000, last=32000),
             inventory=dict(self.tasks),
+            secret=self.secret,
         )
 
     def usage(self) -> tuple[protocol.TaskUsage, ...]:

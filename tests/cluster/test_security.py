@@ -147,6 +147,32 @@ def test_an_agent_without_the_agents_token_is_turned_away(secured: LocalCluster)
 
 
 @sqlite_only
+def test_an_agent_with_the_token_cannot_claim_another_agents_id(secured: LocalCluster) -> None:
+    """The cluster's agent token is not enough to be agent-1: an impostor holding it, with an
+    empty inventory, would turn agent-1's tasks LOST. It is turned away with the reason."""
+    spec = secured.job(instances=2)
+    created = secured.api.post(
+        "/jobs", content=msgspec.json.encode(spec), headers=bearer(ALICE_TOKEN)
+    )
+    assert created.status_code == 201, created.text
+    before = secured.wait_for_states(spec.key, TaskState.RUNNING, 2)
+    impostor = AgentProcess(
+        secured.scheduler.url, secured.directory / "impostor",
+        "--agent-id", "agent-1", "--hostname", "agent-1",
+        "--credential-file", str(secured.directory / "agent-token"),
+    )  # fmt: skip
+    secured.agents.append(impostor.start())
+    wait_for(lambda: "known by another secret" in impostor.log.read_text(), "the refusal")
+    assert "event=agent_refused agent=agent-1" in secured.scheduler.log.read_text()
+    after = secured.status(spec.key)
+    assert [(t.task_id, t.state) for t in after.active] == [
+        (t.task_id, TaskState.RUNNING) for t in before.active
+    ]
+    agents = msgspec.json.decode(secured.api.get("/agents").content, type=AgentList).agents
+    assert [a.agent_id for a in agents if a.online] == ["agent-1"]
+
+
+@sqlite_only
 def test_the_cli_presents_a_token_and_says_when_it_is_refused(
     secured: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -42,12 +42,14 @@ class FakeAgent:
     seq: int = 0
     inventory: dict[str, TaskState] = field(default_factory=dict)
     connection: Callable[[protocol.Message], None] | None = None
+    secret: str = ""
 
     def hello(self) -> protocol.Hello:
         return protocol.Hello(
             agent_id=self.agent_id, hostname=self.agent_id, attributes={"host": self.agent_id},
             resources=Resources(cpu=self.cpu, ram_mb=8192, disk_mb=8192),
             ports=PortRange(first=31000, last=31099), inventory=dict(self.inventory),
+            secret=self.secret,
         )  # fmt: skip
 
     def send(self, message: protocol.Message) -> None:

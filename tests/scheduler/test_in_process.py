@@ -7,7 +7,9 @@ import asyncio
 from pathlib import Path
 
 import msgspec
+import pytest
 
+from daybreak.errors import AuthError
 from daybreak.model import agent_protocol as protocol
 from daybreak.model.task_state import TaskState
 from daybreak.scheduler.clock import FakeClock
@@ -132,5 +134,35 @@ def test_in_a_disruption_every_page_says_what_is_held_back_and_why(tmp_path: Pat
             await harness.connect(FakeAgent("a0", inventory=agents[0].inventory))
             await harness.advance(1000)
             assert "Disruption" not in (await harness.api.get("/agents")).text
+
+    asyncio.run(story())
+
+
+def test_an_agent_id_belongs_to_the_secret_it_first_came_with(tmp_path: Path) -> None:
+    async def story() -> None:
+        async with in_process(sqlite(tmp_path)) as harness:
+            real = await harness.connect(FakeAgent("a1", secret="real"))
+            await web_running_on(harness, real, instances=2)
+            for forged in ("forged", ""):
+                impostor = FakeAgent("a1", secret=forged)  # empty-handed: no tasks
+                with pytest.raises(AuthError, match="'a1' is known by another secret"):
+                    harness.scheduler.agent_connected(
+                        impostor.hello(), impostor.send, impostor.hang_up
+                    )
+                await harness.settle()
+                assert impostor.received == [] and real.hung_up == 0
+            status = await harness.status(harness.job().key)
+            assert [t.state for t in status.active] == [TaskState.RUNNING] * 2
+
+            # The agent itself, reconnecting before its old connection closed: welcome, and
+            # the old connection is closed.
+            again = await harness.connect(FakeAgent("a1", secret="real", inventory=real.inventory))
+            assert real.hung_up == 1 and isinstance(again.received[0], protocol.Welcome)
+
+            # Given up (LOST), the id is free again: a reinstalled machine takes it.
+            await harness.disconnect(again)
+            await harness.advance(TIMEOUT_MS + 2000)
+            reinstalled = await harness.connect(FakeAgent("a1", secret="new"))
+            assert isinstance(reinstalled.received[0], protocol.Welcome)
 
     asyncio.run(story())

@@ -24,6 +24,7 @@ from daybreak.agent.sandbox_files import SandboxPathError, follow_file, list_fil
 from daybreak.agent.settings import AgentConfig
 from daybreak.errors import DaybreakError
 from daybreak.model import agent_protocol as protocol
+from daybreak.model.credentials import new_token
 from daybreak.model.task_state import TaskState
 
 __all__ = ["Agent", "AgentConfig", "connect_url"]
@@ -37,6 +38,9 @@ def wall_ms() -> int:
 
 class _Identity(msgspec.Struct, frozen=True):
     agent_id: str
+    # Proves to the scheduler that this is the agent that first connected with the id: the
+    # cluster's agent token alone cannot claim another agent's id. Made once, kept here.
+    secret: str = ""
 
 
 class Agent:
@@ -45,7 +49,8 @@ class Agent:
         self.clock = clock
         config.work_dir.mkdir(parents=True, exist_ok=True)
         make_tasks_dir(config.work_dir)
-        self.agent_id = self._identity()
+        identity = self._identity()
+        self.agent_id, self.secret = identity.agent_id, identity.secret
         # Looked up once: it may ask DNS, which must not stall the loop at each reconnect.
         self.address = socket.getfqdn()
         self.outbox = Outbox(config.work_dir)
@@ -54,19 +59,26 @@ class Agent:
             config.scheduler_urls, config.credential, self.outbox, self, clock
         )
 
-    def _identity(self) -> str:
+    def _identity(self) -> _Identity:
         path = self.config.work_dir / "agent.json"
         if path.exists():
-            stored = msgspec.json.decode(path.read_bytes(), type=_Identity).agent_id
-            if self.config.agent_id and self.config.agent_id != stored:
+            stored = msgspec.json.decode(path.read_bytes(), type=_Identity)
+            if self.config.agent_id and self.config.agent_id != stored.agent_id:
                 raise DaybreakError(
-                    f"{path} belongs to agent {stored!r}, not {self.config.agent_id!r}: "
-                    "give each agent its own --work-dir"
+                    f"{path} belongs to agent {stored.agent_id!r}, not "
+                    f"{self.config.agent_id!r}: give each agent its own --work-dir"
                 )
-            return stored
-        agent_id = self.config.agent_id or f"{self.config.hostname}-{uuid.uuid4().hex[:8]}"
-        path.write_bytes(msgspec.json.encode(_Identity(agent_id)))
-        return agent_id
+            if stored.secret:
+                return stored
+            identity = _Identity(stored.agent_id, new_token())  # kept by an older version
+        else:
+            agent_id = self.config.agent_id or f"{self.config.hostname}-{uuid.uuid4().hex[:8]}"
+            identity = _Identity(agent_id, new_token())
+        temporary = path.with_suffix(".tmp")
+        temporary.touch(mode=0o600)
+        temporary.write_bytes(msgspec.json.encode(identity))
+        temporary.replace(path)
+        return identity
 
     async def run(self) -> None:
         """Run until cancelled; an exception in any of the agent's loops ends it, raised."""
@@ -93,6 +105,7 @@ class Agent:
             inventory=self.host.inventory(),
             address=self.address,
             work_dir=str(self.config.work_dir.resolve()),
+            secret=self.secret,
         )
 
     def usage(self) -> tuple[protocol.TaskUsage, ...]:

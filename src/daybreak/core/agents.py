@@ -165,12 +165,14 @@ class Agents:
             if record.link is not L.LOST:
                 record.since_ms = min(now, record.since_ms + stalled_ms)
 
-    def hello(self, info: AgentInfo, connection: int, now: int) -> Changed:
+    def hello(
+        self, info: AgentInfo, connection: int, now: int, secret_hash: str | None = None
+    ) -> Changed:
         record = self.records.get(info.agent_id)
         if record is None:
             record = AgentRecord(StoredAgent(info=info), L.SILENT, None, now)
             self.records[info.agent_id] = record
-        record.stored = msgspec.structs.replace(record.stored, info=info)
+        record.stored = msgspec.structs.replace(record.stored, info=info, secret_hash=secret_hash)
         changed = self._move(record, E.HELLO, now)
         assert changed is not None  # every link state takes a hello
         record.connection = connection

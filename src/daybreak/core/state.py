@@ -47,10 +47,11 @@ from daybreak.core.ready import Ready
 from daybreak.core.scheduling import schedule
 from daybreak.core.settings import Settings
 from daybreak.core.updates import JobUpdates
-from daybreak.errors import InvalidParameterError
+from daybreak.errors import AuthError, InvalidParameterError
 from daybreak.model import agent_protocol as protocol
 from daybreak.model.agent import AgentInfo, MaintenanceMode
 from daybreak.model.api import Quota
+from daybreak.model.credentials import hash_token
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.records import Snapshot
 from daybreak.model.task_state import TERMINAL_STATES
@@ -181,7 +182,17 @@ class SchedulerState:
             resources=hello.resources, ports=hello.ports, address=hello.address,
             work_dir=hello.work_dir,
         )  # fmt: skip
-        changed = self.agents.hello(info, command.connection, now)
+        secret_hash = hash_token(hello.secret) if hello.secret else None
+        known = self.agents.get(info.agent_id)
+        if known is not None and known.link is not Link.LOST:
+            claimed = known.stored.secret_hash
+            if claimed is not None and claimed != secret_hash:
+                raise AuthError(
+                    f"agent {info.agent_id!r} is known by another secret: this is not the "
+                    "agent that first connected with that id (a copied or reinstalled work "
+                    "directory, or an impostor); its id is free again once it is LOST"
+                )
+        changed = self.agents.hello(info, command.connection, now, secret_hash)
         stored = changed.record.stored
         self.cluster.register_agent(info, now)
         self.cluster.fleet.set_maintenance(info.agent_id, stored.maintenance)

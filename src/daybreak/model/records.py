@@ -20,6 +20,8 @@ class StoredAgent(msgspec.Struct, frozen=True, kw_only=True):
     maintenance: MaintenanceMode = MaintenanceMode.NONE
     # The highest status update sequence number applied from this agent.
     applied_seq: int = 0
+    # The hash of the secret its first hello carried (see `agent_protocol.Hello.secret`).
+    secret_hash: str | None = None
 
 
 @dataclass

@@ -16,6 +16,7 @@ import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
+from daybreak.errors import DaybreakError
 from daybreak.model import agent_protocol as protocol
 from daybreak.scheduler.access import Access, access
 from daybreak.scheduler.role import Role
@@ -83,6 +84,12 @@ async def agent_connection(socket: WebSocket[Any, Any, Any], standing: Role) -> 
                 writer.cancel()
     except* WebSocketDisconnect:
         pass
+    except* DaybreakError as refusals:
+        refusal = refusals.exceptions[0]
+        log.warning("event=agent_refused agent=%s error=%s", agent_id, refusal)
+        agent_id = None  # never connected: nothing to disconnect
+        with contextlib.suppress(Exception):
+            await socket.close(POLICY_VIOLATION, str(refusal)[:120])
     except* (msgspec.DecodeError, msgspec.ValidationError) as errors:
         error = errors.exceptions[0]
         log.warning("event=agent_protocol_error agent=%s error=%s", agent_id, error)

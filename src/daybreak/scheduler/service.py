@@ -245,12 +245,16 @@ class Scheduler:
     def agent_connected(
         self, hello: protocol.Hello, send: Sender, hang_up: Callable[[], None]
     ) -> None:
+        """Take the agent's hello; a refusal (its id is another agent's) is raised, and the
+        agent's current connection, if any, is left alone."""
+        connection = self._connections + 1
+        # Decided at once; carried out (the welcome sent) only after the link is in place.
+        self.tell(AgentHello(hello, connection))
+        self._connections = connection
         previous = self.links.get(hello.agent_id)
         if previous is not None:
             previous.hang_up()  # an agent restarted before its old connection timed out
-        self._connections += 1
-        self.links[hello.agent_id] = AgentLink(self._connections, send, hang_up)
-        self.tell(AgentHello(hello, self._connections))
+        self.links[hello.agent_id] = AgentLink(connection, send, hang_up)
 
     def agent_disconnected(self, agent_id: str, send: Sender) -> None:
         link = self.links.get(agent_id)
