@@ -43,6 +43,12 @@ import click
     show_default=True,
     help="Limit tasks with cgroups where the machine allows (else measure and enforce).",
 )
+@click.option(
+    "--task-user",
+    help="Run the tasks of roles with no Unix account on this machine as this user (for "
+    "example nobody). Without it, such tasks are refused when the agent runs as root; tasks "
+    "run as root only when named here.",
+)
 @click.option("--task-pids-max", default=4096, show_default=True, help="Processes per task.")
 @click.option(
     "--usage-interval", default="5s", show_default=True, help="How often usage is measured."

@@ -9,6 +9,7 @@ resumes where it was.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import signal
@@ -85,6 +86,9 @@ class DevCluster:
             "--attributes", f"rack=r{number}",
             "--ports", f"{first}-{first + PORTS_PER_AGENT - 1}",
             "--resources", self.agent_share(),
+            # A cluster on one's own machine: tasks of roles without an account run as the
+            # person who started it.
+            "--task-user", getpass.getuser(),
         ]  # fmt: skip
 
     def agent_share(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import os
 import signal
@@ -46,6 +47,8 @@ class AgentProcess:
             "--hostname", "agent-test",
             "--attributes", "rack=r1",
             "--resources", "cpu=4,ram=4GiB,disk=10GiB",
+            # Tests make up roles that have no account; as root, they run as root, explicitly.
+            "--task-user", getpass.getuser(),
             *extra,
         ]  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None

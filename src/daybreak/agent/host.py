@@ -34,7 +34,6 @@ from daybreak.agent.cgroups import (
 from daybreak.agent.executor.checkpoint import TaskLaunch
 from daybreak.agent.executor.health import Health, HealthTracker
 from daybreak.agent.executor.planner import Phase
-from daybreak.agent.executor.processes import account_of
 from daybreak.agent.executor.supervisor import TaskSupervisor
 from daybreak.agent.executor.tree import ProcessTables
 from daybreak.agent.gc import FinishedSandbox, sandboxes_to_remove
@@ -50,6 +49,7 @@ from daybreak.agent.probes import (
     run_check,
 )
 from daybreak.agent.settings import AgentConfig
+from daybreak.agent.task_users import TaskUserError, check_reachable, task_user
 from daybreak.agent.usage import measure, oom_message, over_limit, tree_bytes
 from daybreak.errors import DaybreakError
 from daybreak.model import agent_protocol as protocol
@@ -191,8 +191,13 @@ class TaskHost:
         except DaybreakError as error:
             self._report_unrunnable(task_id, f"Cannot run the task: {error}")
             return
-        role = message.spec.key.role
-        user = role if os.geteuid() == 0 and account_of(role) is not None else None
+        try:
+            user = task_user(message.spec.key.role, self.config.task_user, self.config.hostname)
+            if user is not None:
+                check_reachable(self.config.work_dir, user)
+        except TaskUserError as error:
+            self._report_unrunnable(task_id, f"Cannot run the task: {error}")
+            return
         self._preparing[task_id] = None
         self._own(self._prepare_and_start(task, now, user))
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from daybreak.agent.daemon import Agent
+from daybreak.agent.executor.processes import account_of
 from daybreak.agent.machine import default_hostname, parse_pairs, parse_ports, parse_resources
 from daybreak.agent.settings import AgentConfig
 from daybreak.errors import InvalidParameterError
@@ -27,6 +28,7 @@ def build_config(
     agent_id: str | None,
     credential_file: str | None,
     cgroups: bool,
+    task_user: str | None,
     task_pids_max: int,
     usage_interval: str,
     sandbox_max_age: str,
@@ -53,12 +55,19 @@ def build_config(
         agent_id=agent_id,
         credential=credential,
         cgroups=cgroups,
+        task_user=_task_user(task_user),
         task_pids_max=task_pids_max,
         usage_interval_s=parse_duration_s(usage_interval, "--usage-interval"),
         sandbox_max_age_s=parse_duration_s(sandbox_max_age, "--sandbox-max-age"),
         sandbox_max_total_mb=parse_size_mb(sandbox_max_total, "--sandbox-max-total"),
         gc_interval_s=parse_duration_s(gc_interval, "--gc-interval"),
     )
+
+
+def _task_user(name: str | None) -> str | None:
+    if name is not None and account_of(name) is None:
+        raise InvalidParameterError(f"--task-user {name}: no such user on this machine")
+    return name
 
 
 def run_agent(config: AgentConfig) -> None:

@@ -21,6 +21,9 @@ class AgentConfig:
     ports: PortRange
     # Limit tasks with cgroups where the machine allows; otherwise measure and enforce.
     cgroups: bool
+    # Who runs the tasks of roles with no Unix account here, when the agent is root (None:
+    # such tasks are refused, as Aurora refused them).
+    task_user: str | None
     # Most processes one task may hold at once (a fork bomb stops there).
     task_pids_max: int
     # How often each task's usage is measured (and its ram and disk limits checked).
