@@ -173,6 +173,40 @@ def test_an_agent_with_the_token_cannot_claim_another_agents_id(secured: LocalCl
 
 
 @sqlite_only
+def test_a_tasks_files_are_its_roles_even_where_reads_are_open(secured: LocalCluster) -> None:
+    """Logs hold secrets: listing, reading and following a task's files take its role (or an
+    admin) whenever security is on; its summary stays open, as the operator chose."""
+    spec = secured.job(instances=1)
+    created = secured.api.post(
+        "/jobs", content=msgspec.json.encode(spec), headers=bearer(ALICE_TOKEN)
+    )
+    assert created.status_code == 201, created.text
+    [task] = secured.wait_for_states(spec.key, TaskState.RUNNING, 1).active
+    files = f"/tasks/{task.task_id}"
+    routes = [f"{files}/files", f"{files}/file?path=.logs", f"{files}/file/follow?path=x"]
+    key = spec.key
+    pages = [f"/scheduler/{key.role}/{key.environment}/{key.name}/task/{task.task_id}/browse",
+             f"/scheduler/{key.role}/{key.environment}/{key.name}/task/{task.task_id}/file?path=x"]  # fmt: skip
+    web = httpx.Client(base_url=secured.scheduler.url, timeout=10)
+    for path in routes:
+        anonymous = secured.api.get(path)
+        assert anonymous.status_code == 401, (path, anonymous.text)
+        assert "need credentials of its role" in anonymous.json()["error"]
+        other = secured.api.get(path, headers=bearer(BOB_TOKEN))
+        assert other.status_code == 403, (path, other.text)
+        assert other.json()["error"] == f"bob may not read the files of role {key.role!r}"
+    for path in pages:
+        assert web.get(path).status_code == 401, path
+        assert web.get(path, headers=bearer(BOB_TOKEN)).status_code == 403, path
+        assert web.get(path, headers=bearer(ALICE_TOKEN)).status_code == 200, path
+    for token in (ALICE_TOKEN, OPS_TOKEN):
+        listed = secured.api.get(routes[0], headers=bearer(token))
+        assert listed.status_code == 200, listed.text
+    assert secured.api.get(files).status_code == 200  # the summary: open reads
+    web.close()
+
+
+@sqlite_only
 def test_the_cli_presents_a_token_and_says_when_it_is_refused(
     secured: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

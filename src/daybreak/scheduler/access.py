@@ -3,6 +3,8 @@
 - OPEN: anyone (health);
 - READ: anyone when the operator leaves reads open, else any authenticated user;
 - ROLE: a user of the role in the path (or, for a create, in the body; see `require_role`);
+- FILES: a task's sandbox and logs, which hold secrets: a user of the task's role, or an
+  admin, whenever security is on (open reads do not open them);
 - ADMIN: an admin;
 - AGENT: an agent's credential.
 
@@ -29,6 +31,7 @@ class Access(Enum):
     OPEN = "open"
     READ = "read"
     ROLE = "role"
+    FILES = "files"
     ADMIN = "admin"
     AGENT = "agent"
 
@@ -59,6 +62,11 @@ def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHand
     if principal is None:
         if level is Access.READ and security.open_reads:
             return
+        if level is Access.FILES:
+            raise _unauthenticated(
+                "a task's files need credentials of its role (or an admin's), even where "
+                "reads are open"
+            )
         raise _unauthenticated(
             "this call needs credentials: a bearer token (DAYBREAK_TOKEN) or a user and "
             "password for HTTP basic (~/.netrc)"
@@ -69,6 +77,21 @@ def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHand
     role = connection.path_params.get("role")
     if level is Access.ROLE and role is not None:
         require_role(connection, role)
+    if level is Access.FILES:
+        role = role or _role_of_task(connection, connection.path_params.get("task_id"))
+        if role is not None and not principal.may_change(role):
+            raise PermissionDeniedException(
+                detail=f"{principal.name} may not read the files of role {role!r}"
+            )
+
+
+def _role_of_task(
+    connection: ASGIConnection[Any, Any, Any, Any], task_id: str | None
+) -> str | None:
+    """The role of the task in the path (None when unknown: the handler says so, 404)."""
+    scheduler = connection.app.state.role.scheduler
+    task = None if scheduler is None or task_id is None else scheduler.view.tasks.get(task_id)
+    return None if task is None else task.job.role
 
 
 def require_role(connection: ASGIConnection[Any, Any, Any, Any], role: str) -> None:

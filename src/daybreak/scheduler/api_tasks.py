@@ -18,6 +18,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from daybreak.errors import DaybreakError, InvalidParameterError
 from daybreak.model import agent_protocol as protocol
 from daybreak.model.api import API_PREFIX, SandboxListing, TaskDetails
+from daybreak.scheduler.access import Access, access
 from daybreak.scheduler.agent_requests import REPLY_TIMEOUT_S
 from daybreak.scheduler.service import Scheduler, TaskNotFoundError
 
@@ -94,13 +95,13 @@ async def get_task(task_id: str, scheduler: Scheduler) -> TaskDetails:
     return await task_details(scheduler, task_id)
 
 
-@get(TASK_PATH + "/files")
+@get(TASK_PATH + "/files", opt=access(Access.FILES))
 async def list_files(task_id: str, scheduler: Scheduler, path: str = "") -> SandboxListing:
     """The entries of a directory of the task's (`path` relative to it; "" for the top)."""
     return await list_task_files(scheduler, task_id, path)
 
 
-@get(TASK_PATH + "/file", media_type="application/octet-stream")
+@get(TASK_PATH + "/file", media_type="application/octet-stream", opt=access(Access.FILES))
 async def read_file(
     task_id: str, path: str, scheduler: Scheduler, offset: int = 0, length: int = CHUNK_BYTES
 ) -> Response[bytes]:
@@ -111,7 +112,7 @@ async def read_file(
     )
 
 
-@get(TASK_PATH + "/file/follow")
+@get(TASK_PATH + "/file/follow", opt=access(Access.FILES))
 async def follow_file(
     request: Request[Any, Any, Any], task_id: str, path: str, scheduler: Scheduler, offset: int = -1
 ) -> ServerSentEvent:

@@ -21,6 +21,7 @@ from daybreak.model.api import API_PREFIX
 from daybreak.model.jobspec import JobKey
 from daybreak.model.task_state import TERMINAL_STATES
 from daybreak.scheduler import api_tasks
+from daybreak.scheduler.access import Access, access
 from daybreak.scheduler.role import NotLeaderError, redirect_to_leader
 from daybreak.scheduler.service import Scheduler
 from daybreak.scheduler.statuses import status_of
@@ -117,7 +118,7 @@ async def task(scheduler: Scheduler, role: str, env: str, name: str, task_id: st
     )
 
 
-@get(TASK + "/browse")
+@get(TASK + "/browse", opt=access(Access.FILES))
 async def browse(
     *, scheduler: Scheduler, role: str, env: str, name: str, task_id: str, path: str = ""
 ) -> Template:
@@ -128,7 +129,7 @@ async def browse(
     return render(scheduler, "browse.html", key=key, listing=listing, parent=parent)
 
 
-@get(TASK + "/file")
+@get(TASK + "/file", opt=access(Access.FILES))
 async def file(
     *, scheduler: Scheduler, role: str, env: str, name: str, task_id: str, path: str
 ) -> Template:
