@@ -3,6 +3,7 @@ without credentials and 403 to a user of another role; agents need their own tok
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Iterator
@@ -204,6 +205,34 @@ def test_a_tasks_files_are_its_roles_even_where_reads_are_open(secured: LocalClu
         assert listed.status_code == 200, listed.text
     assert secured.api.get(files).status_code == 200  # the summary: open reads
     web.close()
+
+
+@sqlite_only
+def test_a_flood_of_password_guesses_does_not_stall_the_scheduler(secured: LocalCluster) -> None:
+    """1,000 concurrent requests, each with another wrong password (nothing to remember): each
+    is answered, 401 or 503 with Retry-After, and health and bearer tokens are served meanwhile.
+    (Checked on the event loop, the scrypt work held /health for over a minute.)"""
+    base = secured.scheduler.url
+    guesses = [httpx.BasicAuth("alice", f"guess-{n}") for n in range(1000)]
+
+    async def flood() -> tuple[list[int], list[str], int]:
+        limits = httpx.Limits(max_connections=1000)
+        async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
+            attempts = [asyncio.create_task(client.post("/api/v1/jobs", content=b"{}",
+                                                        auth=auth)) for auth in guesses]  # fmt: skip
+            await asyncio.sleep(0.5)  # the guesses are in
+            # Served in the middle of the flood (a hang would time out), without a password.
+            health = await client.get("/health", timeout=10)
+            quota = await client.get(f"/api/v1/quotas/{secured.role}",
+                                     headers=bearer(ALICE_TOKEN), timeout=10)  # fmt: skip
+            answered = await asyncio.gather(*attempts)
+        retry = [r.headers.get("retry-after", "") for r in answered if r.status_code == 503]
+        return [r.status_code for r in answered], retry, health.status_code + quota.status_code
+
+    statuses, retry, served = asyncio.run(flood())
+    assert served == 400  # 200 + 200
+    assert set(statuses) <= {401, 503} and statuses.count(401) >= 2
+    assert retry == ["1"] * statuses.count(503)
 
 
 @sqlite_only

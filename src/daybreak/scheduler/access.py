@@ -17,14 +17,20 @@ from enum import Enum
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import (
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ServiceUnavailableException,
+)
 from litestar.handlers import BaseRouteHandler
 
+from daybreak.scheduler.passwords import TooManyPasswordChecksError
 from daybreak.scheduler.security import BadCredentialsError, Principal, Security
 
 # Basic first: a browser answers only the first challenge of the header, and Basic is the one
 # it can (with the user's password); the CLI sends its bearer token without being asked.
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="daybreak", Bearer realm="daybreak"'}
+RETRY_SOON = {"Retry-After": "1"}
 
 
 class Access(Enum):
@@ -45,7 +51,7 @@ def _unauthenticated(detail: str) -> NotAuthorizedException:
     return NotAuthorizedException(detail=detail, headers=CHALLENGE)
 
 
-def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     level: Access = handler.opt.get("access", Access.READ)
     if level is Access.OPEN:
         return
@@ -56,9 +62,11 @@ def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHand
             raise _unauthenticated("agents must present a token the scheduler's agents accept")
         return
     try:
-        principal = security.authenticate(header)
+        principal = await security.authenticate(header)
     except BadCredentialsError as error:
         raise _unauthenticated(f"not authenticated: {error}") from error
+    except TooManyPasswordChecksError as error:
+        raise ServiceUnavailableException(detail=str(error), headers=RETRY_SOON) from error
     if principal is None:
         if level is Access.READ and security.open_reads:
             return

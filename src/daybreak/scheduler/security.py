@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 
 from daybreak.errors import InvalidParameterError
-from daybreak.model.credentials import hash_token, verify_password
+from daybreak.model.credentials import hash_token
+from daybreak.scheduler.passwords import PasswordChecks
 
 
 class UserEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -90,8 +90,7 @@ class Security:
             token: name for name, user in settings.users.items() for token in user.tokens
         }
         self.agent_tokens = frozenset(settings.agents.tokens)
-        # Passwords already checked, by the SHA-256 of what was presented: scrypt once each.
-        self._verified: dict[tuple[str, str], bool] = {}
+        self.passwords = PasswordChecks()
 
     @classmethod
     def disabled(cls) -> Security:
@@ -114,10 +113,11 @@ class Security:
             _check_hash(path, f"agents.tokens[{index}]", token, "sha256", 2)
         return cls(settings, path)
 
-    def authenticate(self, authorization: str | None) -> Principal | None:
+    async def authenticate(self, authorization: str | None) -> Principal | None:
         """The caller named by an Authorization header; None if it names nobody.
 
-        Raises BadCredentialsError when credentials are presented but do not match."""
+        Raises BadCredentialsError when credentials are presented but do not match, and
+        TooManyPasswordChecksError when a password cannot be checked now."""
         if not self.enabled:
             return ANYONE
         if not authorization:
@@ -126,7 +126,7 @@ class Security:
         if scheme.lower() == "bearer":
             name = self.user_tokens.get(hash_token(value.strip()))
         elif scheme.lower() == "basic":
-            name = self._basic(value.strip())
+            name = await self._basic(value.strip())
         else:
             raise BadCredentialsError(f"unsupported authorization scheme {scheme!r}")
         if name is None:
@@ -134,7 +134,7 @@ class Security:
         user = self.users[name]
         return Principal(name=name, roles=frozenset(user.roles), admin=user.admin)
 
-    def _basic(self, encoded: str) -> str | None:
+    async def _basic(self, encoded: str) -> str | None:
         try:
             name, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError) as error:
@@ -142,12 +142,7 @@ class Security:
         user = self.users.get(name)
         if user is None or user.password is None:
             return None
-        key = (name, hashlib.sha256(password.encode()).hexdigest())
-        if key not in self._verified:
-            if len(self._verified) > 10_000:
-                self._verified.clear()
-            self._verified[key] = verify_password(password, user.password)
-        return name if self._verified[key] else None
+        return name if await self.passwords.verify(name, password, user.password) else None
 
     def agent_allowed(self, authorization: str | None) -> bool:
         if not self.enabled:
