@@ -1,8 +1,8 @@
 """Server time of the web UI's pages with a 10,000-instance job RUNNING.
 
-Starts a real `daybreak scheduler` (SQLite) and 50 simulated agents: each speaks the agent
-protocol over the real WebSocket (hello, heartbeats, STARTING then RUNNING for every launch)
-but starts no process, so the scheduler holds 10,000 running tasks without this machine running
+Starts a real `daybreak scheduler` (SQLite) and 50 simulated agents (`simfleet`: the real
+agent's link over real WebSockets, STARTING then RUNNING for every launch) that start no
+process, so the scheduler holds 10,000 running tasks without this machine running
 20,000 processes. Creates the job through the API, waits until every instance is RUNNING, then
 fetches each page REPEATS times over HTTP and prints one JSON object: per page, the median, p95
 and worst of the scheduler's own time (its `Server-Timing` header: handler and template
@@ -15,102 +15,30 @@ server time under 500 ms.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import itertools
 import json
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import httpx
 import msgspec
-from websockets.asyncio.client import ClientConnection, connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.cluster.conftest import CLUSTER, SchedulerProcess, wait_for
 
-from daybreak.agent.daemon import connect_url
-from daybreak.model import agent_protocol as protocol
-from daybreak.model.agent import PortRange
+from benchmarks.simfleet.fleet import Fleet
 from daybreak.model.api import JobList
 from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
 from daybreak.model.task_state import TaskState
 
 FLOOR_MS = 500.0
+# Agents that each take a large share of 10,000 instances.
+BIG = Resources(cpu=256, ram_mb=1 << 20, disk_mb=1 << 22)
 TIMEOUT_S = 300.0
-
-
-async def simulated_agent(url: str, number: int, stop: asyncio.Event) -> None:
-    """An agent that runs nothing: every launch is reported STARTING, then RUNNING."""
-    seq = itertools.count(1)
-    async with connect(url, max_size=None) as socket:
-        hello = protocol.Hello(
-            agent_id=f"sim-{number}", hostname=f"sim-{number}",
-            attributes={"rack": f"r{number % 10}"},
-            resources=Resources(cpu=256, ram_mb=1 << 20, disk_mb=1 << 22),
-            ports=PortRange(first=31000, last=32000), inventory={},
-        )  # fmt: skip
-        await socket.send(protocol.encode(hello).decode())
-        welcome = protocol.decode_from_scheduler(await socket.recv())
-        assert isinstance(welcome, protocol.Welcome)
-        beats = asyncio.create_task(heartbeats(socket, welcome.heartbeat_interval_ms, stop))
-        try:
-            while not stop.is_set():
-                try:
-                    frame = await asyncio.wait_for(socket.recv(), 0.5)
-                except TimeoutError:
-                    continue
-                message = protocol.decode_from_scheduler(frame)
-                if isinstance(message, protocol.Launch | protocol.Kill):
-                    states = (
-                        (TaskState.STARTING, TaskState.RUNNING)
-                        if isinstance(message, protocol.Launch)
-                        else (TaskState.KILLED,)
-                    )
-                    for state in states:
-                        update = protocol.StatusUpdate(
-                            seq=next(seq), task_id=message.task_id, state=state,
-                            timestamp_ms=int(time.time() * 1000),
-                        )  # fmt: skip
-                        await socket.send(protocol.encode(update).decode())
-        finally:
-            beats.cancel()
-
-
-async def heartbeats(socket: ClientConnection, interval_ms: int, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        beat = protocol.Heartbeat(timestamp_ms=int(time.time() * 1000))
-        await socket.send(protocol.encode(beat).decode())
-        await asyncio.sleep(interval_ms / 1000)
-
-
-class Fleet:
-    """The simulated agents, on an event loop of their own in a thread."""
-
-    def __init__(self, scheduler_url: str, agents: int) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.stop = asyncio.Event()
-        self.url = connect_url(scheduler_url)
-        self.agents = agents
-        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self.run(),))
-
-    async def run(self) -> None:
-        await asyncio.gather(
-            *(simulated_agent(self.url, number, self.stop) for number in range(self.agents))
-        )
-
-    def __enter__(self) -> Fleet:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.loop.call_soon_threadsafe(self.stop.set)
-        self.thread.join(30)
 
 
 def running(api: httpx.Client, key: JobKey) -> int:
@@ -155,11 +83,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temporary:
         work = Path(temporary)
         store = f"sqlite:///{work / 'scheduler.db'}"
-        scheduler = SchedulerProcess(store, work / "scheduler.log").start()
+        scheduler = SchedulerProcess(
+            store, work / "scheduler.log", "--max-instances-per-job", str(options.instances)
+        ).start()
         api = httpx.Client(base_url=scheduler.url + "/api/v1", timeout=60)
         web = httpx.Client(base_url=scheduler.url, timeout=60)
         try:
-            with Fleet(scheduler.url, options.agents):
+            with Fleet([scheduler.url], work / "fleet", options.agents, resources=BIG) as fleet:
+                fleet.start()
                 created = time.monotonic()
                 response = api.post("/jobs", content=msgspec.json.encode(spec))
                 assert response.status_code == 201, response.text

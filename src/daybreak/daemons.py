@@ -134,6 +134,13 @@ def agent_command(**options: Any) -> None:
     help="How long a task must be pending before it may preempt others.",
 )
 @click.option(
+    "--max-instances-per-job",
+    default=4000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="The most instances one job may have (Aurora's -max_tasks_per_job).",
+)
+@click.option(
     "--security",
     "security_file",
     type=click.Path(dir_okay=False, exists=True),
@@ -153,6 +160,7 @@ def scheduler_command(
     initial_flapping_delay: str,
     max_flapping_delay: str,
     preemption_delay: str,
+    max_instances_per_job: int,
     security_file: str | None,
 ) -> None:
     """Run the scheduler: the store, the API, and the decisions."""
@@ -172,6 +180,7 @@ def scheduler_command(
             maximum_ms=ms(max_flapping_delay, "--max-flapping-delay"),
         ),
         preemption_delay_ms=ms(preemption_delay, "--preemption-delay"),
+        max_instances_per_job=max_instances_per_job,
     )
     from daybreak.scheduler.settings import SchedulerConfig
     from daybreak.server import run_scheduler

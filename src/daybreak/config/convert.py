@@ -17,11 +17,11 @@ from pystachio import Empty, Environment, Ref
 from daybreak.config import schema
 from daybreak.config.ports import referenced_ports, requested_ports
 from daybreak.config.typecheck import TypeChecker
-from daybreak.config.validate import validate_spec
 from daybreak.errors import ConfigError, ConfigIssue
 from daybreak.model import jobspec as m
 from daybreak.model.portmap import resolve_portmap
 from daybreak.model.units import MIB
+from daybreak.model.validate import validate_spec
 
 ROOT = "Job"
 COLLISION_POLICIES = get_args(m.CronCollisionPolicy)
@@ -103,7 +103,9 @@ def convert_job(job: Any) -> m.JobSpec:
     interpolated, _ = job.interpolate()
     reader = _Reader()
     spec = _job_spec(interpolated, interpolated.get(), ports, reader)
-    issues = reader.issues + validate_spec(spec)
+    # One issue a field: the reader has already said what is wrong with a size it read.
+    read_wrong = {issue.where for issue in reader.issues}
+    issues = reader.issues + [i for i in validate_spec(spec) if i.where not in read_wrong]
     if issues:
         raise ConfigError.of(issues)
     return spec

@@ -35,19 +35,22 @@ from daybreak.core.commands import (
 from daybreak.core.effects import Effect
 from daybreak.core.quota import Aggregate, check_quota, consumption
 from daybreak.core.ready import Ready
+from daybreak.core.settings import Settings
 from daybreak.core.updates import JobUpdates
-from daybreak.errors import DaybreakError, InvalidParameterError
+from daybreak.errors import ConfigError, DaybreakError, InvalidParameterError
 from daybreak.model.api import Quota
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import ACTIVE_STATES, PLACED_STATES
 from daybreak.model.update import UpdatePlan, UpdateProgress
+from daybreak.model.validate import validate_spec
 
 
 class SchedulerState(Protocol):
     """What these rules read and change of the scheduler's state (`daybreak.core.state`)."""
 
     cluster_name: str
+    settings: Settings
     cluster: Cluster
     jobs: dict[JobKey, JobSpec]
     updates: JobUpdates
@@ -92,9 +95,18 @@ def _known(state: SchedulerState, key: JobKey) -> None:
         raise JobNotFoundError(key)
 
 
+def _check_spec(state: SchedulerState, spec: JobSpec) -> None:
+    """The same rules the client applies, and the cluster's limits: a request that did not
+    come through the client (or came through an older one) gets no further."""
+    issues = validate_spec(spec, state.settings.max_instances_per_job)
+    if issues:
+        raise ConfigError.of(issues)
+
+
 def create_job(state: SchedulerState, command: CreateJob, now: int, ready: Ready) -> None:
     spec = command.spec
     key = spec.key
+    _check_spec(state, spec)
     if key.cluster != state.cluster_name:
         raise InvalidParameterError(
             f"job {key} names cluster {key.cluster!r}, but this scheduler runs cluster "
@@ -159,6 +171,7 @@ def add_instances(state: SchedulerState, command: AddInstances, now: int, ready:
     highest = max((t.instance for t in active_tasks(state, key)), default=-1)
     first = max(spec.instances, highest + 1)
     grown = msgspec.structs.replace(spec, instances=first + count)
+    _check_spec(state, grown)
     _check_quota(state, grown, grown.instances)
     added = list(range(first, first + count))
     state.carry(state.cluster.add_instances(grown, added, now), ready)
@@ -174,6 +187,7 @@ def start_update(state: SchedulerState, command: StartUpdate, now: int, ready: R
     update, None if it would change nothing, or the plan alone for a dry run."""
     spec, scope = command.spec, command.scope
     _known(state, spec.key)
+    _check_spec(state, spec)
     planned = state.updates.plan(spec, state.cluster.job_tasks(spec.key), scope)
     if command.dry_run or planned is None:
         ready.reply = None if planned is None else planned[0]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from daybreak.core.placement import Scoring
 from daybreak.core.throttle import FlappingPolicy
 from daybreak.model.units import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
+from daybreak.model.validate import MAX_INSTANCES
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,3 +26,4 @@ class Settings:
     history_prune_ms: int = 2 * DAY_MS
     history_max_per_job: int = 100
     kill_retry_ms: int = 15 * SECOND_MS
+    max_instances_per_job: int = MAX_INSTANCES

@@ -27,9 +27,34 @@ def parse_job_key(text: str) -> JobKey:
     return JobKey(cluster=parts[0], role=parts[1], environment=parts[2], name=parts[3])
 
 
-def parse_instances(text: str) -> tuple[int, ...]:
-    """`0-2,5,7-9` -> (0, 1, 2, 5, 7, 8, 9); ranges are inclusive, as in Aurora."""
-    chosen: set[int] = set()
+# The most instance numbers a list like `0-3,7` may expand to (a query takes ranges as
+# ranges, and has no such limit).
+MAX_LISTED_INSTANCES = 100_000
+
+
+class InstanceRanges:
+    """`0-3,7` as inclusive ranges, however wide: membership without listing every number."""
+
+    def __init__(self, ranges: tuple[tuple[int, int], ...]) -> None:
+        self.ranges = ranges
+
+    def __contains__(self, instance: object) -> bool:
+        return isinstance(instance, int) and any(a <= instance <= b for a, b in self.ranges)
+
+    def count(self) -> int:
+        """How many numbers, counting overlaps once."""
+        total, reached = 0, -1
+        for first, last in sorted(self.ranges):
+            start = max(first, reached + 1)
+            if last >= start:
+                total += last - start + 1
+                reached = last
+        return total
+
+
+def parse_instance_ranges(text: str) -> InstanceRanges:
+    """`0-2,5,7-9`: ranges are inclusive, as in Aurora."""
+    ranges = []
     for part in text.split(","):
         start, dash, end = part.strip().partition("-")
         if not start.isdigit() or (dash and not end.isdigit()):
@@ -39,6 +64,20 @@ def parse_instances(text: str) -> tuple[int, ...]:
         first, last = int(start), int(end) if dash else int(start)
         if last < first:
             raise InvalidParameterError(f"instances {text!r}: range {part!r} runs backwards")
+        ranges.append((first, last))
+    return InstanceRanges(tuple(ranges))
+
+
+def parse_instances(text: str) -> tuple[int, ...]:
+    """`0-2,5,7-9` -> (0, 1, 2, 5, 7, 8, 9), at most `MAX_LISTED_INSTANCES` of them."""
+    ranges = parse_instance_ranges(text)
+    if ranges.count() > MAX_LISTED_INSTANCES:
+        raise InvalidParameterError(
+            f"instances {text!r} names {ranges.count():,} instances; at most "
+            f"{MAX_LISTED_INSTANCES:,} may be named at once"
+        )
+    chosen: set[int] = set()
+    for first, last in ranges.ranges:
         chosen.update(range(first, last + 1))
     return tuple(sorted(chosen))
 

@@ -22,7 +22,7 @@ from daybreak.model.api import (
     RestartResult,
     TaskList,
 )
-from daybreak.model.jobkey import parse_instances
+from daybreak.model.jobkey import parse_instance_ranges
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task_state import TaskState
 from daybreak.scheduler import views
@@ -125,7 +125,7 @@ async def query_tasks(
         environment=environment,
         name=name,
         states=_states(states),
-        instances=None if not instances else frozenset(parse_instances(instances)),
+        instances=None if not instances else parse_instance_ranges(instances),
         limit=limit,
     )
 

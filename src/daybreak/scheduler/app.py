@@ -3,6 +3,7 @@ the web UI, /health and /metrics. Handlers only translate: every decision is the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,8 @@ from daybreak.scheduler.security import Security
 from daybreak.scheduler.statuses import status_of
 from daybreak.scheduler.timing import server_timing
 
+log = logging.getLogger("daybreak.scheduler")
+
 
 def problem(status: int, error: str) -> Response[Problem]:
     return Response(Problem(error=error, status=status), status_code=status)
@@ -42,6 +45,18 @@ def invalid_request(_: Request[Any, Any, Any], error: ValidationException) -> Re
         for item in (error.extra if isinstance(error.extra, list) else [error.extra or ""])
     )
     return problem(400, f"{error.detail}: {details}" if details else str(error.detail))
+
+
+def unexpected_error(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
+    """Anything else: logged once, with the request, and said as a problem, not bare."""
+    where = f"{request.method} {request.url.path}"
+    if isinstance(error, RecursionError):  # raised while decoding a body, not by our code
+        log.warning("event=request_refused request=%r error=nested too deeply", where)
+        return problem(400, "the request body nests too deeply to read")
+    log.error("event=request_failed request=%r error=%r", where, error, exc_info=error)
+    return problem(
+        500, f"the scheduler failed on {where}: {error.__class__.__name__}: {error} (see its log)"
+    )
 
 
 def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[Problem]:
@@ -90,6 +105,7 @@ def create_app(
             DaybreakError: daybreak_error,
             ValidationException: invalid_request,
             HTTPException: http_error,
+            Exception: unexpected_error,
         },
         openapi_config=OpenAPIConfig(
             title="Daybreak",

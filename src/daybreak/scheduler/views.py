@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 from daybreak.core import agents
 from daybreak.core.jobs import JobNotFoundError
@@ -102,7 +102,7 @@ def query_tasks(
     environment: str | None = None,
     name: str | None = None,
     states: frozenset[TaskState] | None = None,
-    instances: frozenset[int] | None = None,
+    instances: Container[int] | None = None,
     limit: int = 1000,
 ) -> TaskList:
     """Tasks across the cluster, as Aurora's `admin query` found them."""

@@ -20,10 +20,22 @@ ENVIRONMENT = re.compile(r"^(prod|devel|test|staging\d*)$")
 PROCESS_NAME = re.compile(r"^[^./][^/]*$")
 MIN_PULSE_INTERVAL_SECS = 60
 ROOT = "Job"
+# Linux refuses to exec a single argument longer than this (MAX_ARG_STRLEN), and a process's
+# command line is one argument to its shell.
+MAX_CMDLINE_BYTES = 128 * 1024
+# Aurora's default for -max_tasks_per_job; a scheduler may allow more.
+MAX_INSTANCES = 4000
 
 
-def validate_spec(spec: m.JobSpec) -> list[ConfigIssue]:
+def validate_spec(spec: m.JobSpec, max_instances: int | None = None) -> list[ConfigIssue]:
+    """Everything wrong with `spec`; with `max_instances`, a cluster's limit too."""
     issues: list[ConfigIssue] = []
+    if max_instances is not None and spec.instances > max_instances:
+        issues.append(ConfigIssue(
+            f"{ROOT}.instances",
+            f"{spec.instances} instances is more than this cluster allows in one job "
+            f"({max_instances}; its scheduler's --max-instances-per-job)",
+        ))  # fmt: skip
     issues += _key(spec.key)
     issues += _job_numbers(spec)
     issues += _task(spec.task, f"{ROOT}.task")
@@ -88,6 +100,8 @@ def _job_numbers(spec: m.JobSpec) -> list[ConfigIssue]:
 
 def _task(task: m.Task, path: str) -> list[ConfigIssue]:
     issues = _positive(task.resources.cpu, f"{path}.resources.cpu")
+    issues += _positive(task.resources.ram_mb, f"{path}.resources.ram")
+    issues += _positive(task.resources.disk_mb, f"{path}.resources.disk")
     issues += _at_least(task.resources.gpu, 0, f"{path}.resources.gpu")
     issues += _at_least(task.max_failures, 0, f"{path}.max_failures", " (0 = no limit)")
     issues += _at_least(task.max_concurrency, 0, f"{path}.max_concurrency", " (0 = no limit)")
@@ -108,6 +122,13 @@ def _task(task: m.Task, path: str) -> list[ConfigIssue]:
         if process.name in seen:
             issues.append(ConfigIssue(f"{where}.name", f"duplicate process name {process.name!r}"))
         seen.add(process.name)
+        size = len(process.cmdline.encode())
+        if size > MAX_CMDLINE_BYTES:
+            issues.append(ConfigIssue(
+                f"{where}.cmdline",
+                f"{size} bytes is longer than a command line can be ({MAX_CMDLINE_BYTES}): "
+                "put the script in a file the task fetches or ships",
+            ))  # fmt: skip
         issues += _at_least(process.max_failures, 0, f"{where}.max_failures", " (0 = no limit)")
         issues += _at_least(process.min_duration, 0, f"{where}.min_duration")
     issues += _orders(task, path)
