@@ -67,10 +67,13 @@ def test_a_paused_then_restarted_scheduler_gives_up_none_of_thousands_of_agents(
                 def nothing_lost(what: str) -> None:
                     wait_for(lambda: agents_online(api) == AGENTS, f"every agent back {what}",
                              SETTLE_S)  # fmt: skip
+                    # Reports the store had not taken before (a write cut short by the pause)
+                    # come again from the agents' outboxes, after their hello.
+                    wait_for(lambda: {t.state for t in job_status(api, key).active}
+                             == {TaskState.RUNNING}, f"every task RUNNING {what}", SETTLE_S)  # fmt: skip
                     status = job_status(api, key)
                     assert status.finished == (), [(t.task_id, t.state) for t in status.finished]
                     assert sorted(t.task_id for t in status.active) == before
-                    assert {t.state for t in status.active} == {TaskState.RUNNING}
                     # And on the machines: not one task killed or started again.
                     assert fleet.counts().tasks == {"RUNNING": AGENTS}
 

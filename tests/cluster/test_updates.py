@@ -184,7 +184,7 @@ def test_a_canary_then_the_rest_with_instances_added_and_removed(cluster: LocalC
 
 @sqlite_only
 def test_a_coordinated_update_waits_for_pulses(cluster: LocalCluster) -> None:
-    settings = UpdateSettings(batch_size=1, watch_secs=0, pulse_interval_secs=3)
+    settings = UpdateSettings(batch_size=1, watch_secs=0, pulse_interval_secs=60)
     spec = running(cluster, service(cluster, instances=2, update=settings))
     update_id = start_update(cluster, with_cmdline(spec, "sleep 700"))
     assert details(cluster, update_id).status is U.ROLL_FORWARD_AWAITING_PULSE
@@ -222,14 +222,16 @@ def test_updates_refuse_batch_jobs_and_foreign_configs(cluster: LocalCluster) ->
 def test_an_sla_aware_update_rolls_on_as_its_policy_allows(cluster: LocalCluster) -> None:
     settings = UpdateSettings(batch_size=3, watch_secs=0, sla_aware=True,
                               strategy=QueueStrategy(batch_size=3))  # fmt: skip
-    careless = running(cluster, service(cluster, instances=3, update=settings))
+    plain = msgspec.structs.replace(settings, sla_aware=False)
+    careless = running(cluster, service(cluster, instances=3, update=plain))
+    unsafe = with_cmdline(careless, "sleep 1", update=settings)  # SLA-aware, with no policy
     refused = cluster.api.post(f"/jobs/{careless.key}/update",
-                               json={"spec": msgspec.to_builtins(with_cmdline(careless, "sleep 1"))})  # fmt: skip
+                               json={"spec": msgspec.to_builtins(unsafe)})  # fmt: skip
     assert refused.status_code == 400
-    assert "has no sla_policy: give it a CountSlaPolicy" in refused.json()["error"]
+    assert "an SLA-aware update needs the job's sla_policy set" in refused.json()["error"]
 
     policy = CountSlaPolicy(count=2, duration_secs=1)
-    careful = with_cmdline(careless, "sleep 700", sla_policy=policy)
+    careful = with_cmdline(careless, "sleep 700", sla_policy=policy, update=settings)
     done = wait_for_update(cluster, start_update(cluster, careful), U.ROLLED_FORWARD)
     assert cmdlines(cluster, careless) == dict.fromkeys(range(3), "sleep 700")
     # One instance at a time: each waited for the one before to be up for a second.

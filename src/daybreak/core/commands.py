@@ -94,6 +94,8 @@ class Restore:
 class AgentHello:
     hello: protocol.Hello
     connection: int
+    # The hash of `hello.secret` (None: it brought none), made by the shell.
+    secret_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,6 @@ from daybreak.errors import AuthError, InvalidParameterError
 from daybreak.model import agent_protocol as protocol
 from daybreak.model.agent import AgentInfo, MaintenanceMode
 from daybreak.model.api import Quota
-from daybreak.model.credentials import hash_token
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.records import Snapshot
 from daybreak.model.task_state import TERMINAL_STATES
@@ -182,7 +181,7 @@ class SchedulerState:
             resources=hello.resources, ports=hello.ports, address=hello.address,
             work_dir=hello.work_dir,
         )  # fmt: skip
-        secret_hash = hash_token(hello.secret) if hello.secret else None
+        secret_hash = command.secret_hash
         known = self.agents.get(info.agent_id)
         if known is not None and known.link is not Link.LOST:
             claimed = known.stored.secret_hash

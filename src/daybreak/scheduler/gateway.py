@@ -20,7 +20,7 @@ from daybreak.errors import DaybreakError
 from daybreak.model import agent_protocol as protocol
 from daybreak.scheduler.access import Access, access
 from daybreak.scheduler.role import Role
-from daybreak.scheduler.service import Scheduler
+from daybreak.scheduler.service import Scheduler, SchedulerStoppingError
 
 log = logging.getLogger("daybreak.scheduler")
 
@@ -86,7 +86,8 @@ async def agent_connection(socket: WebSocket[Any, Any, Any], standing: Role) -> 
         pass
     except* DaybreakError as refusals:
         refusal = refusals.exceptions[0]
-        log.warning("event=agent_refused agent=%s error=%s", agent_id, refusal)
+        if not isinstance(refusal, SchedulerStoppingError):  # logged once, where it stops
+            log.warning("event=agent_refused agent=%s error=%s", agent_id, refusal)
         agent_id = None  # never connected: nothing to disconnect
         with contextlib.suppress(Exception):
             await socket.close(POLICY_VIOLATION, str(refusal)[:120])

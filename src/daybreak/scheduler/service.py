@@ -35,6 +35,7 @@ from daybreak.core.ready import Ready
 from daybreak.core.state import Liveness, SchedulerState
 from daybreak.errors import DaybreakError
 from daybreak.model import agent_protocol as protocol
+from daybreak.model.credentials import hash_token
 from daybreak.model.jobspec import JobSpec
 from daybreak.scheduler.agent_requests import (
     REPLY_TIMEOUT_S,
@@ -249,7 +250,8 @@ class Scheduler:
         agent's current connection, if any, is left alone."""
         connection = self._connections + 1
         # Decided at once; carried out (the welcome sent) only after the link is in place.
-        self.tell(AgentHello(hello, connection))
+        secret_hash = hash_token(hello.secret) if hello.secret else None
+        self.tell(AgentHello(hello, connection, secret_hash))
         self._connections = connection
         previous = self.links.get(hello.agent_id)
         if previous is not None:
