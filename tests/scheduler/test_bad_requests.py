@@ -134,3 +134,14 @@ def test_an_unexpected_failure_is_logged_once_with_its_request_and_said_as_a_pro
     failures = [r for r in seen.records if "event=request_failed" in r.getMessage()]
     assert len(failures) == 1 and "GET /api/v1/jobs" in failures[0].getMessage()
     assert failures[0].exc_info is not None
+
+
+def test_a_quota_for_a_role_no_job_could_have_is_refused(tmp_path: Path) -> None:
+    async def story(harness: InProcess) -> None:
+        quota = {"cpu": 1, "ram_mb": 1, "disk_mb": 1}
+        refused = await harness.api.put("/api/v1/quotas/%3B%C2%BD", json=quota)
+        assert refused.status_code == 400, refused.text
+        assert "';½' is not a valid role" in refused.json()["error"]
+        assert (await harness.api.put("/api/v1/quotas/www", json=quota)).status_code == 200
+
+    run(tmp_path, story)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import MediaType, Response, get, post, put
+from litestar.openapi import ResponseSpec
 
 from daybreak.core.commands import Restore, SetMaintenance, SetQuota
 from daybreak.errors import InvalidParameterError
@@ -66,7 +69,12 @@ async def set_quota(role: str, data: Quota, scheduler: Scheduler) -> QuotaReport
     return views.quota_report(scheduler.view, role)
 
 
-@get(API_PREFIX + "/backup", media_type=MediaType.JSON, opt=access(Access.ADMIN))
+@get(
+    API_PREFIX + "/backup",
+    media_type=MediaType.JSON,
+    opt=access(Access.ADMIN),
+    responses={200: ResponseSpec(dict[str, Any], description="the backup document")},
+)
 async def backup(scheduler: Scheduler) -> Response[bytes]:
     """The whole state, consistent, as one JSON document `POST /restore` accepts."""
     return Response(await scheduler.backup(), media_type=MediaType.JSON)

@@ -23,6 +23,7 @@ from daybreak.scheduler import api_events, api_jobs, api_operations, api_tasks, 
 from daybreak.scheduler.access import Access, access, guard
 from daybreak.scheduler.gateway import agent_connection
 from daybreak.scheduler.metrics import metrics_route
+from daybreak.scheduler.openapi import document_errors
 from daybreak.scheduler.role import NotLeaderError, Role, redirect_to_leader
 from daybreak.scheduler.security import Security
 from daybreak.scheduler.statuses import status_of
@@ -79,7 +80,7 @@ def create_app(
     template_config: TemplateConfig[Any] | None = None,
 ) -> Litestar:
     """The API, with `pages` (the web UI, rendered with `template_config`) beside it."""
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *api_jobs.ROUTES,
             *api_operations.ROUTES,
@@ -114,3 +115,5 @@ def create_app(
             render_plugins=[JsonRenderPlugin()],
         ),
     )
+    document_errors(app)
+    return app

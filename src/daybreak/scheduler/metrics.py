@@ -16,7 +16,8 @@ from daybreak.model.task_state import TaskState
 from daybreak.scheduler.role import Role
 from daybreak.scheduler.service import Scheduler
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# The Prometheus text format; the server adds "; charset=utf-8" itself.
+CONTENT_TYPE = "text/plain; version=0.0.4"
 
 
 class SchedulerCollector(Collector):
@@ -84,7 +85,7 @@ def metrics_route(role: Role) -> HTTPRouteHandler:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SchedulerCollector(role))
 
-    @get("/metrics", sync_to_thread=False)
+    @get("/metrics", sync_to_thread=False, media_type=CONTENT_TYPE)
     def metrics() -> Response[bytes]:
         """The scheduler's state as Prometheus metrics."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE)

@@ -1,0 +1,68 @@
+"""The API against its own OpenAPI document, by schemathesis: generated requests to every
+operation of a real scheduler get no server error, and every answer (status, content type,
+body) is one the document describes. Bounded: 30 examples an operation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.cluster.conftest import SchedulerProcess
+
+EXAMPLES = 30
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+@pytest.fixture(scope="module")
+def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesis.BaseSchema]:
+    directory: Path = tmp_path_factory.mktemp("conformance")
+    scheduler = SchedulerProcess(f"sqlite:///{directory / 'db'}", directory / "scheduler.log")
+    scheduler.start()
+    try:
+        document = schemathesis.openapi.from_url(scheduler.url + "/api/v1/openapi.json")
+        # The event stream and a followed file answer for as long as one listens.
+        yield document.exclude(path_regex=r"/(events|file/follow)$")
+    finally:
+        scheduler.stop()
+
+
+def test_every_answer_is_one_the_document_describes(api_schema: schemathesis.BaseSchema) -> None:
+    """Every operation, each with its own examples; every failure found is reported at once."""
+    failures: dict[str, str] = {}
+    loaded = list(api_schema.get_all_operations())
+    operations = [result.ok() for result in loaded if isinstance(result, Ok)]
+    assert len(operations) == len(loaded), "the document itself has errors"
+    assert len(operations) >= 15
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
+                  database=None)  # fmt: skip
+        def check(case: schemathesis.Case[Any]) -> None:
+            case.call_and_validate(checks=CHECKS)
+
+        try:
+            check()
+        except (
+            Exception,
+            BaseExceptionGroup,
+        ) as failure:  # each operation's first failure, with its case
+            failures[operation.label] = str(failure)[:2000]
+    assert not failures, "\n\n".join(f"{label}: {text}" for label, text in failures.items())
