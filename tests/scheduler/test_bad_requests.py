@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from daybreak.scheduler import views
+from daybreak.scheduler.app import MAX_REQUEST_BYTES
 from tests.scheduler.harness import FakeAgent, InProcess, in_process
 
 
@@ -143,5 +144,15 @@ def test_a_quota_for_a_role_no_job_could_have_is_refused(tmp_path: Path) -> None
         assert refused.status_code == 400, refused.text
         assert "';½' is not a valid role" in refused.json()["error"]
         assert (await harness.api.put("/api/v1/quotas/www", json=quota)).status_code == 200
+
+    run(tmp_path, story)
+
+
+def test_a_body_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
+    async def story(harness: InProcess) -> None:
+        body = spec_with(harness)
+        body["metadata"] = [{"key": "padding", "value": "x" * MAX_REQUEST_BYTES}]
+        refused = await harness.api.post("/api/v1/jobs", json=body)
+        assert refused.status_code == 413, refused.text[:200]
 
     run(tmp_path, story)

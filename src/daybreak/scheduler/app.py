@@ -30,6 +30,9 @@ from daybreak.scheduler.statuses import status_of
 from daybreak.scheduler.timing import server_timing
 
 log = logging.getLogger("daybreak.scheduler")
+# The largest request body, unless a route says otherwise (a restore does): a job's config is
+# kilobytes, and its largest legal one (command lines of 128 KiB) is well under this.
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 def problem(status: int, error: str) -> Response[Problem]:
@@ -98,6 +101,7 @@ def create_app(
             "standing": Provide(lambda: role, sync_to_thread=False),
         },
         guards=[guard],
+        request_max_body_size=MAX_REQUEST_BYTES,
         middleware=[server_timing],
         state=State({"security": security, "role": role}),
         template_config=template_config,

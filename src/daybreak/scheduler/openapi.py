@@ -33,6 +33,8 @@ def errors_of(path: str, method: str, level: Access, has_parameters: bool) -> di
     }
     if has_parameters or method in CHANGES:
         errors[400] = "the request is malformed or breaks a rule; the error says where"
+    if method in CHANGES:
+        errors[413] = "the request body is larger than the scheduler reads"
     if level is not Access.OPEN:
         errors[401] = "credentials are needed (or were wrong)"
     if level in (Access.ROLE, Access.ADMIN, Access.FILES):
