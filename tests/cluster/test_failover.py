@@ -186,13 +186,20 @@ def test_one_leads_the_standby_redirects_and_takes_over_when_the_leader_is_kille
         ]
 
 
+def audited_start(cluster: HaCluster) -> tuple[JobSpec, JobStatus, SchedulerProcess, int]:
+    """Every write counted by epoch from here; a job started through the leader. The job, its
+    status, the leader and its epoch."""
+    install_write_audit(cluster.url)
+    spec, before = started_job(cluster, through_standby=False)
+    leader = cluster.leader()
+    assert leader is not None and leader.process is not None
+    return spec, before, leader, cluster.epochs_written()
+
+
 def test_a_paused_leader_is_replaced_and_writes_nothing_when_it_wakes(tmp_path: Path) -> None:
     with ha_cluster(tmp_path) as cluster:
-        install_write_audit(cluster.url)
-        spec, before = started_job(cluster, through_standby=False)
-        old = cluster.leader()
-        assert old is not None and old.process is not None
-        old_epoch = cluster.epochs_written()
+        spec, before, old, old_epoch = audited_start(cluster)
+        assert old.process is not None
         assert writes_by_epoch(cluster.url)[old_epoch] > 0  # the job and its tasks
         old.process.send_signal(signal.SIGSTOP)
         new = wait_for(lambda: cluster.health(cluster.other(old)).startswith("OK leader"),
@@ -226,11 +233,8 @@ def test_a_leader_paused_inside_a_write_neither_blocks_the_takeover_nor_writes(
     share lock on the leadership row: the takeover must not wait on it for ever, and the
     transaction must never commit."""
     with ha_cluster(tmp_path) as cluster:
-        install_write_audit(cluster.url)
-        spec, _ = started_job(cluster, through_standby=False)
-        old = cluster.leader()
-        assert old is not None and old.process is not None
-        old_epoch = cluster.epochs_written()
+        spec, _, old, old_epoch = audited_start(cluster)
+        assert old.process is not None
         other = msgspec.structs.replace(spec, key=msgspec.structs.replace(spec.key, name="late"))
         answers: list[httpx.Response | Exception] = []
 
