@@ -161,10 +161,13 @@ class Fleet:
 def _sum(parts: Iterable[Counts]) -> Counts:
     total = Counts()
     states: Counter[str] = Counter()
+    paces: Counter[str] = Counter()
     for part in parts:
         total.agents += part.agents
         total.connected += part.connected
         total.unacked += part.unacked
         states.update(part.tasks)
+        paces.update(part.paces)
     total.tasks = dict(states)
+    total.paces = dict(paces)
     return total

@@ -57,6 +57,8 @@ class Counts(msgspec.Struct, kw_only=True):
     connected: int = 0
     tasks: dict[str, int] = msgspec.field(default_factory=dict)  # by state
     unacked: int = 0  # status updates waiting for the scheduler's acknowledgement
+    # How often the connected agents were told to heartbeat: seconds -> agents.
+    paces: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 class Done(msgspec.Struct, frozen=True, kw_only=True):
@@ -124,14 +126,18 @@ class Worker:
     def counts(self) -> Counts:
         counts = Counts()
         states: Counter[str] = Counter()
+        paces: Counter[str] = Counter()
         for agent in self.agents.values():
             states.update(agent.machine.states())
             if agent.running is None or agent.link is None:
                 continue
             counts.agents += 1
-            counts.connected += agent.link.connected.is_set()
             counts.unacked += len(agent.link.outbox.pending)
+            if agent.link.connected.is_set():
+                counts.connected += 1
+                paces[f"{agent.link.heartbeat_interval_s:g}"] += 1
         counts.tasks = dict(states)
+        counts.paces = dict(paces)
         return counts
 
 

@@ -102,6 +102,14 @@ def agent_command(**options: Any) -> None:
     "leader's) [http://HOST:PORT].",
 )
 @click.option(
+    "--heartbeat-budget",
+    default=200.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Heartbeats a second the whole fleet may send: a larger fleet is told to beat less "
+    "often than --heartbeat-interval, and its timeout grows to three intervals.",
+)
+@click.option(
     "--disruption-share",
     default=0.3,
     show_default=True,
@@ -155,6 +163,7 @@ def scheduler_command(
     heartbeat_interval: str,
     agent_timeout: str,
     advertise_url: str | None,
+    heartbeat_budget: float,
     disruption_share: float,
     flapping_threshold: str,
     initial_flapping_delay: str,
@@ -194,6 +203,7 @@ def scheduler_command(
             heartbeat_interval_ms=ms(heartbeat_interval, "--heartbeat-interval"),
             agent_timeout_ms=ms(agent_timeout, "--agent-timeout"),
             disruption_share=disruption_share,
+            heartbeat_budget_per_s=heartbeat_budget,
             advertised_url=advertise_url,
             security_file=None if security_file is None else Path(security_file),
             core=core,

@@ -51,6 +51,8 @@ def test_a_paused_then_restarted_scheduler_gives_up_none_of_thousands_of_agents(
         scheduler = SchedulerProcess(
             url, tmp_path / "scheduler.log",
             "--heartbeat-interval", "5s", "--agent-timeout", f"{TIMEOUT_S}s",
+            # 400 heartbeats a second: within budget, so that the timeout stays TIMEOUT_S.
+            "--heartbeat-budget", "1000",
         )  # fmt: skip
         scheduler.start()
         api = httpx.Client(base_url=scheduler.url + "/api/v1", timeout=30)
@@ -103,3 +105,27 @@ def test_a_paused_then_restarted_scheduler_gives_up_none_of_thousands_of_agents(
         finally:
             api.close()
             scheduler.stop()
+
+
+def test_a_large_fleet_is_paced_within_the_heartbeat_budget(tmp_path: Path) -> None:
+    """300 agents told to beat every second would send 300 a second; with a budget of 100,
+    each is told 3.75 s (a quarter of headroom), and the timeout follows."""
+    scheduler = SchedulerProcess(
+        f"sqlite:///{tmp_path / 'db'}", tmp_path / "scheduler.log",
+        "--heartbeat-interval", "1s", "--agent-timeout", "5s", "--heartbeat-budget", "100",
+    )  # fmt: skip
+    scheduler.start()
+    api = httpx.Client(base_url=scheduler.url + "/api/v1", timeout=30)
+    try:
+        with Fleet([scheduler.url], tmp_path / "fleet", 300) as fleet:
+            fleet.start()
+            wait_for(lambda: agents_online(api) == 300, "every agent online", SETTLE_S)
+            wait_for(lambda: fleet.counts().paces == {"3.75": 300}, "every agent re-paced",
+                     SETTLE_S)  # fmt: skip
+            metrics = httpx.get(scheduler.url + "/metrics", timeout=10).text
+            assert "daybreak_agent_heartbeat_interval_seconds 3.75" in metrics
+            assert "daybreak_agent_timeout_seconds 11.25" in metrics
+            assert "event=agents_repaced agents=" in scheduler.log.read_text()
+    finally:
+        api.close()
+        scheduler.stop()

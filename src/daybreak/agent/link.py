@@ -156,10 +156,7 @@ class SchedulerLink:
             raise
         if not isinstance(welcome, protocol.Welcome):
             raise msgspec.DecodeError(f"expected a welcome, got {type(welcome).__name__}")
-        self.heartbeat_interval_s = welcome.heartbeat_interval_ms / 1000
-        if welcome.agent_timeout_ms:
-            # Back in well within the time the scheduler waits before giving up our tasks.
-            self.reconnect_max_s = min(RECONNECT_MAX_S, welcome.agent_timeout_ms / 1000 / 5)
+        self._take_pace(welcome)
         queue: asyncio.Queue[bytes] = asyncio.Queue()
         # No await between reading the backlog and opening the queue: no update can slip by.
         for update in self.outbox.unacked_after(welcome.applied_seq):
@@ -185,6 +182,12 @@ class SchedulerLink:
                 for helper in (sender, beats, *answers):
                     helper.cancel()
 
+    def _take_pace(self, welcome: protocol.Welcome) -> None:
+        self.heartbeat_interval_s = welcome.heartbeat_interval_ms / 1000
+        if welcome.agent_timeout_ms:
+            # Back in well within the time the scheduler waits before giving up our tasks.
+            self.reconnect_max_s = min(RECONNECT_MAX_S, welcome.agent_timeout_ms / 1000 / 5)
+
     async def _answer(self, request: protocol.TaskRequest, queue: asyncio.Queue[bytes]) -> None:
         queue.put_nowait(protocol.encode(await self.machine.answer(request)))
 
@@ -209,4 +212,6 @@ class SchedulerLink:
         elif isinstance(message, protocol.Ack):
             self.outbox.ack(message.seq)
         elif isinstance(message, protocol.Welcome):
-            log.warning("event=unexpected_welcome")
+            # Welcomed again: the fleet grew or shrank, and this is our new pace.
+            self._take_pace(message)
+            log.info("event=repaced heartbeat_interval_s=%s", self.heartbeat_interval_s)

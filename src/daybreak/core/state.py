@@ -43,6 +43,7 @@ from daybreak.core.commands import (
 )
 from daybreak.core.effects import DeleteTask, Effect, LaunchTask, SaveTask
 from daybreak.core.ids import IdSource, SequentialIds
+from daybreak.core.pace import Pacer
 from daybreak.core.ready import Ready
 from daybreak.core.scheduling import schedule
 from daybreak.core.settings import Settings
@@ -67,6 +68,9 @@ class Liveness:
     # `disruption_minimum`), or all of several, cannot be reached at once.
     disruption_share: float = 0.3
     disruption_minimum: int = 3
+    # Heartbeats a second the whole fleet may send: a large fleet is told to beat less often
+    # (and its timeout grows to match; see `daybreak.core.pace`).
+    heartbeat_budget_per_s: float = 200.0
 
     @property
     def round_interval_ms(self) -> int:
@@ -112,6 +116,11 @@ class SchedulerState:
         # Agents whose tasks are held back from being given up, in a disruption (0: none).
         self.held_back = 0
         self.last_round_ms: int | None = None
+        self.pacer = Pacer(
+            self.liveness.heartbeat_interval_ms,
+            self.liveness.agent_timeout_ms,
+            self.liveness.heartbeat_budget_per_s,
+        )
 
     def disruption(self) -> Disruption | None:
         """What the disruption guard holds back, while it does."""
@@ -157,6 +166,9 @@ class SchedulerState:
         self.updates = JobUpdates(self.ids.update_id)
         self.updates.load(snapshot.updates)
         self.agents.restore(snapshot.agents, now)
+        # The whole known fleet will say hello: its pace (and so the grace each agent has to
+        # come back) is sized for all of it from the start.
+        self.pacer.settle(len(snapshot.agents))
         self.cluster.restore(
             ((agent.info, agent.maintenance) for agent in snapshot.agents.values()),
             snapshot.tasks,
@@ -196,18 +208,35 @@ class SchedulerState:
         self.cluster.register_agent(info, now)
         self.cluster.fleet.set_maintenance(info.agent_id, stored.maintenance)
         ready.writes.agents[info.agent_id] = stored
-        ready.sends.append(
-            (info.agent_id, protocol.Welcome(
-                heartbeat_interval_ms=self.liveness.heartbeat_interval_ms,
-                applied_seq=stored.applied_seq,
-                agent_timeout_ms=self.liveness.agent_timeout_ms,
-            ))
-        )  # fmt: skip
+        ready.sends.append((info.agent_id, self._welcome(stored.applied_seq)))
         if AgentAction.RECONCILE in changed.actions:
             self.carry(self.cluster.reconcile_agent(info.agent_id, hello.inventory, now), ready)
         ready.log("agent_connected", agent=info.agent_id, host=info.hostname,
                   inventory=len(hello.inventory))  # fmt: skip
         ready.wake(now)
+
+    def _welcome(self, applied_seq: int) -> protocol.Welcome:
+        pace = self.pacer.told
+        return protocol.Welcome(
+            heartbeat_interval_ms=pace.heartbeat_interval_ms,
+            applied_seq=applied_seq,
+            agent_timeout_ms=pace.agent_timeout_ms,
+        )
+
+    def _repace(self, now: int, ready: Ready) -> None:
+        """Keep the fleet's heartbeats within the budget: a new pace is told to every
+        connected agent in a welcome sent again."""
+        population = sum(record.link is not Link.LOST for record in self.agents)
+        pace = self.pacer.repace(population, now)
+        if pace is None:
+            return
+        for record in self.agents:
+            if record.link is Link.CONNECTED:
+                agent_id = record.info.agent_id
+                ready.sends.append((agent_id, self._welcome(record.stored.applied_seq)))
+        ready.log("agents_repaced", agents=population,
+                  heartbeat_interval_ms=pace.heartbeat_interval_ms,
+                  agent_timeout_ms=pace.agent_timeout_ms)  # fmt: skip
 
     def _status(self, command: AgentStatus, now: int, ready: Ready) -> None:
         agent_id, update = command.agent_id, command.update
@@ -260,7 +289,8 @@ class SchedulerState:
 
     def _timeouts(self, now: int, ready: Ready) -> None:
         liveness = self.liveness
-        silent, population = self.agents.unreachable(now, liveness.agent_timeout_ms)
+        timeout_ms = self.pacer.timeout_ms(now)
+        silent, population = self.agents.unreachable(now, timeout_ms)
         limit = max(liveness.disruption_minimum, liveness.disruption_share * population)
         # All of several at once is never theirs to answer for, however few they are.
         everyone = population > 1 and silent == population
@@ -277,7 +307,7 @@ class SchedulerState:
                       action=f"timeouts start over for {silent}")  # fmt: skip
             self.held_back = 0
             self.agents.restart_timeouts(now)
-        for changed in self.agents.timeouts(now, liveness.agent_timeout_ms):
+        for changed in self.agents.timeouts(now, timeout_ms):
             agent_id = changed.record.info.agent_id
             if AgentAction.HANG_UP in changed.actions:
                 # Connected but mute: it must reconnect and say hello.
@@ -329,6 +359,7 @@ class SchedulerState:
 
     def _tick(self, command: Tick, now: int, ready: Ready) -> None:
         self._discount_stall(now, ready)
+        self._repace(now, ready)
         self._timeouts(now, ready)
         self.carry(self.cluster.tick(now), ready)
         self._finish_drains(now, ready)

@@ -8,7 +8,8 @@ The conversation:
    state it last reported (the inventory the scheduler reconciles at once).
 2. The scheduler answers `Welcome` with the heartbeat interval and the highest status
    sequence number it has applied for this agent. The agent then re-sends, in order, every
-   update above that number.
+   update above that number. A later `Welcome` re-paces the conversation (the fleet grew or
+   shrank): only its heartbeat interval and timeout count.
 3. From then on, in any order: the agent sends `StatusUpdate`s and `Heartbeat`s; the scheduler
    sends `Launch`, `Kill`, `Ack` and requests about a task (`ListFiles`, `ReadFile`,
    `DescribeTask`), which the agent answers with `FileList`, `FileChunk`, `TaskDescription` or

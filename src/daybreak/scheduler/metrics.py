@@ -75,6 +75,16 @@ class SchedulerCollector(Collector):
             "Unreachable agents not given up, in a disruption (too many at once).",
             value=scheduler.state.held_back,
         )  # fmt: skip
+        pace = scheduler.state.pacer.told
+        yield GaugeMetricFamily(
+            "daybreak_agent_heartbeat_interval_seconds",
+            "How often agents are told to heartbeat (longer than configured in a large fleet).",
+            value=pace.heartbeat_interval_ms / 1000,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "daybreak_agent_timeout_seconds", "How long an agent may be silent before it is lost.",
+            value=pace.agent_timeout_ms / 1000,
+        )  # fmt: skip
         yield GaugeMetricFamily(
             "daybreak_event_followers", "Clients following the event stream.",
             value=len(scheduler.events.followers),

@@ -114,7 +114,10 @@ class Scheduler:
         self.epoch = epoch
         self.writer = StoreWriter(store, epoch)
         liveness = Liveness(
-            config.heartbeat_interval_ms, config.agent_timeout_ms, config.disruption_share
+            config.heartbeat_interval_ms,
+            config.agent_timeout_ms,
+            config.disruption_share,
+            heartbeat_budget_per_s=config.heartbeat_budget_per_s,
         )
         self.state = SchedulerState(
             config.cluster, config.core, liveness, ids or UuidIds(self.clock)

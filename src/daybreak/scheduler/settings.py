@@ -20,6 +20,8 @@ class SchedulerConfig:
     agent_timeout_ms: int
     # No agent is given up while more than this share of them cannot be reached at once.
     disruption_share: float = 0.3
+    # Heartbeats a second the whole fleet may send (a large fleet is paced slower).
+    heartbeat_budget_per_s: float = 200.0
     # Users, admins and agents (`daybreak.scheduler.security`); None: every call is allowed.
     security_file: Path | None = None
     # How other schedulers, agents and clients reach this one (redirects from standbys);
