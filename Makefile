@@ -35,9 +35,11 @@ unit: $(STAMP) $(CHROMIUM)
 
 test: lint typecheck unit
 
+# The fleet benchmark's full size (5,000 agents, 100,000 instances) is run by hand.
 bench: $(STAMP)
 	@for script in benchmarks/*.py; do [ -e "$$script" ] || continue; \
-		echo "== $$script"; $(BIN)/python $$script; done
+		extra=; [ "$$script" = benchmarks/fleet.py ] && extra=--quick; \
+		echo "== $$script $$extra"; $(BIN)/python $$script $$extra; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis test-output

@@ -75,6 +75,10 @@ class SchedulerCollector(Collector):
             "Unreachable agents not given up, in a disruption (too many at once).",
             value=scheduler.state.held_back,
         )  # fmt: skip
+        yield CounterMetricFamily(
+            "daybreak_agent_heartbeats", "Heartbeats received from agents.",
+            value=scheduler.heartbeats,
+        )  # fmt: skip
         pace = scheduler.state.pacer.told
         yield GaugeMetricFamily(
             "daybreak_agent_heartbeat_interval_seconds",

@@ -124,6 +124,7 @@ class Scheduler:
         )
         self.links: dict[str, AgentLink] = {}
         self._connections = 0
+        self.heartbeats = 0  # received, for /metrics
         self.requests = AgentRequests()
         self.view = ReadModel(
             # The cluster is replaced on a restore: look it up each time.
@@ -272,6 +273,7 @@ class Scheduler:
         self.tell(AgentStatus(agent_id, update))
 
     def heartbeat(self, agent_id: str) -> None:
+        self.heartbeats += 1
         self.tell(AgentHeartbeat(agent_id))
 
     def _send(self, agent_id: str, message: protocol.Message) -> None:
