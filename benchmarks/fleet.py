@@ -62,14 +62,14 @@ SMALL = Resources(cpu=0.1, ram_mb=64, disk_mb=64)
 AGENT = Resources(cpu=32, ram_mb=128 * 1024, disk_mb=1024 * 1024)
 
 
-def jobs(role: str, instances: int, count: int, seed: int) -> list[JobSpec]:
+def jobs(role: str, instances: int, count: int, agents: int, seed: int) -> list[JobSpec]:
     rng = np.random.default_rng(seed)
     big = instances // 10
     sizes = [big, *job_sizes(instances - big, count - 1, rng)]
     specs = []
     for number, size in enumerate(sizes):
         name = f"job{number:04d}"
-        constrained = number % 10 == 9  # a tenth: at most 2 on a host
+        constrained = number % 10 == 9 and size <= agents  # a tenth: at most 2 on a host
         specs.append(JobSpec(
             key=JobKey(cluster=CLUSTER, role=role, environment="prod", name=name),
             task=Task(name=name, processes=(Process(name="main", cmdline="serve"),),
@@ -124,7 +124,7 @@ def main() -> None:
     if args.quick:
         args.agents, args.instances, args.jobs, args.racks = 500, 10_000, 100, 10
     role = f"fleet{uuid.uuid4().hex[:6]}"
-    specs = jobs(role, args.instances, args.jobs, seed=7)
+    specs = jobs(role, args.instances, args.jobs, args.agents, seed=7)
     big = specs[0]
     probe = min(specs, key=lambda spec: abs(spec.instances - 1000))
     result: dict[str, object] = {
