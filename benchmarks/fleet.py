@@ -20,7 +20,6 @@ one JSON object: `agents`, `instances`, `store`, `create_to_all_running_s`,
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import statistics
 import sys
@@ -28,7 +27,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -39,7 +37,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.cluster.conftest import CLUSTER, SchedulerProcess, wait_for
-from tests.databases import postgres_database
+from tests.databases import store_url
 
 from benchmarks.placement import job_sizes
 from benchmarks.simfleet.fleet import Fleet
@@ -86,15 +84,6 @@ def p99_ms(samples: list[float]) -> float:
     return round(float(np.percentile(samples, 99)) * 1000, 1) if samples else -1.0
 
 
-@contextlib.contextmanager
-def store_for(kind: str, work: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{work / 'scheduler.db'}"
-    else:
-        with postgres_database() as url:
-            yield url
-
-
 class Poller:
     """GETs a path over and over in a thread, keeping each one's time."""
 
@@ -131,7 +120,7 @@ def main() -> None:
         "agents": args.agents, "instances": args.instances, "jobs": len(specs),
         "store": args.store,
     }  # fmt: skip
-    with tempfile.TemporaryDirectory() as temporary, store_for(args.store, Path(temporary)) as url:
+    with tempfile.TemporaryDirectory() as temporary, store_url(args.store, Path(temporary)) as url:
         work = Path(temporary)
         scheduler = SchedulerProcess(
             url, work / "scheduler.log",
