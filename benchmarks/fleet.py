@@ -161,14 +161,19 @@ def main() -> None:
                 result["job_status_p99_ms"] = p99_ms(status_poller.samples)
 
                 # Steady state: heartbeats, memory, the big job's page.
-                def heartbeats() -> float:
+                def metric(name: str) -> float:
                     for line in httpx.get(scheduler.url + "/metrics", timeout=30).text.splitlines():
-                        if line.startswith("daybreak_agent_heartbeats_total "):
+                        if line.startswith(name + " "):
                             return float(line.split()[1])
-                    raise AssertionError("no heartbeat counter in /metrics")
+                    raise AssertionError(f"no {name} in /metrics")
 
+                def heartbeats() -> float:
+                    return metric("daybreak_agent_heartbeats_total")
+
+                # Two whole intervals at least: a shorter window sees bursts, not the rate.
+                window_s = max(20.0, 2 * metric("daybreak_agent_heartbeat_interval_seconds"))
                 first, at = heartbeats(), time.monotonic()
-                time.sleep(20)
+                time.sleep(window_s)
                 result["heartbeats_per_s"] = round((heartbeats() - first) / (time.monotonic() - at))
                 assert scheduler.process is not None
                 rss = psutil.Process(scheduler.process.pid).memory_info().rss

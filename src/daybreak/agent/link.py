@@ -79,6 +79,7 @@ class SchedulerLink:
         self.leader_hint: str | None = None  # where a standby said the leader is
         self.connected = asyncio.Event()
         self._send_queue: asyncio.Queue[bytes] | None = None
+        self._rephase = True  # the next heartbeat at a random point of the interval
 
     def send_update(self, task_id: str, state: TaskState, message: str | None) -> None:
         update = protocol.StatusUpdate(
@@ -199,8 +200,14 @@ class SchedulerLink:
             await connection.send(frame.decode())
 
     async def _heartbeats(self, queue: asyncio.Queue[bytes]) -> None:
+        self._rephase = True
         while True:
-            await asyncio.sleep(self.heartbeat_interval_s)
+            interval = self.heartbeat_interval_s
+            if self._rephase:
+                # At a random point of the interval, after a hello or a new pace: a fleet that
+                # connected or was re-paced all at once does not beat in one burst for ever.
+                interval, self._rephase = random.uniform(0, interval), False
+            await asyncio.sleep(interval)
             heartbeat = protocol.Heartbeat(timestamp_ms=self.clock(), usage=self.machine.usage())
             queue.put_nowait(protocol.encode(heartbeat))
 
@@ -214,4 +221,5 @@ class SchedulerLink:
         elif isinstance(message, protocol.Welcome):
             # Welcomed again: the fleet grew or shrank, and this is our new pace.
             self._take_pace(message)
+            self._rephase = True
             log.info("event=repaced heartbeat_interval_s=%s", self.heartbeat_interval_s)
