@@ -159,8 +159,9 @@ async def _term(scheduler: Scheduler, leadership: Leadership, role: Role) -> Non
             log.warning("event=stepped_down epoch=%d cause=%s", epoch, cause)
             await leadership.release()
             return
-        if term.done() and not term.cancelled() and term.exception() is not None:
-            raise term.exception()  # type: ignore[misc]
+        failure = _failure(term)
+        if failure is not None:
+            raise failure
 
 
 def _why_stand_by(
@@ -175,17 +176,18 @@ def _why_stand_by(
     return None
 
 
+def _failure(term: asyncio.Task[None]) -> BaseException | None:
+    """How the term's scheduler stopped on its own, if it did."""
+    return None if not term.done() or term.cancelled() else term.exception()
+
+
 def _store_failed(term: asyncio.Task[None]) -> bool:
-    return (
-        term.done() and not term.cancelled() and isinstance(term.exception(), StoreWriteFailedError)
-    )
+    return isinstance(_failure(term), StoreWriteFailedError)
 
 
 def _deposed(term: asyncio.Task[None]) -> bool:
     """Whether the term ended because its epoch was taken over."""
-    if not term.done() or term.cancelled() or term.exception() is None:
-        return False
-    error: BaseException | None = term.exception()
+    error = _failure(term)
     while error is not None:
         if isinstance(error, DeposedError):
             return True

@@ -63,9 +63,10 @@ def check_reachable(work_dir: Path, user: str) -> None:
     if blocked is None:
         _REACHABLE.add((work_dir, user))
         return
-    owner = pwd.getpwuid(blocked.stat().st_uid).pw_name
+    info = blocked.stat()
+    owner = pwd.getpwuid(info.st_uid).pw_name
     raise TaskUserError(
         f"the task would run as {user}, who cannot enter {blocked} (mode "
-        f"{stat.filemode(blocked.stat().st_mode)}, owner {owner}) on the way to the agent's "
+        f"{stat.filemode(info.st_mode)}, owner {owner}) on the way to the agent's "
         "work directory: give others search (x) permission there, or move --work-dir"
     )

@@ -205,6 +205,10 @@ class Agents:
                 changes.append(changed)
         return changes
 
+    def population(self) -> int:
+        """How many agents are not given up."""
+        return sum(record.link is not L.LOST for record in self.records.values())
+
     def unreachable(self, now: int, timeout_ms: int) -> tuple[int, int]:
         """How many agents cannot be reached (silent, or connected but mute past the
         timeout), of how many not yet given up."""

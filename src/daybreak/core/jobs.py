@@ -43,7 +43,7 @@ from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import ACTIVE_STATES, PLACED_STATES
 from daybreak.model.update import UpdatePlan, UpdateProgress
-from daybreak.model.validate import IDENTIFIER, validate_spec
+from daybreak.model.validate import name_problem, validate_spec
 
 
 class SchedulerState(Protocol):
@@ -231,10 +231,9 @@ def operate_update(state: SchedulerState, command: OperateUpdate, now: int, read
 
 def set_quota(state: SchedulerState, command: SetQuota, now: int, ready: Ready) -> None:
     quota = command.quota
-    if not IDENTIFIER.match(command.role):
-        raise InvalidParameterError(
-            f"{command.role!r} is not a valid role: use letters, digits, '_', '-' and '.'"
-        )
+    problem = name_problem("role", command.role)
+    if problem is not None:
+        raise InvalidParameterError(problem)
     if min(quota.cpu, quota.ram_mb, quota.disk_mb) < 0:
         raise InvalidParameterError("a quota cannot be negative")
     state.quotas[command.role] = quota

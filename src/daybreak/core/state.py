@@ -126,8 +126,8 @@ class SchedulerState:
         """What the disruption guard holds back, while it does."""
         if not self.held_back:
             return None
-        population = sum(record.link is not Link.LOST for record in self.agents)
-        return Disruption(self.held_back, population, self.liveness.disruption_share)
+        share = self.liveness.disruption_share
+        return Disruption(self.held_back, self.agents.population(), share)
 
     # -- the entry point -----------------------------------------------------------------------
 
@@ -226,7 +226,7 @@ class SchedulerState:
     def _repace(self, now: int, ready: Ready) -> None:
         """Keep the fleet's heartbeats within the budget: a new pace is told to every
         connected agent in a welcome sent again."""
-        population = sum(record.link is not Link.LOST for record in self.agents)
+        population = self.agents.population()
         pace = self.pacer.repace(population, now)
         if pace is None:
             return

@@ -71,9 +71,10 @@ def parse_instance_ranges(text: str) -> InstanceRanges:
 def parse_instances(text: str) -> tuple[int, ...]:
     """`0-2,5,7-9` -> (0, 1, 2, 5, 7, 8, 9), at most `MAX_LISTED_INSTANCES` of them."""
     ranges = parse_instance_ranges(text)
-    if ranges.count() > MAX_LISTED_INSTANCES:
+    count = ranges.count()
+    if count > MAX_LISTED_INSTANCES:
         raise InvalidParameterError(
-            f"instances {text!r} names {ranges.count():,} instances; at most "
+            f"instances {text!r} names {count:,} instances; at most "
             f"{MAX_LISTED_INSTANCES:,} may be named at once"
         )
     chosen: set[int] = set()

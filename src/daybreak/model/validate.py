@@ -58,17 +58,19 @@ def _positive(value: float, path: str) -> list[ConfigIssue]:
     return [] if value > 0 else [ConfigIssue(path, f"must be greater than 0, got {value:g}")]
 
 
+def name_problem(field: str, value: str) -> str | None:
+    """What is wrong with `value` as a part of a job key (a role, a name...), if anything."""
+    if IDENTIFIER.match(value):
+        return None
+    return f"{value!r} is not a valid {field}: use letters, digits, '_', '-' and '.'"
+
+
 def _key(key: m.JobKey) -> list[ConfigIssue]:
     issues = []
     for field in ("cluster", "role", "environment", "name"):
-        value = getattr(key, field)
-        if not IDENTIFIER.match(value):
-            issues.append(
-                ConfigIssue(
-                    f"{ROOT}.{field}",
-                    f"{value!r} is not a valid {field}: use letters, digits, '_', '-' and '.'",
-                )
-            )
+        problem = name_problem(field, getattr(key, field))
+        if problem is not None:
+            issues.append(ConfigIssue(f"{ROOT}.{field}", problem))
     if IDENTIFIER.match(key.environment) and not ENVIRONMENT.match(key.environment):
         issues.append(
             ConfigIssue(

@@ -88,7 +88,6 @@ async def agent_connection(socket: WebSocket[Any, Any, Any], standing: Role) -> 
         refusal = refusals.exceptions[0]
         if not isinstance(refusal, SchedulerStoppingError):  # logged once, where it stops
             log.warning("event=agent_refused agent=%s error=%s", agent_id, refusal)
-        agent_id = None  # never connected: nothing to disconnect
         with contextlib.suppress(Exception):
             await socket.close(POLICY_VIOLATION, str(refusal)[:120])
     except* (msgspec.DecodeError, msgspec.ValidationError) as errors:
