@@ -135,7 +135,12 @@ def main() -> None:
                 fleet.start()
 
                 def online() -> int:
-                    listed = msgspec.json.decode(api.get("/agents").content, type=AgentList)
+                    answer = api.get("/agents")
+                    if answer.status_code != 200:
+                        print(f"GET /agents: {answer.status_code} {answer.text[:300]}",
+                              file=sys.stderr)  # fmt: skip
+                        return -1
+                    listed = msgspec.json.decode(answer.content, type=AgentList)
                     return sum(agent.online for agent in listed.agents)
 
                 wait_for(lambda: online() == args.agents, "every agent online", TIMEOUT_S)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from daybreak.core.quota import Aggregate, QuotaExceededError, check_quota, consumption
+from daybreak.core.quota import Aggregate, QuotaExceededError, QuotaUse, check_quota
 from daybreak.errors import DaybreakError
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import TaskState
@@ -40,14 +40,48 @@ def test_preemptible_and_dedicated_work_needs_no_quota() -> None:
     check_quota(dedicated, 10, Aggregate(), None)
 
 
-def test_consumption_counts_active_production_tasks_of_the_role_only() -> None:
+def use_of(tasks: list[ScheduledTask]) -> QuotaUse:
+    use = QuotaUse()
+    for each in tasks:
+        use.change(None, each)
+    return use
+
+
+def test_use_counts_active_production_tasks_of_the_role_only() -> None:
     other_role = job_spec("x", role="ads", tier="preferred", cpu=5)
-    tasks = [
+    batch = job_spec("batch", cpu=7)
+    use = use_of([
         task(PROD, TaskState.RUNNING, 0),
         task(PROD, TaskState.PENDING, 1),
         task(PROD, TaskState.FINISHED, 2),
-        task(job_spec("batch", cpu=7), TaskState.RUNNING, 3),
+        task(batch, TaskState.RUNNING, 3),
         task(other_role, TaskState.RUNNING, 4),
-    ]
-    assert consumption(tasks, "www") == Aggregate(cpu=4, ram_mb=2048, disk_mb=2048)
-    assert consumption(tasks, "www", excluding=PROD.key) == Aggregate()
+    ])  # fmt: skip
+    assert use.of_role("www") == Aggregate(cpu=4, ram_mb=2048, disk_mb=2048)
+    assert use.of_role("www", excluding=PROD.key) == Aggregate()
+    assert use.of_role("www", production=False) == Aggregate(cpu=7, ram_mb=1024, disk_mb=1024)
+    assert use.of_role("ads") == Aggregate(cpu=5, ram_mb=1024, disk_mb=1024)
+    assert use.of_role("nobody") == Aggregate()
+
+
+def test_use_follows_tasks_as_they_change_and_go() -> None:
+    running, pending = task(PROD, TaskState.RUNNING, 0), task(PROD, TaskState.PENDING, 1)
+    use = use_of([running, pending])
+    finished = ScheduledTask(task_id="t0", spec=PROD, instance=0, state=TaskState.FINISHED)
+    use.change(running, finished)
+    assert use.of_role("www") == Aggregate(cpu=2, ram_mb=1024, disk_mb=1024)
+    use.change(pending, None)
+    use.change(finished, None)
+    assert use.of_role("www") == Aggregate()
+
+
+def test_use_of_many_small_tasks_fills_a_quota_exactly() -> None:
+    """Counted, not summed as it goes: tasks of 0.1 cpu coming and going leave no residue,
+    and a job that exactly fills the quota is not refused for the last digit of a float."""
+    small = job_spec("small", tier="preferred", cpu=0.1, ram_mb=1, disk_mb=1)
+    tasks = [task(small, TaskState.RUNNING, number) for number in range(10)]
+    use = use_of(tasks)
+    for each in tasks[:7]:
+        use.change(each, None)
+    assert use.of_role("www") == use_of(tasks[7:]).of_role("www")
+    check_quota(small, 7, use.of_role("www"), Aggregate(cpu=1, ram_mb=10, disk_mb=10))

@@ -23,6 +23,7 @@ Rules this module owns:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
@@ -131,10 +132,21 @@ class Changed:
 
 
 class Agents:
-    """Every agent the scheduler has heard of, by id."""
+    """Every agent the scheduler has heard of, by id.
+
+    A round asks how many agents can be reached and which timed out; with thousands of agents
+    and many rounds a second, walking them all each time would be most of a round. So links
+    and draining agents are counted as they change, and the walk for timeouts waits until the
+    quietest agent could have timed out: silence only grows by waiting (every event sets
+    `since_ms` to now or later), so until then none has."""
 
     def __init__(self) -> None:
         self.records: dict[str, AgentRecord] = {}
+        self._links: Counter[Link] = Counter()
+        self._draining: set[str] = set()
+        # Before `_walk_at` no agent can have been silent for `_walked_for` ms.
+        self._walk_at: int | None = None
+        self._walked_for = 0
 
     def __iter__(self) -> Iterator[AgentRecord]:
         return iter(self.records.values())
@@ -150,6 +162,13 @@ class Agents:
         self.records = {
             agent_id: AgentRecord(agent, L.SILENT, None, now) for agent_id, agent in stored.items()
         }
+        self._links = Counter({L.SILENT: len(self.records)})
+        self._draining = {
+            agent_id
+            for agent_id, agent in stored.items()
+            if agent.maintenance is MaintenanceMode.DRAINING
+        }
+        self._walk_at = None
 
     def restart_timeouts(self, now: int) -> None:
         """Every agent not given up has a whole timeout from `now` (the scheduler can be
@@ -172,6 +191,7 @@ class Agents:
         if record is None:
             record = AgentRecord(StoredAgent(info=info), L.SILENT, None, now)
             self.records[info.agent_id] = record
+            self._links[L.SILENT] += 1
         record.stored = msgspec.structs.replace(record.stored, info=info, secret_hash=secret_hash)
         changed = self._move(record, E.HELLO, now)
         assert changed is not None  # every link state takes a hello
@@ -192,11 +212,11 @@ class Agents:
 
     def timeouts(self, now: int, timeout_ms: int) -> list[Changed]:
         """Agents mute or silent past the timeout, in id order."""
+        if not self._may_have_timed_out(now, timeout_ms):
+            return []
         changes = []
-        for agent_id in sorted(self.records):
+        for agent_id in sorted(self._past(now, timeout_ms)):
             record = self.records[agent_id]
-            if record.link is L.LOST or now - record.since_ms < timeout_ms:
-                continue
             event = E.MUTE if record.link is L.CONNECTED else E.TIMED_OUT
             changed = self._move(record, event, now)
             if changed is not None:
@@ -207,22 +227,43 @@ class Agents:
 
     def population(self) -> int:
         """How many agents are not given up."""
-        return sum(record.link is not L.LOST for record in self.records.values())
+        return len(self.records) - self._links[L.LOST]
 
     def unreachable(self, now: int, timeout_ms: int) -> tuple[int, int]:
         """How many agents cannot be reached (silent, or connected but mute past the
         timeout), of how many not yet given up."""
-        population = [record for record in self.records.values() if record.link is not L.LOST]
-        silent = sum(
-            record.link is L.SILENT or now - record.since_ms >= timeout_ms for record in population
-        )
-        return silent, len(population)
+        silent = self._links[L.SILENT]
+        if self._may_have_timed_out(now, timeout_ms):
+            silent += sum(self.records[a].link is L.CONNECTED for a in self._past(now, timeout_ms))
+        return silent, self.population()
+
+    def draining(self) -> list[str]:
+        """The agents being drained, in id order."""
+        return sorted(self._draining)
+
+    def _may_have_timed_out(self, now: int, timeout_ms: int) -> bool:
+        return self._walk_at is None or timeout_ms < self._walked_for or now >= self._walk_at
+
+    def _past(self, now: int, timeout_ms: int) -> list[str]:
+        """The agents not given up that have been silent for `timeout_ms`; notes when the
+        next could be."""
+        past, quietest = [], now
+        for agent_id, record in self.records.items():
+            if record.link is L.LOST:
+                continue
+            if now - record.since_ms >= timeout_ms:
+                past.append(agent_id)  # and walked for again until it is given up
+            quietest = min(quietest, record.since_ms)
+        self._walk_at, self._walked_for = quietest + timeout_ms, timeout_ms
+        return past
 
     def _move(self, record: AgentRecord, event: LinkEvent, now: int) -> Changed | None:
         found = LINK_TABLE.get((record.link, event))
         if found is None:
             return None
+        self._links[record.link] -= 1
         record.link, actions = found
+        self._links[record.link] += 1
         record.since_ms = now
         return Changed(record, actions)
 
@@ -233,6 +274,10 @@ class Agents:
             return None
         mode, actions = found
         record.stored = msgspec.structs.replace(record.stored, maintenance=mode)
+        if mode is MaintenanceMode.DRAINING:
+            self._draining.add(agent_id)
+        else:
+            self._draining.discard(agent_id)
         return Changed(record, actions)
 
     def applied(self, agent_id: str, seq: int) -> StoredAgent:

@@ -17,6 +17,7 @@ from daybreak.core.fleet import Fleet, Holding, demand
 from daybreak.core.ids import IdSource, SequentialIds
 from daybreak.core.placement import PendingReason
 from daybreak.core.pruning import prunable
+from daybreak.core.quota import QuotaUse
 from daybreak.core.reconcile import reconcile
 from daybreak.core.settings import Settings
 from daybreak.core.task_lifecycle import DELETED, Action, State, TaskFacts, transition
@@ -63,6 +64,7 @@ class Cluster:
         self.kill_sent_ms: dict[str, int] = {}
         self.reservations: dict[int, Reservation] = {}  # agent row -> the task it is held for
         self.pending_reasons: dict[str, PendingReason] = {}
+        self.quota_use = QuotaUse()
         self._effects: list[Effect] = []
 
     # -- reading -------------------------------------------------------------------------------
@@ -105,6 +107,7 @@ class Cluster:
         old = self.tasks.get(task.task_id)
         if old is not None:
             del self.by_state[old.state][task.task_id]
+        self.quota_use.change(old, task)
         self.tasks[task.task_id] = task
         self.by_state[task.state][task.task_id] = None
         self.by_job.setdefault(task.job, {})[task.task_id] = None
@@ -142,6 +145,7 @@ class Cluster:
 
     def _delete(self, task_id: str) -> None:
         task = self.tasks.pop(task_id)
+        self.quota_use.change(task, None)
         self._let_go(task_id)
         del self.by_state[task.state][task_id]
         del self.by_job[task.job][task_id]

@@ -33,7 +33,7 @@ from daybreak.core.commands import (
     UpdateAction,
 )
 from daybreak.core.effects import Effect
-from daybreak.core.quota import Aggregate, check_quota, consumption
+from daybreak.core.quota import Aggregate, check_quota
 from daybreak.core.ready import Ready
 from daybreak.core.settings import Settings
 from daybreak.core.updates import JobUpdates
@@ -86,7 +86,7 @@ def active_tasks(
 def _check_quota(state: SchedulerState, spec: JobSpec, instances: int) -> None:
     quota = state.quotas.get(spec.key.role)
     limit = None if quota is None else Aggregate(quota.cpu, quota.ram_mb, quota.disk_mb)
-    used = consumption(state.cluster.tasks.values(), spec.key.role, excluding=spec.key)
+    used = state.cluster.quota_use.of_role(spec.key.role, excluding=spec.key)
     check_quota(spec, instances, used, limit)
 
 

@@ -7,7 +7,7 @@ the whole job as it would be, against the role's use by its other jobs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
 from dataclasses import dataclass
 
 from daybreak.core.tiers import is_dedicated, tier_of
@@ -44,20 +44,59 @@ def per_task(spec: JobSpec) -> Aggregate:
     return Aggregate(resources.cpu, resources.ram_mb, resources.disk_mb)
 
 
-def consumption(
-    tasks: Iterable[ScheduledTask], role: str, *, excluding: JobKey | None = None
-) -> Aggregate:
-    """What the role's active production tasks use, leaving out one job's (the one judged)."""
-    total = Aggregate()
-    for task in tasks:
-        if (
-            task.job.role == role
-            and task.job != excluding
-            and task.state in ACTIVE_STATES
-            and counts_against_quota(task.spec)
-        ):
-            total += per_task(task.spec)
-    return total
+# One kind of task, as a tally counts it: (counts against quota, cpu, ram_mb, disk_mb).
+_Kind = tuple[bool, float, float, float]
+
+
+class QuotaUse:
+    """What each role's active tasks hold, kept up to date as tasks change, so that a quota
+    check or a quota page costs the role's jobs rather than a walk over every task. Kept as
+    counts of tasks of each size, not as running sums: a sum of floats that goes up and down
+    drifts, and a job that exactly fills its quota would be refused for it."""
+
+    def __init__(self) -> None:
+        self._by_role: dict[str, dict[JobKey, Counter[_Kind]]] = {}
+
+    def change(self, old: ScheduledTask | None, new: ScheduledTask | None) -> None:
+        """A task went from `old` to `new` (None: it did not exist, or no longer does)."""
+        if old is not None and old.state in ACTIVE_STATES:
+            self._count(old, -1)
+        if new is not None and new.state in ACTIVE_STATES:
+            self._count(new, 1)
+
+    def _count(self, task: ScheduledTask, step: int) -> None:
+        key = task.job
+        jobs = self._by_role.setdefault(key.role, {})
+        kinds = jobs.setdefault(key, Counter())
+        resources = task.spec.task.resources
+        kind = (counts_against_quota(task.spec), resources.cpu, resources.ram_mb,
+                resources.disk_mb)  # fmt: skip
+        kinds[kind] += step
+        if not kinds[kind]:
+            del kinds[kind]
+            if not kinds:
+                del jobs[key]
+                if not jobs:
+                    del self._by_role[key.role]
+
+    def of_role(
+        self, role: str, *, production: bool = True, excluding: JobKey | None = None
+    ) -> Aggregate:
+        """What the role's active tasks that count against quota (or, with `production`
+        False, those that do not) use, leaving out one job's (the one judged)."""
+        total = Aggregate()
+        for key, kinds in self._by_role.get(role, {}).items():
+            if key == excluding:
+                continue
+            for (counted, cpu, ram_mb, disk_mb), tasks in kinds.items():
+                if counted is production:
+                    total += Aggregate(cpu, ram_mb, disk_mb).times(tasks)
+        return total
+
+
+def _over(wanted: float, limit: float) -> bool:
+    # 7 x 0.1 + 3 x 0.1 is 1.0000000000000002: a job that exactly fills the quota fits.
+    return wanted > limit + 1e-9 * max(1.0, abs(limit))
 
 
 class QuotaExceededError(DaybreakError):
@@ -70,7 +109,7 @@ class QuotaExceededError(DaybreakError):
             f"quota {getattr(quota, name):g} (exceeded by "
             f"{getattr(requested, name) + getattr(used, name) - getattr(quota, name):g})"
             for name in QUOTA_RESOURCES
-            if getattr(requested, name) + getattr(used, name) > getattr(quota, name)
+            if _over(getattr(requested, name) + getattr(used, name), getattr(quota, name))
         ]
         super().__init__(f"Insufficient resource quota for role {role}: " + "; ".join(over))
 
@@ -81,5 +120,6 @@ def check_quota(spec: JobSpec, instances: int, used: Aggregate, quota: Aggregate
         return
     requested = per_task(spec).times(instances)
     limit = quota or Aggregate()
-    if any(getattr(requested, n) + getattr(used, n) > getattr(limit, n) for n in QUOTA_RESOURCES):
+    if any(_over(getattr(requested, n) + getattr(used, n), getattr(limit, n))
+           for n in QUOTA_RESOURCES):  # fmt: skip
         raise QuotaExceededError(spec.key.role, requested, used, limit)

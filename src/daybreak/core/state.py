@@ -50,7 +50,7 @@ from daybreak.core.settings import Settings
 from daybreak.core.updates import JobUpdates
 from daybreak.errors import AuthError, InvalidParameterError
 from daybreak.model import agent_protocol as protocol
-from daybreak.model.agent import AgentInfo, MaintenanceMode
+from daybreak.model.agent import AgentInfo
 from daybreak.model.api import Quota
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.records import Snapshot
@@ -346,14 +346,12 @@ class SchedulerState:
             self.carry(self.cluster.drain_agent(agent_id, now), ready)
 
     def _finish_drains(self, now: int, ready: Ready) -> None:
-        for record in self.agents:
-            if record.maintenance is MaintenanceMode.DRAINING and not self.cluster.on_agent(
-                record.info.agent_id
-            ):
-                changed = self.agents.maintain(record.info.agent_id, MaintenanceEvent.EMPTIED)
+        for agent_id in self.agents.draining():
+            if not self.cluster.on_agent(agent_id):
+                changed = self.agents.maintain(agent_id, MaintenanceEvent.EMPTIED)
                 if changed is not None:
                     self._maintained(changed, now, ready)
-                    ready.log("agent_drained", agent=record.info.agent_id)
+                    ready.log("agent_drained", agent=agent_id)
 
     # -- time ----------------------------------------------------------------------------------
 

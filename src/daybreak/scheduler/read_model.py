@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 from daybreak.core.placement import PendingReason
+from daybreak.core.quota import QuotaUse
 from daybreak.core.updates import ConfigIds, UnknownUpdateError
 from daybreak.model.api import Quota, TaskSummary
 from daybreak.model.jobkey import parse_job_key
@@ -38,6 +39,7 @@ class ReadModel:
         self._by_job: dict[JobKey, dict[str, None]] = {}
         self._by_agent: dict[str, dict[str, None]] = {}
         self.state_counts: Counter[TaskState] = Counter()
+        self.quota_use = QuotaUse()
         self.jobs: dict[JobKey, JobSpec] = {}
         self.agents: dict[str, StoredAgent] = {}
         self.quotas: dict[str, Quota] = {}
@@ -85,6 +87,7 @@ class ReadModel:
     def _put_task(self, old: ScheduledTask | None, task: ScheduledTask) -> None:
         self.tasks[task.task_id] = task
         self._by_job.setdefault(task.job, {})[task.task_id] = None
+        self.quota_use.change(old, task)
         if old is not None:
             self.state_counts[old.state] -= 1
             if old.agent_id is not None and not self._occupies(task, old.agent_id):
@@ -99,6 +102,7 @@ class ReadModel:
 
     def _forget_task(self, task: ScheduledTask) -> None:
         del self.tasks[task.task_id]
+        self.quota_use.change(task, None)
         job_tasks = self._by_job[task.job]
         del job_tasks[task.task_id]
         if not job_tasks:

@@ -6,7 +6,7 @@ from collections.abc import Container, Iterable
 
 from daybreak.core import agents
 from daybreak.core.jobs import JobNotFoundError
-from daybreak.core.quota import Aggregate, consumption, counts_against_quota, per_task
+from daybreak.core.quota import Aggregate
 from daybreak.model.api import (
     AgentSummary,
     JobStatus,
@@ -77,17 +77,11 @@ def agent_ids(view: ReadModel, hosts: Iterable[str]) -> list[str]:
 
 
 def quota_report(view: ReadModel, role: str) -> QuotaReport:
-    tasks = view.tasks.values()
-    other = Aggregate()
-    for task in tasks:
-        active = task.job.role == role and task.state in ACTIVE_STATES
-        if active and not counts_against_quota(task.spec):
-            other += per_task(task.spec)
     return QuotaReport(
         role=role,
         quota=view.quotas.get(role, Quota()),
-        production=_quota(consumption(tasks, role)),
-        non_production=_quota(other),
+        production=_quota(view.quota_use.of_role(role)),
+        non_production=_quota(view.quota_use.of_role(role, production=False)),
     )
 
 
