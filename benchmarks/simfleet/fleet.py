@@ -162,12 +162,13 @@ def _sum(parts: Iterable[Counts]) -> Counts:
     total = Counts()
     states: Counter[str] = Counter()
     paces: Counter[str] = Counter()
+    pings: Counter[str] = Counter()
     for part in parts:
         total.agents += part.agents
         total.connected += part.connected
         total.unacked += part.unacked
         states.update(part.tasks)
         paces.update(part.paces)
-    total.tasks = dict(states)
-    total.paces = dict(paces)
+        pings.update(part.pings)
+    total.tasks, total.paces, total.pings = dict(states), dict(paces), dict(pings)
     return total

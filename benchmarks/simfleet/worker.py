@@ -59,6 +59,8 @@ class Counts(msgspec.Struct, kw_only=True):
     unacked: int = 0  # status updates waiting for the scheduler's acknowledgement
     # How often the connected agents were told to heartbeat: seconds -> agents.
     paces: dict[str, int] = msgspec.field(default_factory=dict)
+    # How often the connected agents ping the scheduler: seconds -> agents.
+    pings: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 class Done(msgspec.Struct, frozen=True, kw_only=True):
@@ -127,6 +129,7 @@ class Worker:
         counts = Counts()
         states: Counter[str] = Counter()
         paces: Counter[str] = Counter()
+        pings: Counter[str] = Counter()
         for agent in self.agents.values():
             states.update(agent.machine.states())
             if agent.running is None or agent.link is None:
@@ -136,8 +139,10 @@ class Worker:
             if agent.link.connected.is_set():
                 counts.connected += 1
                 paces[f"{agent.link.heartbeat_interval_s:g}"] += 1
+                pings[f"{agent.link.ping_interval_s:g}"] += 1
         counts.tasks = dict(states)
         counts.paces = dict(paces)
+        counts.pings = dict(pings)
         return counts
 
 

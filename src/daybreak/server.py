@@ -72,6 +72,11 @@ async def serve(config: SchedulerConfig, security: Security) -> None:
             log_level="warning",
             lifespan="on",
             ws_max_size=64 * 1024 * 1024,
+            # An agent's silence is found by its heartbeats (see `daybreak.core.agents`); pings
+            # from here to thousands of agents would cost more than all their heartbeats.
+            ws_ping_interval=None,
+            # Agents' messages are small and many: deflating them costs more than it saves.
+            ws_per_message_deflate=False,
             # Event streams never end on their own: give them this long, then close them.
             timeout_graceful_shutdown=3,
         )

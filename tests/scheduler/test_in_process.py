@@ -166,3 +166,24 @@ def test_an_agent_id_belongs_to_the_secret_it_first_came_with(tmp_path: Path) ->
             assert isinstance(reinstalled.received[0], protocol.Welcome)
 
     asyncio.run(story())
+
+
+def test_reports_made_durable_together_are_acknowledged_once(tmp_path: Path) -> None:
+    """Acknowledgements are cumulative: an agent whose reports reach the store in one batch
+    gets one, for the last of them, and nothing it reported goes unacknowledged."""
+
+    async def story() -> None:
+        async with in_process(sqlite(tmp_path)) as harness:
+            agent = await harness.connect(FakeAgent("a1"))
+            await web_running_on(harness, agent, instances=3)
+            acked_before = len(agent.acks())
+            for task_id in agent.launches():  # no settling between: one batch
+                harness.scheduler.status_update(
+                    agent.agent_id, agent.report(task_id, TaskState.FAILED)
+                )
+            await harness.settle()
+            assert agent.acks()[acked_before:] == [agent.seq]
+            status = await harness.status(harness.job().key)
+            assert [t.state for t in status.finished] == [TaskState.FAILED] * 3
+
+    asyncio.run(story())

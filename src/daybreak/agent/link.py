@@ -79,6 +79,7 @@ class SchedulerLink:
         self.leader_hint: str | None = None  # where a standby said the leader is
         self.connected = asyncio.Event()
         self._send_queue: asyncio.Queue[bytes] | None = None
+        self._connection: websockets.ClientConnection | None = None
         self._rephase = True  # the next heartbeat at a random point of the interval
 
     def send_update(self, task_id: str, state: TaskState, message: str | None) -> None:
@@ -110,9 +111,13 @@ class SchedulerLink:
                     additional_headers=headers,
                     max_size=None,
                     # A scheduler that stops answering (paused, cut off) is left in time to
-                    # say hello to another before the timeout gives our tasks up.
+                    # say hello to another before the timeout gives our tasks up. The pings
+                    # slow down with the heartbeats (see `_take_pace`).
                     ping_interval=PING_S,
                     ping_timeout=PING_S,
+                    # Small messages, thousands of agents: deflating them cost the scheduler
+                    # more CPU than it saved bytes.
+                    compression=None,
                     open_timeout=OPEN_TIMEOUT_S,
                 ) as connection:
                     backoff = RECONNECT_MIN_S
@@ -157,6 +162,7 @@ class SchedulerLink:
             raise
         if not isinstance(welcome, protocol.Welcome):
             raise msgspec.DecodeError(f"expected a welcome, got {type(welcome).__name__}")
+        self._connection = connection
         self._take_pace(welcome)
         queue: asyncio.Queue[bytes] = asyncio.Queue()
         # No await between reading the backlog and opening the queue: no update can slip by.
@@ -183,8 +189,18 @@ class SchedulerLink:
                 for helper in (sender, beats, *answers):
                     helper.cancel()
 
+    @property
+    def ping_interval_s(self) -> float:
+        """How often this link pings the scheduler to find out that it stopped answering."""
+        return max(PING_S, self.heartbeat_interval_s)
+
     def _take_pace(self, welcome: protocol.Welcome) -> None:
         self.heartbeat_interval_s = welcome.heartbeat_interval_ms / 1000
+        if self._connection is not None:
+            # Pings at most as often as heartbeats: a fleet told to beat less often would
+            # otherwise still ping the scheduler every PING_S (1,000 a second from 5,000
+            # agents). The library's keepalive reads the interval at each ping.
+            self._connection.ping_interval = self.ping_interval_s
         if welcome.agent_timeout_ms:
             # Back in well within the time the scheduler waits before giving up our tasks.
             self.reconnect_max_s = min(RECONNECT_MAX_S, welcome.agent_timeout_ms / 1000 / 5)

@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from daybreak.core.ready import Ready
+from daybreak.model import agent_protocol as protocol
 from daybreak.model.records import Changes, Snapshot
 from daybreak.scheduler.events import EventHub
 from daybreak.scheduler.read_model import ReadModel
@@ -89,8 +91,9 @@ class Carrier:
                     except BaseException:
                         self._pending.extendleft(reversed(batch))
                         raise
+                    latest_acks = _latest_acks(batch)
                     for ready, answer in batch:
-                        self._carry_out(ready, answer)
+                        self._carry_out(ready, answer, latest_acks)
                 if self.failure is not None:
                     raise self.failure
         finally:
@@ -129,13 +132,23 @@ class Carrier:
         finally:
             self._writing = False
 
-    def _carry_out(self, ready: Ready, answer: asyncio.Future[Any] | None) -> None:
+    def _carry_out(
+        self,
+        ready: Ready,
+        answer: asyncio.Future[Any] | None,
+        latest_acks: Mapping[str, protocol.Ack] = MappingProxyType({}),
+    ) -> None:
         if ready.replace_all is not None:
             self.view.load(ready.replace_all)
         if ready.writes:
             self.view.apply(ready.writes)
             self.events.publish(ready.writes, ready.deleted)
         for agent_id, message in ready.sends:
+            if (
+                isinstance(message, protocol.Ack)
+                and latest_acks.get(agent_id, message) is not message
+            ):
+                continue  # a later one in this batch acknowledges this one's updates too
             self.outlets.send(agent_id, message)
         for agent_id in ready.hang_ups:
             self.outlets.hang_up(agent_id)
@@ -145,6 +158,18 @@ class Carrier:
             fields = " ".join(f"{key}={value}" for key, value in line.fields.items())
             log.log(logging.WARNING if line.warning else logging.INFO,
                     "event=%s %s", line.event, fields)  # fmt: skip
+
+
+def _latest_acks(batch: list[tuple[Ready, asyncio.Future[Any] | None]]) -> dict[str, protocol.Ack]:
+    """The last acknowledgement each agent is sent in `batch`: acknowledgements are
+    cumulative, and one frame per agent per batch is all an agent reporting hundreds of task
+    changes a second needs (two frames a task otherwise, each costing the scheduler a send)."""
+    latest: dict[str, protocol.Ack] = {}
+    for ready, _answer in batch:
+        for agent_id, message in ready.sends:
+            if isinstance(message, protocol.Ack):
+                latest[agent_id] = message
+    return latest
 
 
 def _size(item: Changes | Snapshot) -> int:
