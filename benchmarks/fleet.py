@@ -3,9 +3,11 @@ WebSockets, `benchmarks/simfleet`) against a real `daybreak scheduler` on Postgr
 SQLite), with the real flags (heartbeat 1 s, timeout 30 s, budget 200/s).
 
 The run: AGENTS agents in RACKS racks; INSTANCES instances in JOBS jobs of mixed sizes (one job
-holds a tenth of them, the rest Pareto as `placement.py`; 10% of jobs constrained); every
-instance RUNNING; then a fifth of the agents stopped at once and started again; then the big
-job rolled to a new config in batches of a twentieth of it (500 at full size), watch 0. Prints
+holds a tenth of them, the rest Pareto as `placement.py`; 10% of jobs constrained), created by
+CLIENTS clients at once (the teams of a shared fleet; `--clients 1` measures one client's
+latency instead); every instance RUNNING; then a fifth of the agents stopped at once and
+started again; then the big job rolled to a new config in batches of a twentieth of it (500 at
+full size), watch 0. Prints
 one JSON object: `agents`, `instances`, `store`, `create_to_all_running_s`,
 `placements_per_s_end_to_end`, `heartbeats_per_s` (steady state), `scheduler_rss_mb`,
 `job_status_p99_ms` (the job nearest 1,000 instances, polled during the creation),
@@ -27,6 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -107,6 +110,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--racks", type=int, default=50)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=8, help="jobs created at once")
     parser.add_argument("--store", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--quick", action="store_true", help="500 agents, 10,000 instances")
     args = parser.parse_args()
@@ -118,7 +122,7 @@ def main() -> None:
     probe = min(specs, key=lambda spec: abs(spec.instances - 1000))
     result: dict[str, object] = {
         "agents": args.agents, "instances": args.instances, "jobs": len(specs),
-        "store": args.store,
+        "store": args.store, "clients": args.clients,
     }  # fmt: skip
     with tempfile.TemporaryDirectory() as temporary, store_url(args.store, Path(temporary)) as url:
         work = Path(temporary)
@@ -147,12 +151,19 @@ def main() -> None:
                 result["all_online_s"] = round(time.monotonic() - started, 1)
 
                 status_poller = Poller(f"{scheduler.url}/api/v1/jobs/{probe.key}")
-                created = time.monotonic()
-                for spec in specs:
-                    response = api.post("/jobs", content=msgspec.json.encode(spec))
+                clients = threading.local()
+
+                def create(spec: JobSpec) -> None:
+                    if not hasattr(clients, "api"):
+                        clients.api = httpx.Client(base_url=api.base_url, timeout=120)
+                    response = clients.api.post("/jobs", content=msgspec.json.encode(spec))
                     assert response.status_code == 201, response.text
                     if spec is probe:
                         status_poller.thread.start()
+
+                created = time.monotonic()
+                with ThreadPoolExecutor(args.clients) as submitters:
+                    list(submitters.map(create, specs))
                 result["create_calls_s"] = round(time.monotonic() - created, 1)
 
                 def running() -> int:
