@@ -149,6 +149,14 @@ def agent_command(**options: Any) -> None:
     help="The most instances one job may have (Aurora's -max_tasks_per_job).",
 )
 @click.option(
+    "--placements-per-round",
+    default=2000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="The most tasks one scheduling round places; the next round follows at once "
+    "(Aurora's -max_tasks_per_schedule_attempt).",
+)
+@click.option(
     "--security",
     "security_file",
     type=click.Path(dir_okay=False, exists=True),
@@ -170,6 +178,7 @@ def scheduler_command(
     max_flapping_delay: str,
     preemption_delay: str,
     max_instances_per_job: int,
+    placements_per_round: int,
     security_file: str | None,
 ) -> None:
     """Run the scheduler: the store, the API, and the decisions."""
@@ -190,6 +199,7 @@ def scheduler_command(
         ),
         preemption_delay_ms=ms(preemption_delay, "--preemption-delay"),
         max_instances_per_job=max_instances_per_job,
+        placements_per_round=placements_per_round,
     )
     from daybreak.scheduler.settings import SchedulerConfig
     from daybreak.server import run_scheduler

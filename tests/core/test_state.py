@@ -1,17 +1,20 @@
-"""The scheduler's state through `handle`: refusals that name what is wrong, and the guard
-that keeps a disruption on the scheduler's side from giving up the fleet."""
+"""The scheduler's state through `handle`: refusals that name what is wrong, the guard that
+keeps a disruption on the scheduler's side from giving up the fleet, and rounds of a bounded
+size."""
 
 from __future__ import annotations
 
 import pytest
 
 from daybreak.core.agents import Link, UnknownHostError
-from daybreak.core.commands import AgentDisconnected, AgentHello, SetMaintenance, Tick
+from daybreak.core.commands import AgentDisconnected, AgentHello, CreateJob, SetMaintenance, Tick
+from daybreak.core.settings import Settings
 from daybreak.core.state import Liveness, SchedulerState
 from daybreak.errors import InvalidParameterError
 from daybreak.model import agent_protocol as protocol
 from daybreak.model.agent import MaintenanceMode, PortRange
 from daybreak.model.jobspec import Resources
+from tests.core.builders import job_spec
 
 TIMEOUT_MS = 10_000
 
@@ -125,3 +128,27 @@ def test_silence_while_the_scheduler_stood_still_is_not_counted_against_agents()
     assert lost(state) == []
     state.handle(Tick(), 30_000)
     assert lost(state) == ["a0", "a1"]
+
+
+def test_a_big_job_is_placed_over_short_rounds_that_follow_at_once() -> None:
+    """Rounds of at most `placements_per_round`: each one's launches go out (and the API and
+    agents are heard) before the next, which is due at once while more could be placed."""
+    state = SchedulerState("west", Settings(placements_per_round=4), Liveness(1000, TIMEOUT_MS))
+    for number in range(3):
+        state.handle(hello(f"a{number}"), 0)  # 3 agents of 1 cpu and 10 ports
+    small = job_spec("small", instances=10, cpu=0.1, ram_mb=10, disk_mb=10)
+    state.handle(CreateJob(small), 0)
+    rounds = [state.handle(Tick(), 0) for _round in range(3)]
+    launched = [sum(isinstance(m, protocol.Launch) for _a, m in r.sends) for r in rounds]
+    assert launched == [4, 4, 2]
+    # More to place: the next round at once; nothing left: the usual interval.
+    assert [r.wake_at for r in rounds] == [0, 0, 1000]
+
+
+def test_what_cannot_fit_does_not_make_rounds_follow_at_once() -> None:
+    state = SchedulerState("west", Settings(placements_per_round=4), Liveness(1000, TIMEOUT_MS))
+    state.handle(hello("a0"), 0)
+    state.handle(CreateJob(job_spec("big", instances=3, cpu=0.5, ram_mb=10, disk_mb=10)), 0)
+    ready = state.handle(Tick(), 0)
+    assert sum(isinstance(m, protocol.Launch) for _a, m in ready.sends) == 2
+    assert ready.wake_at == 1000  # the third waits for room, not for the next round

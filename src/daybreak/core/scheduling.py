@@ -7,6 +7,11 @@ Order of a round:
    reserved for someone else are skipped;
 3. tasks still pending after `preemption_delay_ms` look for victims; the victims go to
    PREEMPTING and their agent is reserved for the task.
+
+A round may be limited to a number of placements (as Aurora's `max_tasks_per_schedule_attempt`):
+a job of 50,000 instances is then placed over many short rounds, each carried out (written,
+launched) before the next, so its first launches leave at once and the API and the agents are
+heard between rounds instead of after one long one.
 """
 
 from __future__ import annotations
@@ -75,27 +80,47 @@ def _victims(cluster: Cluster) -> list[Holding]:
 
 
 def schedule(cluster: Cluster, now: int) -> list[Effect]:
+    """One round, placing all it can."""
+    effects, _deferred = schedule_round(cluster, now)
+    return effects
+
+
+def schedule_round(
+    cluster: Cluster, now: int, limit: int | None = None
+) -> tuple[list[Effect], bool]:
+    """One round of at most `limit` placements. Returns its effects, and whether tasks that
+    might have been placed were left for the next round by the limit."""
     _place_reserved(cluster, now)
     fleet, settings = cluster.fleet, cluster.settings
     blocked = _reserved_mask(cluster)
     waiting = {reservation.task_id for reservation in cluster.reservations.values()}
     unplaced: list[list[ScheduledTask]] = []
+    budget = limit
+    deferred = False
     for group in _groups(t for t in cluster.in_state(S.PENDING) if t.task_id not in waiting):
+        if budget is not None and budget <= 0:
+            deferred = True
+            break
         spec = group[0].spec
+        wanted = len(group) if budget is None else min(len(group), budget)
         placed = place_group(
-            fleet, spec, len(group), cluster.job_rows(spec.key), blocked=blocked,
+            fleet, spec, wanted, cluster.job_rows(spec.key), blocked=blocked,
             scoring=settings.scoring,
         )  # fmt: skip
         for task, (row, ports) in zip(group, placed.assigned, strict=False):
             cluster.assign(task.task_id, row, ports, now)
-        left = group[len(placed.assigned) :]
-        if placed.reason is not None:
-            for task in left:
-                cluster.pending_reasons[task.task_id] = placed.reason
-        if left:
+        if budget is not None:
+            budget -= len(placed.assigned)
+        if len(placed.assigned) < wanted:
+            left = group[len(placed.assigned) :]  # no room for them: they may preempt
+            if placed.reason is not None:
+                for task in left:
+                    cluster.pending_reasons[task.task_id] = placed.reason
             unplaced.append(left)
+        elif wanted < len(group):
+            deferred = True
     _preempt(cluster, unplaced, blocked, now)
-    return cluster.drain_effects()
+    return cluster.drain_effects(), deferred
 
 
 def _preempt(

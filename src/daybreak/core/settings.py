@@ -27,3 +27,6 @@ class Settings:
     history_max_per_job: int = 100
     kill_retry_ms: int = 15 * SECOND_MS
     max_instances_per_job: int = MAX_INSTANCES
+    # Placements a scheduling round makes at most; the next round follows once this one is
+    # carried out (see `daybreak.core.scheduling`).
+    placements_per_round: int = 2_000

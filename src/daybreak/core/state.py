@@ -45,7 +45,7 @@ from daybreak.core.effects import DeleteTask, Effect, LaunchTask, SaveTask
 from daybreak.core.ids import IdSource, SequentialIds
 from daybreak.core.pace import Pacer
 from daybreak.core.ready import Ready
-from daybreak.core.scheduling import schedule
+from daybreak.core.scheduling import schedule_round
 from daybreak.core.settings import Settings
 from daybreak.core.updates import JobUpdates
 from daybreak.errors import AuthError, InvalidParameterError
@@ -368,8 +368,9 @@ class SchedulerState:
         for update in ended:
             ready.log("update_ended", job=update.job, update=update.update_id,
                       status=update.status)  # fmt: skip
-        self.carry(schedule(self.cluster, now), ready)
-        ready.wake(now + self.liveness.round_interval_ms)
+        effects, deferred = schedule_round(self.cluster, now, self.settings.placements_per_round)
+        self.carry(effects, ready)
+        ready.wake(now if deferred else now + self.liveness.round_interval_ms)
 
     def _restore(self, command: Restore, now: int, ready: Ready) -> None:
         """Replace the whole state with a backup's. Connected agents are hung up on: each
