@@ -77,6 +77,17 @@ def test_every_message_survives_the_wire() -> None:
     assert protocol.decode_from_scheduler(protocol.encode(kill)) == kill
 
 
+def test_a_frame_holds_one_message_or_several_in_order() -> None:
+    updates = [update("a"), update("b", TaskState.FAILED), update("c")]
+    encoded = [protocol.encode(u) for u in updates]
+    assert protocol.messages_from_agent(protocol.frame_of(encoded)) == updates
+    assert protocol.frame_of(encoded[:1]) == encoded[0]  # one alone: as version 1 framed it
+    assert protocol.messages_from_agent(encoded[0]) == updates[:1]
+    orders = [protocol.Kill(task_id="t"), protocol.Ack(seq=3)]
+    framed = protocol.frame_of([protocol.encode(o) for o in orders])
+    assert protocol.messages_from_scheduler(framed) == orders
+
+
 @pytest.mark.parametrize(
     ("given", "url"),
     [

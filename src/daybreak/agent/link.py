@@ -80,6 +80,7 @@ class SchedulerLink:
         self.connected = asyncio.Event()
         self._send_queue: asyncio.Queue[bytes] | None = None
         self._connection: websockets.ClientConnection | None = None
+        self._scheduler_batches = False  # the scheduler takes several messages in a frame
         self._rephase = True  # the next heartbeat at a random point of the interval
 
     def send_update(self, task_id: str, state: TaskState, message: str | None) -> None:
@@ -164,6 +165,7 @@ class SchedulerLink:
             raise msgspec.DecodeError(f"expected a welcome, got {type(welcome).__name__}")
         self._connection = connection
         self._take_pace(welcome)
+        self._scheduler_batches = welcome.protocol >= protocol.BATCHES_SINCE
         queue: asyncio.Queue[bytes] = asyncio.Queue()
         # No await between reading the backlog and opening the queue: no update can slip by.
         for update in self.outbox.unacked_after(welcome.applied_seq):
@@ -178,13 +180,13 @@ class SchedulerLink:
             answers: set[asyncio.Task[None]] = set()
             try:
                 async for frame in connection:
-                    message = protocol.decode_from_scheduler(frame)
-                    if isinstance(message, protocol.TaskRequest):
-                        answer = helpers.create_task(self._answer(message, queue))
-                        answers.add(answer)
-                        answer.add_done_callback(answers.discard)
-                    else:
-                        self._on_message(message)
+                    for message in protocol.messages_from_scheduler(frame):
+                        if isinstance(message, protocol.TaskRequest):
+                            answer = helpers.create_task(self._answer(message, queue))
+                            answers.add(answer)
+                            answer.add_done_callback(answers.discard)
+                        else:
+                            self._on_message(message)
             finally:
                 for helper in (sender, beats, *answers):
                     helper.cancel()
@@ -212,8 +214,12 @@ class SchedulerLink:
         self, connection: websockets.ClientConnection, queue: asyncio.Queue[bytes]
     ) -> None:
         while True:
-            frame = await queue.get()
-            await connection.send(frame.decode())
+            waiting = [await queue.get()]
+            while self._scheduler_batches and not queue.empty():
+                if len(waiting) == protocol.MAX_BATCH:
+                    break
+                waiting.append(queue.get_nowait())
+            await connection.send(protocol.frame_of(waiting).decode())
 
     async def _heartbeats(self, queue: asyncio.Queue[bytes]) -> None:
         self._rephase = True

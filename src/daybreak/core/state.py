@@ -221,6 +221,7 @@ class SchedulerState:
             heartbeat_interval_ms=pace.heartbeat_interval_ms,
             applied_seq=applied_seq,
             agent_timeout_ms=pace.agent_timeout_ms,
+            protocol=protocol.PROTOCOL_VERSION,
         )
 
     def _repace(self, now: int, ready: Ready) -> None:

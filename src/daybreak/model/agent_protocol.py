@@ -1,7 +1,10 @@
 """Every message between an agent and the scheduler, and the rules of the conversation.
 
 An agent keeps one WebSocket open to the scheduler (`ws://HOST:PORT/api/v1/agents/connect`,
-its credential in the `Authorization` header). Each frame is one JSON object tagged by `type`.
+its credential in the `Authorization` header). Each frame is one JSON object tagged by `type`,
+or, between peers of protocol version 2 or later, a JSON array of such objects to be taken in
+order: a side sends arrays only once the other has said its version (the agent in `Hello`, the
+scheduler in `Welcome`), so either may be older than the other.
 
 The conversation:
 1. The agent opens with `Hello`: who it is, what it offers, and every task it holds with the
@@ -28,7 +31,9 @@ from daybreak.model.agent import PortRange
 from daybreak.model.jobspec import JobSpec, Resources
 from daybreak.model.task_state import TaskState
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+BATCHES_SINCE = 2  # the first version that takes a frame holding several messages
+MAX_BATCH = 256  # messages in one frame at most
 CONNECT_PATH = "/api/v1/agents/connect"
 
 
@@ -139,6 +144,7 @@ class Welcome(Message, frozen=True, kw_only=True, tag="welcome"):
     # How long the scheduler waits for a silent agent before giving up its tasks: the agent
     # keeps its reconnect backoff well under it (0: not said).
     agent_timeout_ms: int = 0
+    protocol: int = 1  # the scheduler's version (a scheduler of version 1 did not say)
 
 
 class Launch(Message, frozen=True, kw_only=True, tag="launch"):
@@ -187,11 +193,22 @@ TaskRequest = ListFiles | ReadFile | DescribeTask
 
 _agent_decoder: msgspec.json.Decoder[AgentMessage] = msgspec.json.Decoder(AgentMessage)
 _scheduler_decoder: msgspec.json.Decoder[SchedulerMessage] = msgspec.json.Decoder(SchedulerMessage)
+_agent_frames: msgspec.json.Decoder[AgentMessage | list[AgentMessage]] = msgspec.json.Decoder(
+    AgentMessage | list[AgentMessage]
+)
+_scheduler_frames: msgspec.json.Decoder[SchedulerMessage | list[SchedulerMessage]] = (
+    msgspec.json.Decoder(SchedulerMessage | list[SchedulerMessage])
+)
 _encoder = msgspec.json.Encoder()
 
 
 def encode(message: Message) -> bytes:
     return _encoder.encode(message)
+
+
+def frame_of(encoded: list[bytes]) -> bytes:
+    """One frame holding the encoded messages, in order (an array if more than one)."""
+    return encoded[0] if len(encoded) == 1 else b"[" + b",".join(encoded) + b"]"
 
 
 def decode_from_agent(frame: bytes | str) -> AgentMessage:
@@ -200,3 +217,14 @@ def decode_from_agent(frame: bytes | str) -> AgentMessage:
 
 def decode_from_scheduler(frame: bytes | str) -> SchedulerMessage:
     return _scheduler_decoder.decode(frame)
+
+
+def messages_from_agent(frame: bytes | str) -> list[AgentMessage]:
+    """The messages of a frame, one or several."""
+    decoded = _agent_frames.decode(frame)
+    return decoded if isinstance(decoded, list) else [decoded]
+
+
+def messages_from_scheduler(frame: bytes | str) -> list[SchedulerMessage]:
+    decoded = _scheduler_frames.decode(frame)
+    return decoded if isinstance(decoded, list) else [decoded]

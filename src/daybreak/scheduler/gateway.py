@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any, cast
 
 import msgspec
@@ -29,23 +30,38 @@ TRY_AGAIN_LATER = 1013
 POLICY_VIOLATION = 1008
 
 
-async def _receive(socket: WebSocket[Any, Any, Any]) -> protocol.AgentMessage:
-    """The next message, whether the agent framed it as text or as bytes."""
+async def _receive(socket: WebSocket[Any, Any, Any]) -> list[protocol.AgentMessage]:
+    """The next frame's messages, whether the agent framed it as text or as bytes."""
     event = await socket.receive()
     if event["type"] == "websocket.disconnect":
         raise WebSocketDisconnect(detail="the agent closed the connection")
     frame = cast("bytes | str | None", event.get("bytes") or event.get("text"))
-    return protocol.decode_from_agent(frame or b"")
+    return protocol.messages_from_agent(frame or b"")
 
 
-async def _write(socket: WebSocket[Any, Any, Any], queue: asyncio.Queue[bytes | None]) -> None:
-    """Send queued frames in order; None hangs up (the agent reconnects and says hello)."""
+@dataclass
+class _Peer:
+    batches: bool = False  # the agent takes several messages in a frame
+
+
+async def _write(
+    socket: WebSocket[Any, Any, Any], queue: asyncio.Queue[bytes | None], peer: _Peer
+) -> None:
+    """Send queued messages in order, as many in a frame as are waiting if the agent takes
+    that (a round's launches to one agent, say: one send instead of hundreds); None hangs up
+    (the agent reconnects and says hello)."""
     while True:
-        frame = await queue.get()
-        if frame is None:
+        waiting = [await queue.get()]
+        while peer.batches and waiting[-1] is not None and not queue.empty():
+            if len(waiting) == protocol.MAX_BATCH:
+                break
+            waiting.append(queue.get_nowait())
+        encoded = [message for message in waiting if message is not None]
+        if encoded:
+            await socket.send_text(protocol.frame_of(encoded).decode())
+        if waiting[-1] is None:
             await socket.close(GOING_AWAY, "the scheduler asks this agent to reconnect")
             return
-        await socket.send_text(frame.decode())
 
 
 @websocket(protocol.CONNECT_PATH, opt=access(Access.AGENT))
@@ -70,14 +86,17 @@ async def agent_connection(socket: WebSocket[Any, Any, Any], standing: Role) -> 
     try:
         # The connection owns its writer: a failure of either ends both, raised.
         async with asyncio.TaskGroup() as connection:
-            writer = connection.create_task(_write(socket, queue))
+            peer = _Peer()
+            writer = connection.create_task(_write(socket, queue, peer))
             try:
-                hello = await _receive(socket)
+                first = await _receive(socket)
+                hello = first[0] if len(first) == 1 else None
                 if not isinstance(hello, protocol.Hello):
                     raise msgspec.ValidationError(
-                        f"expected hello first, got {type(hello).__name__}"
+                        f"expected hello first, alone, got {[type(m).__name__ for m in first]}"
                     )
                 agent_id = hello.agent_id
+                peer.batches = hello.protocol >= protocol.BATCHES_SINCE
                 scheduler.agent_connected(hello, send, hang_up)
                 await _read(socket, scheduler, agent_id)
             finally:
@@ -103,12 +122,12 @@ async def agent_connection(socket: WebSocket[Any, Any, Any], standing: Role) -> 
 async def _read(socket: WebSocket[Any, Any, Any], scheduler: Scheduler, agent_id: str) -> None:
     """Hand each message of the agent to the scheduler, until the connection ends."""
     while True:
-        message = await _receive(socket)
-        if isinstance(message, protocol.StatusUpdate):
-            scheduler.status_update(agent_id, message)
-        elif isinstance(message, protocol.Heartbeat):
-            scheduler.heartbeat(agent_id)
-        elif isinstance(message, protocol.AgentReply):
-            scheduler.requests.answer(agent_id, message)
-        else:
-            raise msgspec.ValidationError(f"unexpected {type(message).__name__} after hello")
+        for message in await _receive(socket):
+            if isinstance(message, protocol.StatusUpdate):
+                scheduler.status_update(agent_id, message)
+            elif isinstance(message, protocol.Heartbeat):
+                scheduler.heartbeat(agent_id)
+            elif isinstance(message, protocol.AgentReply):
+                scheduler.requests.answer(agent_id, message)
+            else:
+                raise msgspec.ValidationError(f"unexpected {type(message).__name__} after hello")
