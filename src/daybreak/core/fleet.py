@@ -9,8 +9,8 @@ right even before the agent reports.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -23,9 +23,9 @@ MISSING = -1  # the code of an attribute an agent does not have
 Vector = npt.NDArray[np.float64]
 
 
-@dataclass(frozen=True, slots=True)
-class Holding:
-    """What one task occupies on its agent while it is there."""
+class Holding(msgspec.Struct, frozen=True, gc=False):
+    """What one task occupies on its agent while it is there. One per placed task: not
+    tracked by the cyclic collector (see `daybreak.model.task`)."""
 
     task_id: str
     row: int
