@@ -16,7 +16,7 @@ from daybreak.core.effects import DeleteTask, Effect, KillTask, LaunchTask, Save
 from daybreak.core.fleet import Fleet, Holding, demand
 from daybreak.core.ids import IdSource, SequentialIds
 from daybreak.core.placement import PendingReason
-from daybreak.core.pruning import prunable
+from daybreak.core.pruning import next_prune_ms, prunable
 from daybreak.core.quota import QuotaUse
 from daybreak.core.reconcile import reconcile
 from daybreak.core.settings import Settings
@@ -65,12 +65,19 @@ class Cluster:
         self.reservations: dict[int, Reservation] = {}  # agent row -> the task it is held for
         self.pending_reasons: dict[str, PendingReason] = {}
         self.quota_use = QuotaUse()
+        # Ended tasks by job, and when each job's history may next be pruned: a round prunes
+        # only the jobs that are due, instead of walking every task of every job with history.
+        self.ended_by_job: dict[JobKey, dict[str, None]] = {}
+        self.prune_due_ms: dict[JobKey, int] = {}
         self._effects: list[Effect] = []
 
     # -- reading -------------------------------------------------------------------------------
 
     def job_tasks(self, key: JobKey) -> list[ScheduledTask]:
         return [self.tasks[task_id] for task_id in self.by_job.get(key, ())]
+
+    def _ended(self, key: JobKey) -> list[ScheduledTask]:
+        return [self.tasks[task_id] for task_id in self.ended_by_job.get(key, ())]
 
     def in_state(self, *states: TaskState) -> list[ScheduledTask]:
         """Tasks in any of `states`, state by state in the enum's order (never a set's order,
@@ -111,6 +118,9 @@ class Cluster:
         self.tasks[task.task_id] = task
         self.by_state[task.state][task.task_id] = None
         self.by_job.setdefault(task.job, {})[task.task_id] = None
+        if task.state in TERMINAL_STATES and (old is None or old.state not in TERMINAL_STATES):
+            self.ended_by_job.setdefault(task.job, {})[task.task_id] = None
+            self.prune_due_ms[task.job] = 0  # one more ended: the excess may have grown
         if task.state in AGENT_ASSIGNED_STATES:
             self._hold(task)
         else:
@@ -151,6 +161,12 @@ class Cluster:
         del self.by_job[task.job][task_id]
         if not self.by_job[task.job]:
             del self.by_job[task.job]
+        ended = self.ended_by_job.get(task.job)
+        if ended is not None:
+            ended.pop(task_id, None)
+            if not ended:
+                del self.ended_by_job[task.job]
+                self.prune_due_ms.pop(task.job, None)
         self.pending_reasons.pop(task_id, None)
         self.throttled_until.pop(task_id, None)
         self.partition_deadline.pop(task_id, None)
@@ -345,11 +361,13 @@ class Cluster:
         for row, reservation in list(self.reservations.items()):
             if reservation.until_ms <= now or self.tasks.get(reservation.task_id) is None:
                 del self.reservations[row]
-        jobs_with_history = {self.tasks[tid].job for state in TERMINAL_STATES
-                             for tid in self.by_state[state]}  # fmt: skip
-        for key in sorted(jobs_with_history, key=str):
-            for task_id in prunable(self.job_tasks(key), now, self.settings):
+        due = [key for key, at in self.prune_due_ms.items() if at <= now]
+        for key in sorted(due, key=str):
+            for task_id in prunable(self._ended(key), now, self.settings):
                 self.change_state(task_id, DELETED, now)
+            after = next_prune_ms(self._ended(key), self.settings)
+            if after is not None:
+                self.prune_due_ms[key] = after
         return self._drain()
 
     def drain_effects(self) -> list[Effect]:

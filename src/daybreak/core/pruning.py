@@ -14,11 +14,29 @@ from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import TERMINAL_STATES
 
 
-def prunable(job_tasks: Iterable[ScheduledTask], now: int, settings: Settings) -> list[str]:
-    ended = sorted(
+def _ended(job_tasks: Iterable[ScheduledTask]) -> list[ScheduledTask]:
+    return sorted(
         (task for task in job_tasks if task.state in TERMINAL_STATES),
         key=lambda task: (task.last_event_ms, task.task_id),
     )
+
+
+def next_prune_ms(job_tasks: Iterable[ScheduledTask], settings: Settings) -> int | None:
+    """The earliest time `prunable` could name one of these tasks, as long as no other task
+    of the job ends meanwhile (one that does adds to the excess: ask again); None if none
+    has ended."""
+    ended = _ended(job_tasks)
+    excess = max(0, len(ended) - settings.history_max_per_job)
+    times = [
+        task.last_event_ms
+        + (settings.history_min_retention_ms if position < excess else settings.history_prune_ms)
+        for position, task in enumerate(ended)
+    ]
+    return min(times, default=None)
+
+
+def prunable(job_tasks: Iterable[ScheduledTask], now: int, settings: Settings) -> list[str]:
+    ended = _ended(job_tasks)
     excess = max(0, len(ended) - settings.history_max_per_job)
     doomed: list[str] = []
     for position, task in enumerate(ended):
