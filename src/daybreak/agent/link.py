@@ -155,7 +155,8 @@ class SchedulerLink:
         hello = self.machine.hello()
         await connection.send(protocol.encode(hello))
         try:
-            welcome = protocol.decode_from_scheduler(await connection.recv())
+            # The welcome comes first; orders may follow it in the same frame.
+            welcome, *orders = protocol.messages_from_scheduler(await connection.recv())
         except websockets.ConnectionClosed as closed:
             reason = closed.rcvd.reason if closed.rcvd is not None else ""
             if STANDBY_REASON in reason:
@@ -178,15 +179,21 @@ class SchedulerLink:
             sender = helpers.create_task(self._sender(connection, queue))
             beats = helpers.create_task(self._heartbeats(queue))
             answers: set[asyncio.Task[None]] = set()
+
+            def take(message: protocol.SchedulerMessage) -> None:
+                if isinstance(message, protocol.TaskRequest):
+                    answer = helpers.create_task(self._answer(message, queue))
+                    answers.add(answer)
+                    answer.add_done_callback(answers.discard)
+                else:
+                    self._on_message(message)
+
             try:
+                for message in orders:
+                    take(message)
                 async for frame in connection:
                     for message in protocol.messages_from_scheduler(frame):
-                        if isinstance(message, protocol.TaskRequest):
-                            answer = helpers.create_task(self._answer(message, queue))
-                            answers.add(answer)
-                            answer.add_done_callback(answers.discard)
-                        else:
-                            self._on_message(message)
+                        take(message)
             finally:
                 for helper in (sender, beats, *answers):
                     helper.cancel()

@@ -116,7 +116,9 @@ async def agent_connection(socket: WebSocket[Any, Any, Any], standing: Role) -> 
             await socket.close(POLICY_VIOLATION, str(error)[:120])
     finally:
         if agent_id is not None:
-            scheduler.agent_disconnected(agent_id, send)
+            # A scheduler that is stopping takes no more news: nothing to tell the agent.
+            with contextlib.suppress(SchedulerStoppingError):
+                scheduler.agent_disconnected(agent_id, send)
 
 
 async def _read(socket: WebSocket[Any, Any, Any], scheduler: Scheduler, agent_id: str) -> None:
