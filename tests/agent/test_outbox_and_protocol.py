@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,15 @@ def test_agent_flags_parse_and_explain_their_mistakes(tmp_path: Path) -> None:
         parse_ports("32000-31000")
     with pytest.raises(InvalidParameterError, match="cannot read 'lots'"):
         parse_size_mb("lots", "--resources ram")
+
+
+def test_a_frame_takes_what_waits_up_to_the_limit_and_nothing_after_a_hang_up() -> None:
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+    for number in range(protocol.MAX_BATCH + 5):
+        queue.put_nowait(b"%d" % number)
+    assert len(protocol.waiting_behind(b"first", queue)) == protocol.MAX_BATCH
+    assert queue.qsize() == 6
+    queue.put_nowait(None)
+    queue.put_nowait(b"after")
+    assert protocol.waiting_behind(b"first", queue)[-1] is None
+    assert queue.get_nowait() == b"after"

@@ -221,11 +221,8 @@ class SchedulerLink:
         self, connection: websockets.ClientConnection, queue: asyncio.Queue[bytes]
     ) -> None:
         while True:
-            waiting = [await queue.get()]
-            while self._scheduler_batches and not queue.empty():
-                if len(waiting) == protocol.MAX_BATCH:
-                    break
-                waiting.append(queue.get_nowait())
+            first = await queue.get()
+            waiting = protocol.waiting_behind(first, queue) if self._scheduler_batches else [first]
             await connection.send(protocol.frame_of(waiting).decode())
 
     async def _heartbeats(self, queue: asyncio.Queue[bytes]) -> None:

@@ -25,6 +25,8 @@ has already applied: nothing is lost and nothing is applied twice when either si
 
 from __future__ import annotations
 
+from typing import Protocol, TypeVar
+
 import msgspec
 
 from daybreak.model.agent import PortRange
@@ -200,10 +202,29 @@ _scheduler_frames: msgspec.json.Decoder[SchedulerMessage | list[SchedulerMessage
     msgspec.json.Decoder(SchedulerMessage | list[SchedulerMessage])
 )
 _encoder = msgspec.json.Encoder()
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Waiting(Protocol[T_co]):
+    """What `waiting_behind` needs of a queue (an asyncio one, but the model does no I/O)."""
+
+    def empty(self) -> bool: ...
+
+    def get_nowait(self) -> T_co: ...
 
 
 def encode(message: Message) -> bytes:
     return _encoder.encode(message)
+
+
+def waiting_behind(first: T, queue: Waiting[T]) -> list[T]:
+    """`first` and the messages already waiting behind it in `queue`, to go in one frame: at
+    most MAX_BATCH, and nothing after a None (a sender's sign to hang up)."""
+    waiting = [first]
+    while waiting[-1] is not None and len(waiting) < MAX_BATCH and not queue.empty():
+        waiting.append(queue.get_nowait())
+    return waiting
 
 
 def frame_of(encoded: list[bytes]) -> bytes:

@@ -51,11 +51,8 @@ async def _write(
     that (a round's launches to one agent, say: one send instead of hundreds); None hangs up
     (the agent reconnects and says hello)."""
     while True:
-        waiting = [await queue.get()]
-        while peer.batches and waiting[-1] is not None and not queue.empty():
-            if len(waiting) == protocol.MAX_BATCH:
-                break
-            waiting.append(queue.get_nowait())
+        first = await queue.get()
+        waiting = protocol.waiting_behind(first, queue) if peer.batches else [first]
         encoded = [message for message in waiting if message is not None]
         if encoded:
             await socket.send_text(protocol.frame_of(encoded).decode())
