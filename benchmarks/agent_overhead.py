@@ -8,6 +8,7 @@ fake scheduler sending `Launch` to its receiving RUNNING, over a real WebSocket.
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
@@ -40,6 +41,16 @@ def uss_mb(pid: int) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--no-cgroups",
+        action="store_true",
+        help="run the agent without cgroups, so that it finds a task's processes by itself",
+    )
+    parser.add_argument("--tasks", type=int, default=TASKS)
+    options = parser.parse_args()
+    tasks = options.tasks
+    extra = ("--no-cgroups",) if options.no_cgroups else ()
     spec = JobSpec(
         key=JobKey(cluster="bench", role="bench", environment="devel", name="sleeper"),
         task=Task(
@@ -49,7 +60,7 @@ def main() -> None:
         ),
     )
     with tempfile.TemporaryDirectory() as work, FakeScheduler(heartbeat_interval_ms=5000) as fake:
-        agent = AgentProcess(fake.url, Path(work) / "agent").start()
+        agent = AgentProcess(fake.url, Path(work) / "agent", *extra).start()
         try:
             fake.wait_for_hello()
             assert agent.process is not None
@@ -58,8 +69,8 @@ def main() -> None:
             agent_before = uss_mb(agent_pid)
 
             sent: dict[str, float] = {}
-            ids = [f"bench-{i}" for i in range(TASKS)]
-            for start in range(0, TASKS, WAVE):
+            ids = [f"bench-{i}" for i in range(tasks)]
+            for start in range(0, tasks, WAVE):
                 for task_id in ids[start : start + WAVE]:
                     sent[task_id] = time.monotonic()
                     fake.launch(task_id, spec, instance=int(task_id.split("-")[1]))
@@ -69,7 +80,7 @@ def main() -> None:
                 "every task RUNNING",
                 timeout=120,
             )
-            launches_per_s = TASKS / (
+            launches_per_s = tasks / (
                 max(fake.arrived[(t, TaskState.RUNNING)] for t in ids) - min(sent.values())
             )
             latencies = sorted((fake.arrived[(t, TaskState.RUNNING)] - sent[t]) * 1000 for t in ids)
@@ -100,13 +111,14 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "tasks": TASKS,
-                "per_task_overhead_mb": round((agent_after - agent_before + helper_mb) / TASKS, 3),
+                "tasks": tasks,
+                "cgroups": not options.no_cgroups,
+                "per_task_overhead_mb": round((agent_after - agent_before + helper_mb) / tasks, 3),
                 "agent_growth_mb": round(agent_after - agent_before, 1),
-                "helper_processes_per_task": round(len(helpers) / TASKS, 2),
+                "helper_processes_per_task": round(len(helpers) / tasks, 2),
                 "helper_uss_mb_each": round(helper_mb / max(1, len(helpers)), 3),
                 "launch_to_running_p50_ms": round(statistics.median(latencies), 1),
-                "launch_to_running_p99_ms": round(latencies[int(0.99 * (TASKS - 1))], 1),
+                "launch_to_running_p99_ms": round(latencies[int(0.99 * (tasks - 1))], 1),
                 "launch_wave": WAVE,
                 "launch_wave_gap_ms": int(WAVE_GAP_S * 1000),
                 "launches_per_s": round(launches_per_s),

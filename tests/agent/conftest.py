@@ -169,6 +169,8 @@ def remove_cgroups(work_dir: Path) -> None:
 
 
 SMALL = Resources(cpu=0.1, ram_mb=64, disk_mb=64)
+# Forks, leaves its session and forks again: the classic daemon, out of the waiter's tree.
+ESCAPE = "( setsid sh -c 'echo $$ > daemon.pid; exec sleep 1000' & ); exec sleep 1000"
 
 
 def job(

@@ -9,7 +9,7 @@ import psutil
 from daybreak.agent.executor.checkpoint import read_checkpoint
 from daybreak.model.jobspec import Logger, Process, RotatePolicy
 from daybreak.model.task_state import TaskState
-from tests.agent.conftest import AgentFactory, AgentProcess, job, wait_for_file
+from tests.agent.conftest import ESCAPE, AgentFactory, AgentProcess, job, wait_for_file
 from tests.agent.fake_scheduler import WAIT_S, FakeScheduler
 
 
@@ -103,14 +103,28 @@ def test_a_process_that_daemonises_itself_still_dies_with_the_task(
     scheduler: FakeScheduler, agent: AgentProcess, task_prefix: str
 ) -> None:
     task_id = f"{task_prefix}-escape"
-    escape = "( setsid sh -c 'echo $$ > daemon.pid; exec sleep 1000' & ); exec sleep 1000"
-    scheduler.launch(task_id, job(Process(name="forks", cmdline=escape)))
+    scheduler.launch(task_id, job(Process(name="forks", cmdline=ESCAPE)))
     scheduler.wait_for_state(task_id, TaskState.RUNNING)
     daemon = psutil.Process(int(wait_for_file(agent.task_dir(task_id) / "sandbox" / "daemon.pid")))
     assert daemon.ppid() != 0
     scheduler.kill(task_id)
     scheduler.wait_for_state(task_id, TaskState.KILLED)
     daemon.wait(WAIT_S)  # raises if it outlives the deadline
+
+
+def test_without_cgroups_a_daemonised_process_is_the_agents_to_find_kill_and_reap(
+    scheduler: FakeScheduler, start_agent: AgentFactory, task_prefix: str
+) -> None:
+    agent = start_agent("--no-cgroups")
+    assert agent.process is not None
+    task_id = f"{task_prefix}-escape-nocg"
+    scheduler.launch(task_id, job(Process(name="forks", cmdline=ESCAPE)))
+    scheduler.wait_for_state(task_id, TaskState.RUNNING)
+    daemon = psutil.Process(int(wait_for_file(agent.task_dir(task_id) / "sandbox" / "daemon.pid")))
+    assert daemon.ppid() == agent.process.pid  # adopted, not handed to init
+    scheduler.kill(task_id)
+    scheduler.wait_for_state(task_id, TaskState.KILLED)
+    daemon.wait(WAIT_S)  # raises if it outlives the deadline, or stays a zombie
 
 
 def test_a_kill_right_after_the_launch_still_reaches_the_command(

@@ -33,6 +33,7 @@ from daybreak.agent.cgroups import (
 )
 from daybreak.agent.executor.checkpoint import TaskLaunch
 from daybreak.agent.executor.health import Health, HealthTracker
+from daybreak.agent.executor.orphans import AGENT_CHILDREN, become_subreaper
 from daybreak.agent.executor.planner import Phase
 from daybreak.agent.executor.supervisor import TaskSupervisor
 from daybreak.agent.executor.tree import ProcessTables
@@ -58,6 +59,9 @@ from daybreak.model.render import render_task
 from daybreak.model.task_state import TaskState
 
 log = logging.getLogger("daybreak.agent")
+
+# An adopted orphan that ended stays a zombie until then; zombies are never counted as alive.
+REAP_INTERVAL_S = 1.0
 
 TERMINAL_REPORTS = {
     Phase.SUCCESS: TaskState.FINISHED,
@@ -107,7 +111,7 @@ class TaskHost:
         self.tasks: dict[str, _Tracked] = {}
         # Launches whose sandbox is being made, with the message of a kill that came meanwhile.
         self._preparing: dict[str, str | None] = {}
-        self.process_tables = ProcessTables(time.monotonic)
+        self.process_tables = ProcessTables(time.monotonic, AGENT_CHILDREN.adopted)
         self.hierarchies = machine_hierarchies() if config.cgroups else []
         # Health checks open a connection each time, as Aurora's did; no proxy applies.
         self.http = httpx.AsyncClient(
@@ -119,9 +123,12 @@ class TaskHost:
         """Take back the tasks on disk, and run the host's work in `group`: whatever fails
         there ends the agent, loudly."""
         self._group = group
+        if not become_subreaper():
+            log.warning("event=no_subreaper: orphans of tasks without cgroups may outlive them")
         self.recover()
         group.create_task(self._measure_periodically(), name="measure")
         group.create_task(self._collect_garbage_periodically(), name="collect-garbage")
+        group.create_task(self._reap_orphans_periodically(), name="reap-orphans")
 
     def _own(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         assert self._group is not None, "TaskHost.start first"
@@ -247,7 +254,7 @@ class TaskHost:
         # The first processes start here too. Nothing else knows the task yet, and a new
         # task consults no process table: a private one keeps the shared one to the loop.
         with contextlib.suppress(OSError):  # the loop's next advance meets it again
-            supervisor.advance(now, ProcessTables(time.monotonic))
+            supervisor.advance(now, ProcessTables(time.monotonic, AGENT_CHILDREN.adopted))
         return supervisor, cgroups
 
     def kill(self, message: protocol.Kill) -> None:
@@ -361,15 +368,22 @@ class TaskHost:
     def _measure(active: list[_Tracked]) -> list[protocol.TaskUsage]:
         """Each task's usage; its rotating logs are trimmed in the same pass, off the loop."""
         usages = []
-        tables = ProcessTables(time.monotonic, recent_s=math.inf)  # one scan, if any, per pass
+        # One look at the agent's orphans (and one scan, if any task needs it) per pass.
+        tables = ProcessTables(time.monotonic, AGENT_CHILDREN.adopted, recent_s=math.inf)
         for tracked in active:
             supervisor = tracked.supervisor
             rotate_logs(supervisor.paths, supervisor.launcher)
-            pids = supervisor.processes(tables.recent)
+            pids = supervisor.processes(tables)
             usages.append(measure(supervisor.task_id, supervisor.paths.root, tracked.cgroups, pids))
         return usages
 
     # Clearing away.
+
+    async def _reap_orphans_periodically(self) -> None:
+        """Orphans the agent adopted (see `orphans.py`) are its to reap when they end."""
+        while True:
+            await asyncio.sleep(REAP_INTERVAL_S)
+            AGENT_CHILDREN.reap()
 
     async def _collect_garbage_periodically(self) -> None:
         while True:
@@ -462,6 +476,7 @@ class TaskHost:
     def _waiter_gone(self, tracked: _Tracked, pid: int) -> None:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # ours unless we were restarted since it started
+        AGENT_CHILDREN.forget(pid)
         tracked.supervisor.waiter_exited(pid, self.clock())
 
     def _report_progress(self, tracked: _Tracked) -> None:

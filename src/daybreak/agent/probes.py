@@ -14,6 +14,7 @@ import signal
 
 import httpx
 
+from daybreak.agent.executor.orphans import AGENT_CHILDREN
 from daybreak.agent.executor.processes import BASH, Launcher
 from daybreak.model.jobspec import HealthChecker, HttpHealthChecker, HttpLifecycle, TaskInstance
 
@@ -90,19 +91,21 @@ async def http_check(
 
 async def shell_check(command: str, launcher: Launcher, timeout_s: float) -> CheckResult:
     account = launcher.account
-    process = await asyncio.create_subprocess_exec(
-        BASH,
-        "-c",
-        command,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=launcher.paths.sandbox,
-        env=launcher.environment,
-        start_new_session=True,
-        user=account.pw_uid if account else None,
-        group=account.pw_gid if account else None,
-    )
+    with AGENT_CHILDREN.starting() as register:
+        process = await asyncio.create_subprocess_exec(
+            BASH,
+            "-c",
+            command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=launcher.paths.sandbox,
+            env=launcher.environment,
+            start_new_session=True,
+            user=account.pw_uid if account else None,
+            group=account.pw_gid if account else None,
+        )
+        register(process.pid)
     try:
         _, stderr = await asyncio.wait_for(process.communicate(), timeout_s)
     except TimeoutError:
@@ -114,6 +117,8 @@ async def shell_check(command: str, launcher: Launcher, timeout_s: float) -> Che
         # A check that backgrounded something must not leave it behind.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
+        if process.returncode is not None:  # reaped by asyncio (a cancelled check may not be)
+            AGENT_CHILDREN.forget(process.pid)
     if process.returncode == 0:
         return True, None
     detail = stderr.decode(errors="replace").strip().splitlines()

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from daybreak.agent.executor.orphans import AGENT_CHILDREN
+from daybreak.agent.executor.tree import TASK_MARKER
 from daybreak.agent.paths import TaskPaths
 from daybreak.model.jobspec import Logger, Process, TaskInstance
 
@@ -39,9 +41,6 @@ WAITER_SCRIPT = (
     "trap : TERM INT HUP\n"
     'read -r go || exit 125\n"$DAYBREAK_BASH" -c "$1" </dev/null\necho "$?" > "$2"\n'
 )
-# Every process of a task carries this variable, so the agent can find the task's processes
-# after its own restart even where they have left its process tree and there are no cgroups.
-TASK_MARKER = "DAYBREAK_TASK_ID"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,26 +103,29 @@ class Launcher:
             # The waiter runs as the task's user: give it a file it may write.
             exit_file.write_bytes(b"")
             os.chown(exit_file, account.pw_uid, account.pw_gid)
+        groups = os.getgrouplist(account.pw_name, account.pw_gid) if account else None
         try:
-            waiter = subprocess.Popen(
-                [
-                    WAITER_SHELL,
-                    "-c",
-                    WAITER_SCRIPT,
-                    WAITER_NAME,
-                    self._command(spec.cmdline, logger),
-                    str(exit_file),
-                ],
-                stdin=subprocess.PIPE,
-                stdout=outputs[0],
-                stderr=outputs[1],
-                cwd=self.paths.sandbox,
-                env=env,
-                start_new_session=True,
-                user=account.pw_uid if account else None,
-                group=account.pw_gid if account else None,
-                extra_groups=os.getgrouplist(account.pw_name, account.pw_gid) if account else None,
-            )
+            with AGENT_CHILDREN.starting() as register:
+                waiter = subprocess.Popen(
+                    [
+                        WAITER_SHELL,
+                        "-c",
+                        WAITER_SCRIPT,
+                        WAITER_NAME,
+                        self._command(spec.cmdline, logger),
+                        str(exit_file),
+                    ],
+                    stdin=subprocess.PIPE,
+                    stdout=outputs[0],
+                    stderr=outputs[1],
+                    cwd=self.paths.sandbox,
+                    env=env,
+                    start_new_session=True,
+                    user=account.pw_uid if account else None,
+                    group=account.pw_gid if account else None,
+                    extra_groups=groups,
+                )
+                register(waiter.pid)
         finally:
             for output in outputs:
                 os.close(output)

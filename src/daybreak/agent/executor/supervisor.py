@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,13 +29,14 @@ from daybreak.agent.executor.checkpoint import (
 from daybreak.agent.executor.planner import TERMINAL_PHASES, Phase, TaskPlanner
 from daybreak.agent.executor.processes import Launcher, account_of, read_exit_status
 from daybreak.agent.executor.tree import (
-    ProcessTable,
     ProcessTables,
     cgroup_members,
+    live_descendants,
     process_group,
     signal_groups,
     signal_pids,
     start_ticks,
+    stat_fields,
 )
 from daybreak.agent.paths import TaskPaths
 from daybreak.model.task_state import TaskState
@@ -70,6 +70,8 @@ class TaskSupervisor:
         # Runs that were young when SIGTERM went out, and when they get it again.
         self._young: set[int] = set()
         self._resignal_at_ms: int | None = None
+        # Started by an earlier agent: its orphans from before went to init, not to this agent.
+        self.recovered = False
 
     # Creating and recovering.
 
@@ -100,6 +102,7 @@ class TaskSupervisor:
         if not records or not isinstance(records[0], Launched):
             raise ValueError(f"{paths.checkpoint} does not begin with the task's launch")
         supervisor = cls(paths, records[0].launch)
+        supervisor.recovered = True
         for record in records:
             supervisor._replay(record)
         supervisor._writer = CheckpointWriter(paths.checkpoint)
@@ -201,7 +204,7 @@ class TaskSupervisor:
             return None  # what is left is waiters of killed runs exiting: nothing to decide
         ending = self.planner.phase in (Phase.CLEANING, Phase.FINALIZING)
         # Strays only matter once the known runs are gone; until then their exits wake us.
-        strays = ending and not self.planner.running and bool(self._strays(tables.recent))
+        strays = ending and not self.planner.running and bool(self._strays(tables))
         before = self.planner.phase
         step = self.planner.step(now, strays_alive=strays)
         after = self.planner.phase
@@ -209,7 +212,7 @@ class TaskSupervisor:
             self._record_ending_phase(now)
         if step.terminate:
             signal_groups(self.waiters, signal.SIGTERM)
-            signal_pids(self._strays(tables.recent), signal.SIGTERM)
+            signal_pids(self._strays(tables), signal.SIGTERM)
             self._young = {
                 pid for pid, run in self.waiters.items() if now - run.started_ms < YOUNG_RUN_MS
             }
@@ -219,7 +222,7 @@ class TaskSupervisor:
             self._young, self._resignal_at_ms = set(), None
         if step.kill:
             signal_groups(self.waiters, signal.SIGKILL)
-            signal_pids(self.processes(tables.fresh), signal.SIGKILL)
+            signal_pids(self.processes(tables, fresh=True), signal.SIGKILL)
         for process in step.start:
             self._start(process, now)
         if after in TERMINAL_PHASES:
@@ -261,21 +264,21 @@ class TaskSupervisor:
             )
         )
 
-    def processes(self, table: Callable[[], ProcessTable]) -> set[int]:
-        """Every live process of the task, waiters included. Its cgroups hold them all where
-        it has some; only a task without cgroups needs `table`, a scan of /proc."""
+    def processes(self, tables: ProcessTables, fresh: bool = False) -> set[int]:
+        """Every live process of the task, waiters included: its cgroups' members where it has
+        some, otherwise the tree below its waiters and the orphans the agent adopted for it."""
         if self.launch.cgroup_procs:
             return cgroup_members(self.launch.cgroup_procs) | self.waiters.keys()
-        return table().task_processes(self.task_id, self.waiters, self.launch.cgroup_procs)
+        if self.recovered:
+            return tables.scan(fresh).task_processes(self.task_id, self.waiters)
+        return live_descendants(self.waiters.keys() | tables.adopted(self.task_id, fresh))
 
-    def _strays(self, table: Callable[[], ProcessTable]) -> set[int]:
-        """Processes of the task that signalling the waiters' process groups does not reach."""
-        if self.launch.cgroup_procs:
-            reached = self.waiters.keys() | {None}  # None: gone meanwhile
-            return {
-                pid
-                for pid in cgroup_members(self.launch.cgroup_procs)
-                if process_group(pid) not in reached
-            }
-        scanned = table()
-        return self.processes(lambda: scanned) - scanned.descendants(self.waiters)
+    def _strays(self, tables: ProcessTables) -> set[int]:
+        """Living processes of the task that signalling the waiters' process groups does not
+        reach."""
+        reached = self.waiters.keys()
+        return {
+            pid
+            for pid in self.processes(tables)
+            if process_group(pid) not in reached and stat_fields(pid) is not None
+        }

@@ -1,12 +1,12 @@
 """Finding every process of a task, including those that daemonised themselves.
 
-Three ways in, because each can miss something the others catch:
-- descendants of the task's waiters, through parent links;
-- the `DAYBREAK_TASK_ID` variable every process of the task inherits, which survives a double
-  fork and an agent restart (a process can clear its environment, hence the other two);
-- the members of the task's cgroups, where the machine has them.
-One scan of /proc answers for every task at once, so killing 500 tasks costs one scan; a task
-with cgroups needs none, since its cgroups hold every process it started.
+Where the task has cgroups, they hold every process it started. Where it has none, the agent
+walks down the tree from the task's waiters and from the orphans it adopted for the task
+(`orphans.py`: the agent is their subreaper), reading each process's children: the cost is the
+task's own processes, not the machine's. Only a task that an earlier agent started needs a
+scan of every process: its orphans from before went to init. The scan finds them by the
+`DAYBREAK_TASK_ID` variable every process of a task inherits, and one scan answers for every
+task at once.
 """
 
 from __future__ import annotations
@@ -16,22 +16,63 @@ import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from daybreak.agent.executor.processes import TASK_MARKER
-
+# Every process of a task carries this variable, so the agent can find the task's processes
+# after its own restart even where they have left its process tree and there are no cgroups.
+TASK_MARKER = "DAYBREAK_TASK_ID"
 _MARKER = TASK_MARKER.encode() + b"="
 
 
-def stat_fields(pid: int) -> list[bytes] | None:
+def stat_fields(pid: int, zombies: bool = False) -> list[bytes] | None:
     """/proc/PID/stat from the state on (field 3 onwards); None if the process is gone,
-    dead or a zombie. The command name before it may hold spaces and parentheses, hence the
-    split after the last ')'."""
+    or dead or a zombie (or, with `zombies`, anything but a zombie). The command name before
+    it may hold spaces and parentheses, hence the split after the last ')'."""
     stat = _read(f"/proc/{pid}/stat")
     if stat is None:
         return None
     fields = stat[stat.rfind(b")") + 2 :].split()
-    if fields[0] in (b"Z", b"X"):
+    if (fields[0] == b"Z") is not zombies or fields[0] == b"X":
         return None
     return fields
+
+
+def children(pid: int) -> list[int]:
+    """The children of every thread of `pid`: a process forks from any of its threads, and
+    the kernel lists each child under the thread that forked it."""
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found: list[int] = []
+    for thread in threads:
+        text = _read(f"/proc/{pid}/task/{thread}/children")
+        if text:
+            found.extend(int(child) for child in text.split())
+    return found
+
+
+def live_descendants(roots: Iterable[int]) -> set[int]:
+    """The living processes among `roots` and their descendants, walking down the tree."""
+    found: set[int] = set()
+    pending = list(roots)
+    while pending:
+        pid = pending.pop()
+        if pid in found or stat_fields(pid) is None:
+            continue
+        found.add(pid)
+        pending.extend(children(pid))
+    return found
+
+
+def task_of(pid: int) -> str | None:
+    """The task a process belongs to by its environment; None if it has no marker, is gone,
+    or is a zombie (whose environment can no longer be read)."""
+    environ = _read(f"/proc/{pid}/environ")
+    if not environ or _MARKER not in environ:
+        return None
+    for variable in environ.split(b"\0"):
+        if variable.startswith(_MARKER):
+            return variable[len(_MARKER) :].decode(errors="replace")
+    return None
 
 
 def start_ticks(pid: int) -> int | None:
@@ -59,12 +100,9 @@ class ProcessTable:
             parent = int(fields[1])
             table.parents[pid] = parent
             table.children.setdefault(parent, []).append(pid)
-            environ = _read(f"/proc/{pid}/environ")
-            if environ and _MARKER in environ:
-                for variable in environ.split(b"\0"):
-                    if variable.startswith(_MARKER):
-                        task_id = variable[len(_MARKER) :].decode(errors="replace")
-                        table.by_task.setdefault(task_id, set()).add(pid)
+            task_id = task_of(pid)
+            if task_id is not None:
+                table.by_task.setdefault(task_id, set()).add(pid)
         return table
 
     def descendants(self, roots: Iterable[int]) -> set[int]:
@@ -78,31 +116,42 @@ class ProcessTable:
             pending.extend(self.children.get(pid, ()))
         return found
 
-    def task_processes(
-        self, task_id: str, roots: Iterable[int], cgroup_procs: Iterable[str] = ()
-    ) -> set[int]:
-        found = self.descendants(roots) | self.by_task.get(task_id, set())
-        found |= {pid for pid in cgroup_members(cgroup_procs) if pid in self.parents}
-        return found
+    def task_processes(self, task_id: str, roots: Iterable[int]) -> set[int]:
+        return self.descendants(roots) | self.by_task.get(task_id, set())
 
 
 class ProcessTables:
-    """Scans of /proc shared between tasks: a recent one for questions that only delay
-    something when answered late (are strays left?), a fresh one before killing."""
+    """What the agent learns of the machine's processes, shared between tasks: a recent answer
+    for questions that only delay something when answered late (are strays left?), a fresh
+    one before killing. The orphans the agent adopted are read from its own children; a scan
+    of every process is made only when a task that an earlier agent started asks for one."""
 
-    def __init__(self, clock: Callable[[], float], recent_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        adopted: Callable[[], dict[str, set[int]]],
+        recent_s: float = 0.2,
+    ) -> None:
         self._clock = clock
+        self._adopted = adopted
         self._recent_s = recent_s
-        self._latest: tuple[float, ProcessTable] | None = None
+        self._latest_scan: tuple[float, ProcessTable] | None = None
+        self._latest_adopted: tuple[float, dict[str, set[int]]] | None = None
 
-    def recent(self) -> ProcessTable:
-        if self._latest is None or self._clock() - self._latest[0] > self._recent_s:
-            return self.fresh()
-        return self._latest[1]
+    def scan(self, fresh: bool = False) -> ProcessTable:
+        if fresh or self._stale(self._latest_scan):
+            self._latest_scan = (self._clock(), ProcessTable.scan())
+        assert self._latest_scan is not None
+        return self._latest_scan[1]
 
-    def fresh(self) -> ProcessTable:
-        self._latest = (self._clock(), ProcessTable.scan())
-        return self._latest[1]
+    def adopted(self, task_id: str, fresh: bool = False) -> set[int]:
+        if fresh or self._stale(self._latest_adopted):
+            self._latest_adopted = (self._clock(), self._adopted())
+        assert self._latest_adopted is not None
+        return self._latest_adopted[1].get(task_id, set())
+
+    def _stale(self, latest: tuple[float, object] | None) -> bool:
+        return latest is None or self._clock() - latest[0] > self._recent_s
 
 
 def _read(path: str) -> bytes | None:
