@@ -41,7 +41,7 @@ def test_tasks_outlive_the_agent_and_exits_meanwhile_are_reported_with_their_sta
     failed = scheduler.wait_for_state(quitter, TaskState.FAILED)
     assert failed.message == "Process 'main' failed 1 time(s); last run exit status 7"
     assert psutil.Process(steady_waiter).is_running()
-    assert scheduler.states(steady) == [TaskState.STARTING, TaskState.RUNNING]
+    assert scheduler.states(steady) == [TaskState.RUNNING]  # running at once: no STARTING
 
     scheduler.kill(steady)
     scheduler.wait_for_state(steady, TaskState.KILLED)
@@ -75,5 +75,5 @@ def test_unacknowledged_updates_are_sent_again_with_the_same_numbers(
     scheduler.wait_until(lambda: outbox.read_bytes() == b"", "the outbox emptied")
     # The backlog goes out before anything new, so once a new update arrives, none came first.
     scheduler.launch(f"{task_id}-next", job(Process(name="main", cmdline="true")))
-    scheduler.wait_for_state(f"{task_id}-next", TaskState.STARTING)
+    scheduler.wait_for_state(f"{task_id}-next", TaskState.RUNNING)
     assert scheduler.updates[0].task_id == f"{task_id}-next"

@@ -7,6 +7,7 @@ import time
 import psutil
 
 from daybreak.agent.executor.checkpoint import read_checkpoint
+from daybreak.agent.executor.tree import ProcessTable
 from daybreak.model.jobspec import Logger, Process, RotatePolicy
 from daybreak.model.task_state import TaskState
 from tests.agent.conftest import ESCAPE, AgentFactory, AgentProcess, job, wait_for_file
@@ -24,7 +25,8 @@ def test_ordered_processes_run_one_after_another_and_the_task_finishes(
     )
     scheduler.launch(task_id, spec)
     scheduler.wait_for_state(task_id, TaskState.FINISHED)
-    assert scheduler.states(task_id) == [TaskState.STARTING, TaskState.RUNNING, TaskState.FINISHED]
+    # Running as soon as it is launched: the agent does not say STARTING first.
+    assert scheduler.states(task_id) == [TaskState.RUNNING, TaskState.FINISHED]
     sandbox = agent.task_dir(task_id) / "sandbox"
     assert (sandbox / "order").read_text() == "first on agent-test\nsecond\n"
 
@@ -110,6 +112,33 @@ def test_a_process_that_daemonises_itself_still_dies_with_the_task(
     scheduler.kill(task_id)
     scheduler.wait_for_state(task_id, TaskState.KILLED)
     daemon.wait(WAIT_S)  # raises if it outlives the deadline
+
+
+def test_a_plain_command_runs_without_bash_and_one_with_shell_syntax_in_bash(
+    scheduler: FakeScheduler, agent: AgentProcess, task_prefix: str
+) -> None:
+    plain, shell = f"{task_prefix}-plain", f"{task_prefix}-shell"
+    scheduler.launch(plain, job(Process(name="p", cmdline="sleep 600")))
+    scheduler.launch(shell, job(Process(name="p", cmdline="exec sleep 601")))
+    scheduler.wait_for_state(plain, TaskState.RUNNING)
+    scheduler.wait_for_state(shell, TaskState.RUNNING)
+
+    def command_environment(task_id: str, cmdline: list[str]) -> dict[str, str]:
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            for pid in ProcessTable.scan().by_task.get(task_id, ()):
+                process = psutil.Process(pid)
+                if process.cmdline() == cmdline:
+                    return dict(process.environ())
+            time.sleep(0.05)
+        raise AssertionError(f"no {cmdline} in {task_id}")
+
+    # bash sets SHLVL for what it runs; the waiter, a plain POSIX shell, does not.
+    assert "SHLVL" not in command_environment(plain, ["sleep", "600"])
+    assert "SHLVL" in command_environment(shell, ["sleep", "601"])
+    for task_id in (plain, shell):
+        scheduler.kill(task_id)
+        scheduler.wait_for_state(task_id, TaskState.KILLED)
 
 
 def test_without_cgroups_a_daemonised_process_is_the_agents_to_find_kill_and_reap(

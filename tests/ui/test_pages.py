@@ -71,7 +71,7 @@ def test_job_page_shows_instances_config_and_history(ui: UiCluster) -> None:
     assert f'href="{ui.task_path}"' in html
     assert "config A (current): instances 0-1" in html
     assert "process main" in html  # the configuration, readably
-    assert "history (4)" in html  # PENDING, ASSIGNED, STARTING, RUNNING
+    assert "history (3)" in html  # PENDING, ASSIGNED, RUNNING (running at once: no STARTING)
     assert "Assigned to agent-1" in html
 
 

@@ -222,13 +222,16 @@ class TaskHost:
         tracked = _Tracked(*prepared)
         self.tasks[task.task_id] = tracked
         log.info("task=%s event=launch job=%s instance=%d", task.task_id, task.job, task.instance)
-        self._report(tracked, TaskState.STARTING, None)
         if kill_message is not None:
             log.info("task=%s event=kill message=%s", task.task_id, kill_message)
             self._stop(tracked, kill_message, Phase.KILLED)
         else:
             self._check_health(tracked, healthy=False)
         self._advance(tracked)
+        if tracked.reported is None:
+            # Only a task that is not RUNNING at once says STARTING: the scheduler takes a
+            # task from ASSIGNED to RUNNING directly, and one update is half the work of two.
+            self._report(tracked, TaskState.STARTING, None)
 
     def _prepare(
         self, task: TaskInstance, now: int, user: str | None

@@ -2,7 +2,10 @@
 
 Each run is `bash -c CMDLINE` in the task's sandbox, with a small fixed environment. A
 `.thermos_profile` in the sandbox is sourced by bash before the command (through `BASH_ENV`, as
-Thermos did), so one process can pass variables to the ones after it.
+Thermos did), so one process can pass variables to the ones after it. A command line that
+holds nothing a shell would act on (`sleep 600`, `python3 -m http.server 8080`) is run as its
+words, without bash, when there is no profile to source: bash would only have split it and
+exec'd the command, at the cost of its own start.
 
 The run's parent is a waiter: a POSIX shell of about 100 KB that starts the command, waits for
 it and writes its exit status to a file. The waiter, not the agent, is the parent that the
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shlex
 import shutil
 import subprocess
@@ -34,13 +38,30 @@ FALLBACK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BASH = shutil.which("bash") or "/bin/sh"
 WAITER_SHELL = shutil.which("dash") or "/bin/sh"
 WAITER_NAME = "daybreak-waiter"  # $0: how the waiter names itself in `ps` and its errors
-# $1 is the command line, $2 the file its exit status goes to.
+# $1 is the command line, $2 the file its exit status goes to, and the words after them, if
+# any, the command to run as it is (the command line is then not needed).
 # The trap (a handler, not SIG_IGN, so the command still gets default dispositions) lets the
 # waiter outlive the SIGTERM sent to its process group and record the command's status.
 WAITER_SCRIPT = (
     "trap : TERM INT HUP\n"
-    'read -r go || exit 125\n"$DAYBREAK_BASH" -c "$1" </dev/null\necho "$?" > "$2"\n'
+    "read -r go || exit 125\n"
+    "exit_file=$2\n"
+    'if [ "$#" -gt 2 ]; then shift 2; "$@" </dev/null; '
+    'else "$DAYBREAK_BASH" -c "$1" </dev/null; fi\n'
+    'echo "$?" > "$exit_file"\n'
 )
+# Words of characters that mean nothing to a shell, separated by blanks (not newlines).
+_PLAIN_LINE = re.compile(r"[A-Za-z0-9_@%+=:,./ \t-]*")
+# What bash runs itself rather than exec'ing: a command line starting with one needs bash.
+_BASH_OWN = (
+    ". : [ alias bg bind break builtin caller cd command compgen complete compopt continue "
+    "declare dirs disown echo enable eval exec exit export false fc fg getopts hash help "
+    "history jobs kill let local logout mapfile popd printf pushd pwd read readarray readonly "
+    "return set shift shopt source suspend test times trap true type typeset ulimit umask "
+    "unalias unset wait if then else elif fi case esac for select while until do done in "
+    "function time { } ! [[ ]] coproc"
+)
+_BASH_OWN_WORDS = frozenset(_BASH_OWN.split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +82,24 @@ class Launcher:
     @cached_property
     def account(self) -> pwd.struct_passwd | None:
         return account_of(self.user)
+
+    @cached_property
+    def identity(self) -> tuple[int, int, list[int]] | None:
+        """The user, group and groups a run takes on; None where they are the agent's own
+        already, which spares the switch and lets the waiter be started with a cheap vfork."""
+        account = self.account
+        if account is None:
+            return None
+        uid, gid = account.pw_uid, account.pw_gid
+        groups = os.getgrouplist(account.pw_name, gid)
+        if (
+            os.getresuid() == (uid, uid, uid)
+            and os.getresgid() == (gid, gid, gid)
+            # The primary group grants the same whether or not it is also supplementary.
+            and set(os.getgroups()) | {gid} == set(groups) | {gid}
+        ):
+            return None
+        return uid, gid, groups
 
     @cached_property
     def environment(self) -> dict[str, str]:
@@ -92,18 +131,20 @@ class Launcher:
         logger = spec.logger or DEFAULT_LOGGER
         env = dict(self.environment)
         profile = self.paths.sandbox / ".thermos_profile"
+        words: list[str] = []
         if profile.exists():
             env["BASH_ENV"] = str(profile)
+        elif logger.destination != "both":
+            words = plain_words(spec.cmdline)
         # The run's directory holds its exit status whatever the logger: made once, here.
         self.paths.run_dir(name, run).mkdir(exist_ok=True)
         exit_file = self.paths.exit_file(name, run)
         outputs = [self._output(name, run, stream, logger) for stream in STREAMS]
-        account = self.account
-        if account is not None:
+        identity = self.identity
+        if identity is not None:
             # The waiter runs as the task's user: give it a file it may write.
             exit_file.write_bytes(b"")
-            os.chown(exit_file, account.pw_uid, account.pw_gid)
-        groups = os.getgrouplist(account.pw_name, account.pw_gid) if account else None
+            os.chown(exit_file, identity[0], identity[1])
         try:
             with AGENT_CHILDREN.starting() as register:
                 waiter = subprocess.Popen(
@@ -114,6 +155,7 @@ class Launcher:
                         WAITER_NAME,
                         self._command(spec.cmdline, logger),
                         str(exit_file),
+                        *words,
                     ],
                     stdin=subprocess.PIPE,
                     stdout=outputs[0],
@@ -121,17 +163,22 @@ class Launcher:
                     cwd=self.paths.sandbox,
                     env=env,
                     start_new_session=True,
-                    user=account.pw_uid if account else None,
-                    group=account.pw_gid if account else None,
-                    extra_groups=groups,
+                    user=identity and identity[0],
+                    group=identity and identity[1],
+                    extra_groups=identity and identity[2],
                 )
                 register(waiter.pid)
         finally:
             for output in outputs:
                 os.close(output)
         assert waiter.stdin is not None
+        pid = str(waiter.pid).encode()
         for procs in self.cgroup_procs:
-            Path(procs).write_text(str(waiter.pid))
+            descriptor = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(descriptor, pid)
+            finally:
+                os.close(descriptor)
         waiter.stdin.write(b"go\n")
         waiter.stdin.close()
         # The agent watches the waiter through a pidfd and reaps it itself.
@@ -153,6 +200,17 @@ class Launcher:
         # Output goes to the run's files and, through a `tee` per stream, to the console ones.
         stdout, stderr = (shlex.quote(str(self.paths.console(s))) for s in STREAMS)
         return f"exec > >(tee -a {stdout}) 2> >(tee -a {stderr} >&2)\n{cmdline}"
+
+
+def plain_words(cmdline: str) -> list[str]:
+    """The command line's words if a shell would do nothing with it but split it and exec
+    them; otherwise none."""
+    if not _PLAIN_LINE.fullmatch(cmdline):
+        return []
+    words = cmdline.split()
+    if not words or words[0] in _BASH_OWN_WORDS or "=" in words[0]:
+        return []
+    return words
 
 
 def read_exit_status(exit_file: Path) -> int | None:
