@@ -13,7 +13,7 @@ import msgspec
 from daybreak.model import agent_protocol as protocol
 from daybreak.model.agent import PortRange
 from daybreak.model.credentials import new_token
-from daybreak.model.jobspec import Resources
+from daybreak.model.jobspec import HttpHealthChecker, Resources
 from daybreak.model.task_state import TERMINAL_STATES, TaskState
 
 Report = Callable[[str, TaskState, str | None], None]
@@ -70,7 +70,12 @@ class SimulatedMachine:
     def launch(self, message: protocol.Launch) -> None:
         if message.task_id in self.tasks:
             return  # a launch sent again: the task is already here
-        self._set(message.task_id, TaskState.STARTING, None)
+        # As a real agent does: STARTING is said only by a task that waits for its health
+        # check; any other says RUNNING once it runs.
+        self.tasks[message.task_id] = TaskState.STARTING
+        checker = message.spec.health_check.checker
+        if not isinstance(checker, HttpHealthChecker) or "health" in message.ports:
+            self.report(message.task_id, TaskState.STARTING, None)
         after = self.random.uniform(0, self.behaviour.start_s)
         self._later(after, message.task_id, self._running, message.spec.service)
 
