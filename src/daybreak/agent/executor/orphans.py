@@ -34,18 +34,13 @@ def become_subreaper() -> bool:
 class AgentChildren:
     """This process's children: those it started and reaps itself, and the adopted rest."""
 
-    def __init__(self, pid: int | None = None) -> None:
-        self._pid = pid
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._own: set[int] = set()
         self._starting = 0
         # Which task each adopted process belongs to, read once while it lived: a zombie's
         # environment cannot be read. Keyed by pid, checked against the start time.
         self._tasks: dict[int, tuple[int, str | None]] = {}
-
-    @property
-    def pid(self) -> int:
-        return os.getpid() if self._pid is None else self._pid
 
     @contextmanager
     def starting(self) -> Iterator[Callable[[int], None]]:
@@ -75,7 +70,7 @@ class AgentChildren:
         with self._lock:
             own = set(self._own)
         seen: dict[int, tuple[int, str | None]] = {}
-        for pid in children(self.pid):
+        for pid in children(os.getpid()):
             if pid in own:
                 continue
             start = start_ticks(pid)
@@ -97,7 +92,7 @@ class AgentChildren:
             if self._starting:
                 return reaped
             own = set(self._own)
-        for pid in children(self.pid):
+        for pid in children(os.getpid()):
             if pid in own or stat_fields(pid, zombies=True) is None:
                 continue
             try:
