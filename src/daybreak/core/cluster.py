@@ -191,7 +191,9 @@ class Cluster:
                 is_service=task.spec.service,
                 max_task_failures=task.spec.max_task_failures,
                 failure_count=task.failure_count,
-                was_killing=any(event.state is S.KILLING for event in task.events),
+                # Only a partitioned task's rules ask; its history is not walked for others.
+                was_killing=source is S.PARTITIONED
+                and any(event.state is S.KILLING for event in task.events),
             )
         result = transition(source, target, facts)
         if task is None or not result.applied:

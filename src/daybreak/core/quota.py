@@ -59,15 +59,21 @@ class QuotaUse:
 
     def change(self, old: ScheduledTask | None, new: ScheduledTask | None) -> None:
         """A task went from `old` to `new` (None: it did not exist, or no longer does)."""
-        if old is not None and old.state in ACTIVE_STATES:
-            self._count(old, -1)
-        if new is not None and new.state in ACTIVE_STATES:
-            self._count(new, 1)
+        counted = old if old is not None and old.state in ACTIVE_STATES else None
+        counts = new if new is not None and new.state in ACTIVE_STATES else None
+        if counted is not None and counts is not None and counted.spec is counts.spec:
+            return  # the same job and size: a move between active states changes no use
+        if counted is not None:
+            self._count(counted, -1)
+        if counts is not None:
+            self._count(counts, 1)
 
     def _count(self, task: ScheduledTask, step: int) -> None:
         key = task.job
         jobs = self._by_role.setdefault(key.role, {})
-        kinds = jobs.setdefault(key, Counter())
+        kinds = jobs.get(key)
+        if kinds is None:
+            kinds = jobs[key] = Counter()
         resources = task.spec.task.resources
         kind = (counts_against_quota(task.spec), resources.cpu, resources.ram_mb,
                 resources.disk_mb)  # fmt: skip

@@ -14,7 +14,6 @@ import alembic.command
 import alembic.config
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from daybreak.errors import DaybreakError
@@ -206,7 +205,7 @@ class Store:
             connection.execute(sa.delete(table).where(key.in_(gone[start : start + 1000])))
         values = [to_row(k, v) for k, v in rows.items() if v is not None]
         if values:
-            connection.execute(_upsert(connection.dialect.name, table, key), values)
+            connection.exec_driver_sql(_upsert(connection.dialect.name, table, key), values)
 
     # Backup and restore: the whole state, consistent.
 
@@ -228,17 +227,24 @@ class Store:
         return snapshot
 
 
-_upserts: dict[tuple[str, str], Any] = {}
+_upserts: dict[tuple[str, str], str] = {}
 
 
-def _upsert(dialect: str, table: sa.Table, key: sa.Column[Any]) -> Any:
+def _upsert(dialect: str, table: sa.Table, key: sa.Column[Any]) -> str:
     """INSERT ... ON CONFLICT DO UPDATE, which both databases speak: one statement where a
-    delete and an insert took two (and a fifth of a status storm's cost)."""
+    delete and an insert took two (and a fifth of a status storm's cost). As the driver's own
+    SQL with named parameters: SQLAlchemy's per-row parameter handling was half the cost of
+    writing a row, for rows that are already a key and bytes."""
     found = _upserts.get((dialect, table.name))
     if found is None:
-        insert = (postgresql if dialect == "postgresql" else sqlite).insert(table)
-        others = {c.name: insert.excluded[c.name] for c in table.columns if c is not key}
-        found = insert.on_conflict_do_update(index_elements=[key], set_=others)
+        names = [column.name for column in table.columns]
+        placeholder = "%({})s" if dialect == "postgresql" else ":{}"
+        found = (
+            f"INSERT INTO {table.name} ({', '.join(names)}) "
+            f"VALUES ({', '.join(placeholder.format(name) for name in names)}) "
+            f"ON CONFLICT ({key.name}) DO UPDATE SET "
+            + ", ".join(f"{name} = excluded.{name}" for name in names if name != key.name)
+        )
         _upserts[(dialect, table.name)] = found
     return found
 
