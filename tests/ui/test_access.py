@@ -46,6 +46,8 @@ def test_wrong_credentials_are_refused(closed: LocalCluster) -> None:
 
 def test_a_signed_in_browser_sees_pages_change_live(browser: Browser, closed: LocalCluster) -> None:
     alice = {"username": "alice", "password": "wonderland"}
+    # The role exists before its page is opened: a role nobody used is a 404.
+    assert closed.create(closed.job(name="early", instances=1)).status_code == 201
     with browsing(browser, closed.scheduler.url, http_credentials=alice) as page:
         page.goto(f"/scheduler/{closed.role}")
         expect(page.locator("h1")).to_have_text(f"Jobs of {closed.role}")

@@ -137,6 +137,10 @@ def test_unknown_jobs_and_tasks_get_a_page_saying_so(ui: UiCluster) -> None:
     assert "no job" in page(ui, f"/scheduler/{ui.job.role}/devel/nosuchjob", status=404)
     assert "no task" in page(ui, f"{ui.job_path}/task/nosuchtask", status=404)
     assert "no update" in page(ui, f"{ui.job_path}/update/nosuchupdate", status=404)
+    # A role nobody ever used is not an empty role at rest.
+    assert "no role" in page(ui, "/scheduler/nosuchrole", status=404)
+    assert "no role" in page(ui, "/scheduler/nosuchrole/prod", status=404)
+    page(ui, f"/scheduler/{ui.job.role}/prod")  # a known role's empty environment is fine
 
 
 def start_update(ui: UiCluster, name: str) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Container, Iterable
 from daybreak.core import agents
 from daybreak.core.jobs import JobNotFoundError
 from daybreak.core.quota import Aggregate
+from daybreak.errors import DaybreakError
 from daybreak.model.api import (
     AgentSummary,
     JobStatus,
@@ -19,6 +20,18 @@ from daybreak.model.api import (
 from daybreak.model.jobspec import JobKey
 from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
 from daybreak.scheduler.read_model import ReadModel
+
+
+class RoleNotFoundError(DaybreakError):
+    def __init__(self, role: str) -> None:
+        super().__init__(f"no role {role!r}: it has no jobs, no history and no quota")
+
+
+def known_role(view: ReadModel, role: str) -> str:
+    """`role`, if anything of it is known; a page of nothing would look like a role at rest."""
+    if role not in view.quotas and not any(key.role == role for key in view.job_keys()):
+        raise RoleNotFoundError(role)
+    return role
 
 
 def job_status(view: ReadModel, key: JobKey) -> JobStatus:

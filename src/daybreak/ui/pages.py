@@ -148,6 +148,7 @@ class RolePage:
 
 
 def role_page(view: ReadModel, role: str, environment: str | None) -> RolePage:
+    views.known_role(view, role)
     groups: dict[str, list[JobRow]] = {"pending": [], "active": [], "finished": []}
     for row in job_rows(view, role, environment):
         groups[row.group].append(row)
