@@ -163,9 +163,9 @@ class Launcher:
                     cwd=self.paths.sandbox,
                     env=env,
                     start_new_session=True,
-                    user=identity and identity[0],
-                    group=identity and identity[1],
-                    extra_groups=identity and identity[2],
+                    user=None if identity is None else identity[0],
+                    group=None if identity is None else identity[1],
+                    extra_groups=None if identity is None else identity[2],
                 )
                 register(waiter.pid)
         finally:
