@@ -159,6 +159,8 @@ def test_a_banner_says_when_live_updates_stop_and_when_they_are_back(
         scheduler.start()
         expect(banner).to_contain_text("Live updates are back", timeout=LIVE_S)
         expect(tab.locator("body")).to_have_attribute("data-live", "connected")
+        # The page caught up with what happened meanwhile: a new leader's term.
+        expect(tab.locator("#leader-line")).to_contain_text("epoch 2", timeout=LIVE_S)
         screenshot(tab, "live-back")
         expect(banner).to_be_hidden(timeout=LIVE_S)
     finally:
