@@ -62,7 +62,7 @@ def test_pages_are_clamped_to_those_that_exist() -> None:
 
 def test_times_durations_and_sizes_read_plainly() -> None:
     assert when(0) == "-" and when(None) == "-"
-    assert when(1_796_000_000_000) == "2026-11-30 00:53:20"
+    assert when(1_796_000_000_000) == "2026-11-30 00:53:20 UTC"  # the zone, said
     assert duration(None) == "-"
     assert duration(850) == "850 ms"
     assert duration(125_000) == "2m 5s"

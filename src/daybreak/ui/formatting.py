@@ -13,10 +13,10 @@ UNITS = ((86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s"))
 
 
 def when(ms: int | None) -> str:
-    """A moment in UTC, to the second: 2026-12-01 09:30:05."""
+    """A moment in UTC, to the second, saying so: 2026-12-01 09:30:05 UTC."""
     if not ms:
         return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000))
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
 
 
 def duration(ms: int | None) -> str:
