@@ -31,6 +31,8 @@ def test_sunday_is_0_and_7_and_steps_from_a_start() -> None:
         ("* * 0 * *", "day of month: 0 is outside 1-31"),
         ("* * * FOO *", "month: 'FOO' is not a number"),
         ("*/0 * * * *", "minute: step '0' must be a positive number"),
+        ("³ * * * *", "minute: '³' is not a number"),
+        ("*/² * * * *", "minute: step '²' must be a positive number"),
         ("1,,2 * * * *", "minute: empty list element"),
     ],
 )

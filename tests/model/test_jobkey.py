@@ -43,6 +43,8 @@ def test_instances_as_in_aurora() -> None:
         ("a", "not a number"),
         ("1-", "not a number"),
         ("", "not a number"),
+        ("³", "not a number"),  # a digit to str.isdigit, not to int (found by the API fuzzer)
+        ("1-²", "not a number"),
     ],
 )
 def test_bad_instances(text: str, message: str) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from daybreak.agent.executor.processes import DEFAULT_LOGGER, STREAMS, Launcher
 from daybreak.agent.paths import TaskPaths
 from daybreak.model.jobspec import RotatePolicy
+from daybreak.model.units import is_number
 
 DEFAULT_ROTATE = RotatePolicy()
 
@@ -46,7 +47,7 @@ def rotate_file(path: Path, policy: RotatePolicy) -> bool:
 
 def _latest_run(directory: Path) -> Path | None:
     try:
-        runs = [entry for entry in os.scandir(directory) if entry.name.isdigit()]
+        runs = [entry for entry in os.scandir(directory) if is_number(entry.name)]
     except OSError:
         return None
     if not runs:

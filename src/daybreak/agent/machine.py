@@ -12,7 +12,7 @@ import psutil
 from daybreak.errors import InvalidParameterError
 from daybreak.model.agent import PortRange
 from daybreak.model.jobspec import Resources
-from daybreak.model.units import MIB, parse_size_mb
+from daybreak.model.units import MIB, is_number, parse_size_mb
 
 
 def parse_pairs(text: str, what: str) -> dict[str, str]:
@@ -28,7 +28,7 @@ def parse_pairs(text: str, what: str) -> dict[str, str]:
 
 def parse_ports(text: str) -> PortRange:
     first, dash, last = text.partition("-")
-    if not dash or not first.strip().isdigit() or not last.strip().isdigit():
+    if not dash or not is_number(first.strip()) or not is_number(last.strip()):
         raise InvalidParameterError(f"--ports: {text!r} is not a range such as 31000-32000")
     ports = PortRange(first=int(first), last=int(last))
     if not 0 < ports.first <= ports.last < 65536:

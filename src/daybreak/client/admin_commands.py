@@ -58,9 +58,9 @@ def admin_hash_password(password: str) -> None:
 
 def _size(text: str, what: str) -> float:
     """Aurora's quota sizes: `4GB`, `512MiB`; a bare number is MiB."""
-    from daybreak.model.units import parse_size_mb
+    from daybreak.model.units import is_number, parse_size_mb
 
-    return float(text) if text.replace(".", "", 1).isdigit() else parse_size_mb(text, what)
+    return float(text) if is_number(text.replace(".", "", 1)) else parse_size_mb(text, what)
 
 
 def describe_quota(report: QuotaReport) -> str:

@@ -20,7 +20,7 @@ from daybreak.config.typecheck import TypeChecker
 from daybreak.errors import ConfigError, ConfigIssue
 from daybreak.model import jobspec as m
 from daybreak.model.portmap import resolve_portmap
-from daybreak.model.units import MIB
+from daybreak.model.units import MIB, is_number
 from daybreak.model.validate import validate_spec
 
 ROOT = "Job"
@@ -305,7 +305,7 @@ def _constraints(data: Mapping[str, str], read: _Reader) -> tuple[m.SchedulingCo
         path = f"{ROOT}.constraints[{attribute}]"
         if text.startswith("limit:"):
             limit = text.removeprefix("limit:")
-            if not limit.strip().isdigit() or int(limit) < 1:
+            if not is_number(limit.strip()) or int(limit) < 1:
                 read.issues.append(
                     ConfigIssue(path, f"{text!r}: a limit must be a whole number of at least 1")
                 )

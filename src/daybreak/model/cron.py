@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from daybreak.model.units import is_number
+
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 
@@ -49,7 +51,7 @@ def _value(text: str, field: _Field) -> int:
     upper = text.upper()
     if upper in field.names:
         return field.names.index(upper) + field.names_start
-    if not text.isdigit():
+    if not is_number(text):
         raise CronSyntaxError(f"{field.name}: {text!r} is not a number")
     number = int(text)
     if not field.low <= number <= field.high:
@@ -61,7 +63,7 @@ def _parse_part(part: str, field: _Field) -> set[int]:
     base, _, step_text = part.partition("/")
     step = 1
     if step_text:
-        if not step_text.isdigit() or int(step_text) == 0:
+        if not is_number(step_text) or int(step_text) == 0:
             raise CronSyntaxError(f"{field.name}: step {step_text!r} must be a positive number")
         step = int(step_text)
     if base == "*":

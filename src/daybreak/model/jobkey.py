@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from daybreak.errors import InvalidParameterError
 from daybreak.model.jobspec import JobKey
+from daybreak.model.units import is_number
 
 KEY_PART = re.compile(r"^[\w\-.]+$")
 KEY_FIELDS = ("cluster", "role", "environment", "name")
@@ -57,7 +58,7 @@ def parse_instance_ranges(text: str) -> InstanceRanges:
     ranges = []
     for part in text.split(","):
         start, dash, end = part.strip().partition("-")
-        if not start.isdigit() or (dash and not end.isdigit()):
+        if not is_number(start) or (dash and not is_number(end)):
             raise InvalidParameterError(
                 f"instances {text!r}: {part!r} is not a number or a range like 0-3"
             )

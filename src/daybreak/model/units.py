@@ -17,6 +17,11 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE
 MIB = 1024**2
 
 
+def is_number(text: str) -> bool:
+    """Only the digits 0-9: `str.isdigit` also takes '³' and '²', which `int` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_size_mb(text: str, what: str) -> int:
     """`8GiB`, `512MB`, `100g` or a bare number of bytes, in MiB."""
     match = _SIZE.match(text)

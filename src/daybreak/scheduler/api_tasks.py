@@ -18,6 +18,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from daybreak.errors import DaybreakError, InvalidParameterError
 from daybreak.model import agent_protocol as protocol
 from daybreak.model.api import API_PREFIX, SandboxListing, TaskDetails
+from daybreak.model.units import is_number
 from daybreak.scheduler.access import Access, access
 from daybreak.scheduler.agent_requests import REPLY_TIMEOUT_S
 from daybreak.scheduler.service import Scheduler, TaskNotFoundError
@@ -121,7 +122,7 @@ async def follow_file(
     with `Last-Event-ID` carries on where it was. A `failed` event ends the stream: no such
     file, the task or its agent gone."""
     resumed = request.headers.get("last-event-id", "")
-    if resumed.isdigit():
+    if is_number(resumed):
         offset = int(resumed)
     elif offset < 0:
         size = (await read_task_file(scheduler, task_id, path, offset=0, length=0)).size

@@ -31,6 +31,7 @@ from daybreak.agent.executor.orphans import AGENT_CHILDREN
 from daybreak.agent.executor.tree import TASK_MARKER
 from daybreak.agent.paths import TaskPaths
 from daybreak.model.jobspec import Logger, Process, TaskInstance
+from daybreak.model.units import is_number
 
 STREAMS = ("stdout", "stderr")
 DEFAULT_LOGGER = Logger()
@@ -219,7 +220,7 @@ def read_exit_status(exit_file: Path) -> int | None:
         text = exit_file.read_text().strip()
     except FileNotFoundError:
         return None
-    return int(text) if text.lstrip("-").isdigit() else None
+    return int(text) if is_number(text.lstrip("-")) else None
 
 
 def account_of(user: str | None) -> pwd.struct_passwd | None:

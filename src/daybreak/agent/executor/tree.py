@@ -16,6 +16,8 @@ import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from daybreak.model.units import is_number
+
 # Every process of a task carries this variable, so the agent can find the task's processes
 # after its own restart even where they have left its process tree and there are no cgroups.
 TASK_MARKER = "DAYBREAK_TASK_ID"
@@ -91,7 +93,7 @@ class ProcessTable:
     def scan(cls) -> ProcessTable:
         table = cls()
         for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
+            if not is_number(entry.name):
                 continue
             pid = int(entry.name)
             fields = stat_fields(pid)
