@@ -14,12 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import shutil
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -37,8 +35,7 @@ from daybreak.agent.executor.orphans import AGENT_CHILDREN, become_subreaper
 from daybreak.agent.executor.planner import Phase
 from daybreak.agent.executor.supervisor import TaskSupervisor
 from daybreak.agent.executor.tree import ProcessTables
-from daybreak.agent.gc import FinishedSandbox, sandboxes_to_remove
-from daybreak.agent.logs import rotate_logs
+from daybreak.agent.gc import sandboxes_to_remove
 from daybreak.agent.paths import TaskPaths, task_paths, tasks_dir
 from daybreak.agent.probes import (
     SNOOZE_FILE,
@@ -51,7 +48,8 @@ from daybreak.agent.probes import (
 )
 from daybreak.agent.settings import AgentConfig
 from daybreak.agent.task_users import TaskUserError, check_reachable, task_user
-from daybreak.agent.usage import measure, oom_message, over_limit, tree_bytes
+from daybreak.agent.tracked import Tracked, finished_sandboxes, measure_usage
+from daybreak.agent.usage import oom_message, over_limit
 from daybreak.errors import DaybreakError
 from daybreak.model import agent_protocol as protocol
 from daybreak.model.jobspec import HttpLifecycle, TaskInstance
@@ -73,33 +71,6 @@ TERMINAL_REPORTS = {
 Reporter = Callable[[str, TaskState, str | None], None]
 
 
-@dataclass
-class _Tracked:
-    supervisor: TaskSupervisor
-    cgroups: TaskCgroups
-    reported: TaskState | None = None
-    timer: asyncio.TimerHandle | None = None
-    pidfds: dict[int, int] = field(default_factory=dict)
-    # None when the task has no health check: it is healthy once its processes run.
-    health: HealthTracker | None = None
-    # The health checks, then the lifecycle requests of a graceful stop.
-    helpers: set[asyncio.Task[None]] = field(default_factory=set)
-    # Set once nothing of the task runs any more (it left CLEANING).
-    stopped: asyncio.Event = field(default_factory=asyncio.Event)
-    usage: protocol.TaskUsage | None = None
-    # The sandbox a closed task left, as garbage collection sees it.
-    left: FinishedSandbox | None = None
-
-    @property
-    def task(self) -> TaskInstance:
-        return self.supervisor.launch.task
-
-    @property
-    def closed(self) -> bool:
-        """Finished, reported, and every waiter reaped."""
-        return self.supervisor.finished and not self.supervisor.waiters
-
-
 class TaskHost:
     def __init__(
         self, config: AgentConfig, agent_id: str, clock: Callable[[], int], report: Reporter
@@ -108,7 +79,7 @@ class TaskHost:
         self.agent_id = agent_id
         self.clock = clock
         self.report = report
-        self.tasks: dict[str, _Tracked] = {}
+        self.tasks: dict[str, Tracked] = {}
         # Launches whose sandbox is being made, with the message of a kill that came meanwhile.
         self._preparing: dict[str, str | None] = {}
         self.process_tables = ProcessTables(time.monotonic, AGENT_CHILDREN.adopted)
@@ -158,7 +129,7 @@ class TaskHost:
                 continue
             reported = supervisor.view.reported
             cgroups = TaskCgroups.from_procs_files(supervisor.launch.cgroup_procs)
-            tracked = _Tracked(supervisor, cgroups, reported)
+            tracked = Tracked(supervisor, cgroups, reported)
             self.tasks[supervisor.task_id] = tracked
             log.info("task=%s event=recovered phase=%s", root.name, supervisor.planner.phase)
             self._advance(tracked)
@@ -219,7 +190,7 @@ class TaskHost:
         if isinstance(prepared, str):
             self._report_unrunnable(task.task_id, prepared)
             return
-        tracked = _Tracked(*prepared)
+        tracked = Tracked(*prepared)
         self.tasks[task.task_id] = tracked
         log.info("task=%s event=launch job=%s instance=%d", task.task_id, task.job, task.instance)
         if kill_message is not None:
@@ -275,7 +246,7 @@ class TaskHost:
         log.error("task=%s event=unrunnable reason=%s", task_id, reason)
         self.report(task_id, TaskState.FAILED, reason)
 
-    def _stop(self, tracked: _Tracked, message: str, outcome: Phase) -> None:
+    def _stop(self, tracked: Tracked, message: str, outcome: Phase) -> None:
         """End an active task: first through its lifecycle endpoints, if it has them, then by
         signals. The planner holds the signals back for as long as the endpoints may take."""
         supervisor = tracked.supervisor
@@ -288,19 +259,19 @@ class TaskHost:
         if lifecycle is not None and not tracked.stopped.is_set():
             self._spawn(tracked, self._ask_to_stop(tracked, *lifecycle))
 
-    async def _ask_to_stop(self, tracked: _Tracked, http: HttpLifecycle, port: int) -> None:
+    async def _ask_to_stop(self, tracked: Tracked, http: HttpLifecycle, port: int) -> None:
         await ask_to_stop(self.http, port, http, tracked.stopped)
         tracked.supervisor.terminate_now(self.clock())
         self._advance(tracked)
 
-    def _spawn(self, tracked: _Tracked, work: Coroutine[None, None, None]) -> None:
+    def _spawn(self, tracked: Tracked, work: Coroutine[None, None, None]) -> None:
         helper = self._own(work)
         tracked.helpers.add(helper)
         helper.add_done_callback(tracked.helpers.discard)
 
     # Health.
 
-    def _check_health(self, tracked: _Tracked, healthy: bool) -> None:
+    def _check_health(self, tracked: Tracked, healthy: bool) -> None:
         if not has_health_check(tracked.task):
             return
         tracker = HealthTracker(tracked.task.health_check, started_ms=self.clock())
@@ -309,7 +280,7 @@ class TaskHost:
         tracked.health = tracker
         self._spawn(tracked, self._run_health_checks(tracked, tracker))
 
-    async def _run_health_checks(self, tracked: _Tracked, tracker: HealthTracker) -> None:
+    async def _run_health_checks(self, tracked: Tracked, tracker: HealthTracker) -> None:
         task = tracked.task
         snooze = tracked.supervisor.paths.sandbox / SNOOZE_FILE
         while (due := tracker.next_check_ms()) is not None:
@@ -338,7 +309,7 @@ class TaskHost:
 
     # Limits and usage.
 
-    def _check_oom(self, tracked: _Tracked) -> bool:
+    def _check_oom(self, tracked: Tracked) -> bool:
         """Stop the task if the kernel killed any of its processes for its memory limit."""
         kills = tracked.cgroups.oom_kills()
         if kills and tracked.supervisor.planner.phase is Phase.ACTIVE:
@@ -353,7 +324,7 @@ class TaskHost:
             await asyncio.sleep(self.config.usage_interval_s)
             active = [t for t in self.tasks.values() if not t.supervisor.finished]
             # Walking sandboxes and reading /proc blocks: off the loop.
-            usages = await asyncio.to_thread(self._measure, active)
+            usages = await asyncio.to_thread(measure_usage, active)
             for tracked, usage in zip(active, usages, strict=True):
                 tracked.usage = usage
                 if tracked.supervisor.planner.phase is not Phase.ACTIVE:
@@ -366,19 +337,6 @@ class TaskHost:
                 if reason is not None:
                     log.warning("task=%s event=limit reason=%s", usage.task_id, reason)
                     self._stop(tracked, reason, Phase.FAILED)
-
-    @staticmethod
-    def _measure(active: list[_Tracked]) -> list[protocol.TaskUsage]:
-        """Each task's usage; its rotating logs are trimmed in the same pass, off the loop."""
-        usages = []
-        # One look at the agent's orphans (and one scan, if any task needs it) per pass.
-        tables = ProcessTables(time.monotonic, AGENT_CHILDREN.adopted, recent_s=math.inf)
-        for tracked in active:
-            supervisor = tracked.supervisor
-            rotate_logs(supervisor.paths, supervisor.launcher)
-            pids = supervisor.processes(tables)
-            usages.append(measure(supervisor.task_id, supervisor.paths.root, tracked.cgroups, pids))
-        return usages
 
     # Clearing away.
 
@@ -395,7 +353,7 @@ class TaskHost:
 
     async def collect_garbage(self) -> list[str]:
         closed = {task_id: t for task_id, t in self.tasks.items() if t.closed}
-        finished = await asyncio.to_thread(self._finished_sandboxes, closed)
+        finished = await asyncio.to_thread(finished_sandboxes, closed)
         removed = sandboxes_to_remove(
             finished,
             self.clock(),
@@ -409,24 +367,9 @@ class TaskHost:
             log.info("task=%s event=sandbox_removed", task_id)
         return removed
 
-    @staticmethod
-    def _finished_sandboxes(closed: dict[str, _Tracked]) -> list[FinishedSandbox]:
-        """What each closed task left; measured once, since nothing runs there any more."""
-        sandboxes = []
-        for task_id, tracked in closed.items():
-            if tracked.left is None:
-                paths = tracked.supervisor.paths
-                finished_ms = tracked.supervisor.view.reported_ms
-                if finished_ms is not None:
-                    with contextlib.suppress(OSError):
-                        tracked.left = FinishedSandbox(task_id, finished_ms, tree_bytes(paths.root))
-            if tracked.left is not None:
-                sandboxes.append(tracked.left)
-        return sandboxes
-
     # Carrying out the planner's decisions.
 
-    def _advance(self, tracked: _Tracked) -> None:
+    def _advance(self, tracked: Tracked) -> None:
         supervisor = tracked.supervisor
         if tracked.timer is not None:
             tracked.timer.cancel()
@@ -443,7 +386,7 @@ class TaskHost:
             delay = max(0.0, (wake - self.clock()) / 1000)
             tracked.timer = asyncio.get_running_loop().call_later(delay, self._advance, tracked)
 
-    def _watch(self, tracked: _Tracked) -> None:
+    def _watch(self, tracked: Tracked) -> None:
         loop = asyncio.get_running_loop()
         for pid in list(tracked.supervisor.waiters):
             if pid in tracked.pidfds:
@@ -456,7 +399,7 @@ class TaskHost:
             tracked.pidfds[pid] = fd
             loop.add_reader(fd, self._waiter_exited, tracked, pid)
 
-    def _unwatch(self, tracked: _Tracked) -> None:
+    def _unwatch(self, tracked: Tracked) -> None:
         loop = asyncio.get_running_loop()
         for fd in tracked.pidfds.values():
             loop.remove_reader(fd)
@@ -467,7 +410,7 @@ class TaskHost:
         for helper in tracked.helpers:
             helper.cancel()
 
-    def _waiter_exited(self, tracked: _Tracked, pid: int) -> None:
+    def _waiter_exited(self, tracked: Tracked, pid: int) -> None:
         fd = tracked.pidfds.pop(pid)
         asyncio.get_running_loop().remove_reader(fd)
         os.close(fd)
@@ -476,13 +419,13 @@ class TaskHost:
         if not self._check_oom(tracked):
             self._advance(tracked)
 
-    def _waiter_gone(self, tracked: _Tracked, pid: int) -> None:
+    def _waiter_gone(self, tracked: Tracked, pid: int) -> None:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # ours unless we were restarted since it started
         AGENT_CHILDREN.forget(pid)
         tracked.supervisor.waiter_exited(pid, self.clock())
 
-    def _report_progress(self, tracked: _Tracked) -> None:
+    def _report_progress(self, tracked: Tracked) -> None:
         supervisor = tracked.supervisor
         phase = supervisor.planner.phase
         if phase not in (Phase.ACTIVE, Phase.CLEANING):
@@ -503,7 +446,7 @@ class TaskHost:
         ):
             self._report(tracked, TaskState.RUNNING, None)
 
-    def _report(self, tracked: _Tracked, state: TaskState, message: str | None) -> None:
+    def _report(self, tracked: Tracked, state: TaskState, message: str | None) -> None:
         if tracked.reported == state:
             return
         tracked.reported = state
