@@ -134,7 +134,12 @@ FIELD_CASES = [
     ),
     pytest.param(
         job_with("cron_collision_policy = 'RUN_OVERLAP'"),
-        "Job.cron_collision_policy: 'RUN_OVERLAP' is not a collision policy: use KILL_EXISTING or CANCEL_NEW",
+        "Job.cron_collision_policy: RUN_OVERLAP is not supported (Aurora deprecated it: runs piled up without bound); use KILL_EXISTING or CANCEL_NEW",
+        id="cron-run-overlap",
+    ),
+    pytest.param(
+        job_with("cron_collision_policy = 'SKIP'"),
+        "Job.cron_collision_policy: 'SKIP' is not a collision policy: use KILL_EXISTING or CANCEL_NEW",
         id="cron-collision-policy",
     ),
     pytest.param(
@@ -354,3 +359,11 @@ def test_cli_reports_errors_without_a_traceback(write_config: Callable[..., Path
     assert result.code == ExitCode.INVALID_CONFIGURATION
     assert result.err == "Error: Job.task.resources.ram: required (Integer)\n"
     assert result.out == ""
+
+
+def test_collision_policy_in_lower_case_as_aurora_took_it(
+    write_config: Callable[..., Path],
+) -> None:
+    text = job_with("cron_schedule = '0 * * * *', cron_collision_policy = 'cancel_new'")
+    [entry] = load_config(write_config(text))
+    assert entry.spec is not None and entry.spec.cron_collision_policy == "CANCEL_NEW"

@@ -10,6 +10,7 @@ import pytest
 
 from daybreak.model.agent import AgentInfo, MaintenanceMode
 from daybreak.model.api import Quota
+from daybreak.model.cron import CronJob, CronRun, CronRunStatus
 from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
 from daybreak.model.records import Changes, StoredAgent
 from daybreak.model.task import ScheduledTask, TaskEvent
@@ -69,6 +70,17 @@ UPDATE = JobUpdate(
     ),
 )
 
+CRON_KEY = JobKey(cluster="c", role="www", environment="prod", name="nightly")
+CRON = CronJob(
+    spec=msgspec.structs.replace(SPEC, key=CRON_KEY, cron_schedule="0 2 * * *"),
+    scheduled_ms=1,
+    last_trigger_ms=7_200_000,
+    runs=(
+        CronRun(trigger_ms=7_200_000, cause="schedule", status=CronRunStatus.RUNNING,
+                started_ms=7_200_100),
+    ),
+)  # fmt: skip
+
 
 @pytest.fixture(params=BACKENDS)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
@@ -95,9 +107,10 @@ def test_everything_written_is_read_back_and_deletes_delete(store: Store) -> Non
         agents={"a1": agent},
         quotas={"www": Quota(cpu=4, ram_mb=1024, disk_mb=2048)},
         updates={"u-1": UPDATE, "u-2": msgspec.structs.replace(UPDATE, update_id="u-2")},
+        cron={str(CRON_KEY): CRON, str(KEY): CRON},
     )
     store.write(first)
-    store.write(Changes(updates={"u-2": None}))
+    store.write(Changes(updates={"u-2": None}, cron={str(KEY): None}))
     store.write(Changes(tasks={"t-2": None, "t-3": task(3, TaskState.RUNNING)}))
 
     snapshot = store.load()
@@ -106,6 +119,7 @@ def test_everything_written_is_read_back_and_deletes_delete(store: Store) -> Non
     assert snapshot.agents == {"a1": agent}
     assert snapshot.quotas == {"www": Quota(cpu=4, ram_mb=1024, disk_mb=2048)}
     assert snapshot.updates == {"u-1": UPDATE}
+    assert snapshot.cron == {str(CRON_KEY): CRON}
     # Equal configs are one object once loaded.
     assert snapshot.tasks[0].spec is snapshot.tasks[1].spec
 
@@ -116,22 +130,31 @@ def test_reopening_migrates_nothing_twice_and_keeps_the_data(url: str) -> None:
     version = store.version()
     store.close()
     reopened = open_store(url)
-    assert reopened.version() == version == "0003"
+    assert reopened.version() == version == "0004"
     assert reopened.load().tasks == [task(1)]
     reopened.close()
 
 
 def test_backup_and_restore_carry_the_whole_state(store: Store, tmp_path: Path) -> None:
-    store.write(Changes(tasks={"t-1": task(1)}, jobs={str(KEY): SPEC}, updates={"u-1": UPDATE}))
+    store.write(
+        Changes(
+            tasks={"t-1": task(1)}, jobs={str(KEY): SPEC}, updates={"u-1": UPDATE},
+            cron={str(CRON_KEY): CRON},
+        )
+    )  # fmt: skip
     backup = store.backup()
     store.write(
-        Changes(tasks={"t-1": None, "t-9": task(9)}, jobs={str(KEY): None}, updates={"u-1": None})
-    )
+        Changes(
+            tasks={"t-1": None, "t-9": task(9)}, jobs={str(KEY): None}, updates={"u-1": None},
+            cron={str(CRON_KEY): None},
+        )
+    )  # fmt: skip
     restored = store.restore(backup)
     assert restored.tasks == [task(1)]
     assert store.load().tasks == [task(1)]
     assert store.load().jobs == {str(KEY): SPEC}
     assert store.load().updates == {"u-1": UPDATE}
+    assert store.load().cron == {str(CRON_KEY): CRON}
 
 
 def test_a_broken_backup_is_refused_and_changes_nothing(store: Store) -> None:

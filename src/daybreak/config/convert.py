@@ -156,14 +156,18 @@ def _job_spec(job: Any, data: Mapping[str, Any], ports: set[str], read: _Reader)
 
 
 def _collision_policy(policy: str, read: _Reader) -> m.CronCollisionPolicy:
-    if policy in COLLISION_POLICIES:
-        return cast(m.CronCollisionPolicy, policy)
-    read.issues.append(
-        ConfigIssue(
-            f"{ROOT}.cron_collision_policy",
-            f"{policy!r} is not a collision policy: use {' or '.join(COLLISION_POLICIES)}",
+    # Aurora took the policy's name in any case ('cancel_new').
+    if policy.upper() in COLLISION_POLICIES:
+        return cast(m.CronCollisionPolicy, policy.upper())
+    choices = " or ".join(COLLISION_POLICIES)
+    if policy.upper() == "RUN_OVERLAP":
+        problem = (
+            "RUN_OVERLAP is not supported (Aurora deprecated it: runs piled up without "
+            f"bound); use {choices}"
         )
-    )
+    else:
+        problem = f"{policy!r} is not a collision policy: use {choices}"
+    read.issues.append(ConfigIssue(f"{ROOT}.cron_collision_policy", problem))
     return "KILL_EXISTING"
 
 

@@ -68,6 +68,25 @@ class OperateUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleCron:
+    """Create or replace a cron job's template."""
+
+    spec: JobSpec
+
+
+@dataclass(frozen=True, slots=True)
+class DescheduleCron:
+    key: JobKey
+
+
+@dataclass(frozen=True, slots=True)
+class StartCron:
+    """Run a cron job now."""
+
+    key: JobKey
+
+
+@dataclass(frozen=True, slots=True)
 class SetQuota:
     role: str
     quota: Quota
@@ -130,7 +149,7 @@ class Tick:
 
 Command = (
     CreateJob | KillJob | RestartInstances | AddInstances | StartUpdate | OperateUpdate
-    | SetQuota | SetMaintenance | Restore
+    | ScheduleCron | DescheduleCron | StartCron | SetQuota | SetMaintenance | Restore
     | AgentHello | AgentStatus | AgentHeartbeat | AgentDisconnected
     | Listening | Tick
 )  # fmt: skip

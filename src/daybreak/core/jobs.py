@@ -15,7 +15,7 @@ Rules this module owns:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
 import msgspec
@@ -46,6 +46,13 @@ from daybreak.model.update import UpdatePlan, UpdateProgress
 from daybreak.model.validate import name_problem, validate_spec
 
 
+class CronTemplates(Protocol):
+    """The cron jobs (`daybreak.core.cron.CronJobs`), as far as these rules look at them."""
+
+    @property
+    def records(self) -> Mapping[JobKey, object]: ...
+
+
 class SchedulerState(Protocol):
     """What these rules read and change of the scheduler's state (`daybreak.core.state`)."""
 
@@ -55,6 +62,9 @@ class SchedulerState(Protocol):
     jobs: dict[JobKey, JobSpec]
     updates: JobUpdates
     quotas: dict[str, Quota]
+
+    @property
+    def cron(self) -> CronTemplates: ...
 
     def carry(self, effects: Iterable[Effect], ready: Ready) -> None: ...
 
@@ -83,7 +93,7 @@ def active_tasks(
     ]
 
 
-def _check_quota(state: SchedulerState, spec: JobSpec, instances: int) -> None:
+def check_role_quota(state: SchedulerState, spec: JobSpec, instances: int) -> None:
     quota = state.quotas.get(spec.key.role)
     limit = None if quota is None else Aggregate(quota.cpu, quota.ram_mb, quota.disk_mb)
     used = state.cluster.quota_use.of_role(spec.key.role, excluding=spec.key)
@@ -91,7 +101,7 @@ def _check_quota(state: SchedulerState, spec: JobSpec, instances: int) -> None:
 
 
 def _known(state: SchedulerState, key: JobKey) -> None:
-    if key not in state.jobs and not state.cluster.job_tasks(key):
+    if key not in state.jobs and key not in state.cron.records and not state.cluster.job_tasks(key):
         raise JobNotFoundError(key)
 
 
@@ -103,19 +113,39 @@ def _check_spec(state: SchedulerState, spec: JobSpec) -> None:
         raise ConfigError.of(issues)
 
 
-def create_job(state: SchedulerState, command: CreateJob, now: int, ready: Ready) -> None:
-    spec = command.spec
-    key = spec.key
+def check_new_spec(state: SchedulerState, spec: JobSpec) -> None:
+    """A config for a new job (or cron job): valid, and for this cluster."""
     _check_spec(state, spec)
+    key = spec.key
     if key.cluster != state.cluster_name:
         raise InvalidParameterError(
             f"job {key} names cluster {key.cluster!r}, but this scheduler runs cluster "
             f"{state.cluster_name!r}"
         )
+
+
+def refuse_cron(state: SchedulerState, key: JobKey, what: str) -> None:
+    if key in state.cron.records:
+        raise InvalidParameterError(
+            f"cannot {what} {key}: it is a cron job; change its template with "
+            f"`daybreak cron schedule {key} FILE`, run it now with `daybreak cron start {key}`"
+        )
+
+
+def create_job(state: SchedulerState, command: CreateJob, now: int, ready: Ready) -> None:
+    spec = command.spec
+    key = spec.key
+    check_new_spec(state, spec)
+    if spec.is_cron:
+        raise InvalidParameterError(
+            f"job {key} has a cron schedule: schedule it with "
+            f"`daybreak cron schedule {key} FILE` (`job create` would run it now)"
+        )
+    refuse_cron(state, key, "create")
     state.updates.refuse_while_updating(key, "create")
     if active_tasks(state, key):
         raise JobExistsError(key)
-    _check_quota(state, spec, spec.instances)
+    check_role_quota(state, spec, spec.instances)
     state.carry(state.cluster.add_instances(spec, range(spec.instances), now), ready)
     state.jobs[key] = spec
     ready.writes.jobs[str(key)] = spec
@@ -162,6 +192,7 @@ def restart_instances(
 def add_instances(state: SchedulerState, command: AddInstances, now: int, ready: Ready) -> None:
     """Grow a job by `count` instances of its config, numbered after the highest."""
     key, count = command.key, command.count
+    refuse_cron(state, key, "add instances to")
     spec = state.jobs.get(key)
     if spec is None:
         raise JobNotFoundError(key)
@@ -172,7 +203,7 @@ def add_instances(state: SchedulerState, command: AddInstances, now: int, ready:
     first = max(spec.instances, highest + 1)
     grown = msgspec.structs.replace(spec, instances=first + count)
     _check_spec(state, grown)
-    _check_quota(state, grown, grown.instances)
+    check_role_quota(state, grown, grown.instances)
     added = list(range(first, first + count))
     state.carry(state.cluster.add_instances(grown, added, now), ready)
     state.jobs[key] = grown
@@ -187,13 +218,14 @@ def start_update(state: SchedulerState, command: StartUpdate, now: int, ready: R
     update, None if it would change nothing, or the plan alone for a dry run."""
     spec, scope = command.spec, command.scope
     _known(state, spec.key)
+    refuse_cron(state, spec.key, "update")
     _check_spec(state, spec)
     planned = state.updates.plan(spec, state.cluster.job_tasks(spec.key), scope)
     if command.dry_run or planned is None:
         ready.reply = None if planned is None else planned[0]
         return
     plan, configs = planned
-    _check_quota(state, spec, max(spec.instances, len(active_tasks(state, spec.key))))
+    check_role_quota(state, spec, max(spec.instances, len(active_tasks(state, spec.key))))
     update = state.updates.begin(
         spec=spec, plan=plan, configs=configs, scope=scope, user=command.user,
         message=command.message, now=now,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 
 from daybreak.core.placement import Scoring
 from daybreak.core.throttle import FlappingPolicy
@@ -30,3 +31,11 @@ class Settings:
     # Placements a scheduling round makes at most; the next round follows once this one is
     # carried out (see `daybreak.core.scheduling`).
     placements_per_round: int = 2_000
+    # Cron: the time zone schedules are read in; how late a trigger missed while no
+    # scheduler led may still run; Aurora's backoff while KILL_EXISTING waits for the previous
+    # run to go; how many runs each cron job remembers.
+    cron_zone: tzinfo = UTC
+    cron_start_deadline_ms: int = 10 * MINUTE_MS
+    cron_start_initial_backoff_ms: int = 5 * SECOND_MS
+    cron_start_max_backoff_ms: int = MINUTE_MS
+    cron_runs_kept: int = 10

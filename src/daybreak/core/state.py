@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from daybreak.core import jobs
+from daybreak.core import cron, jobs
 from daybreak.core.agents import (
     REQUESTED,
     AgentAction,
@@ -31,13 +31,16 @@ from daybreak.core.commands import (
     AgentStatus,
     Command,
     CreateJob,
+    DescheduleCron,
     KillJob,
     Listening,
     OperateUpdate,
     RestartInstances,
     Restore,
+    ScheduleCron,
     SetMaintenance,
     SetQuota,
+    StartCron,
     StartUpdate,
     Tick,
 )
@@ -112,6 +115,7 @@ class SchedulerState:
         self.jobs: dict[JobKey, JobSpec] = {}
         self.updates = JobUpdates(self.ids.update_id)
         self.quotas: dict[str, Quota] = {}
+        self.cron = cron.CronJobs()
         self.agents = Agents()
         # Agents whose tasks are held back from being given up, in a disruption (0: none).
         self.held_back = 0
@@ -165,6 +169,7 @@ class SchedulerState:
         self.quotas = dict(snapshot.quotas)
         self.updates = JobUpdates(self.ids.update_id)
         self.updates.load(snapshot.updates)
+        self.cron.load(snapshot.cron.values(), now, self.settings)
         self.agents.restore(snapshot.agents, now)
         # The whole known fleet will say hello: its pace (and so the grace each agent has to
         # come back) is sized for all of it from the start.
@@ -182,6 +187,7 @@ class SchedulerState:
             agents={record.info.agent_id: record.stored for record in self.agents},
             quotas=dict(self.quotas),
             updates=dict(self.updates.records),
+            cron={str(key): record for key, record in self.cron.records.items()},
         )
 
     # -- agents --------------------------------------------------------------------------------
@@ -362,7 +368,8 @@ class SchedulerState:
         self._timeouts(now, ready)
         self.carry(self.cluster.tick(now), ready)
         self._finish_drains(now, ready)
-        # Updates first: the tasks they add are placed in the same round.
+        # Cron and updates first: the tasks they add are placed in the same round.
+        cron.cron_tick(self, now, ready)
         effects, changes, ended = self.updates.evaluate(self.cluster, self.jobs, now)
         self.carry(effects, ready)
         ready.writes.merge(changes)
@@ -392,6 +399,9 @@ HANDLERS: dict[type, Handler] = {
     AddInstances: jobs.add_instances,
     StartUpdate: jobs.start_update,
     OperateUpdate: jobs.operate_update,
+    ScheduleCron: cron.schedule_cron,
+    DescheduleCron: cron.deschedule_cron,
+    StartCron: cron.start_cron,
     SetQuota: jobs.set_quota,
     SetMaintenance: SchedulerState._set_maintenance,
     Restore: SchedulerState._restore,

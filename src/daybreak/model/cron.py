@@ -2,13 +2,22 @@
 
 `minute hour day-of-month month day-of-week`, each field `*`, a value, a range `a-b`, a step
 `*/n` or `a-b/n`, or a comma-separated list of those; months and weekdays also by name
-(`JAN`, `MON`). Day-of-week 7 is Sunday, like 0. Parsing is pure; firing lives in the core.
+(`JAN`, `MON`). Day-of-week 7 is Sunday, like 0. As in Aurora, a schedule may restrict the day
+of the month or the day of the week, not both: crontab would fire on either ("the 15th or any
+Thursday"), which is rarely what its writer meant. This module checks that subset and says
+where a schedule is wrong; the times it fires are `daybreak.core.cron`'s (on `cronsim`).
+
+The records a cron job leaves in the store live here too: its template and its recent runs.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from enum import StrEnum
+from typing import Literal, NamedTuple
 
+import msgspec
+
+from daybreak.model.jobspec import JobSpec
 from daybreak.model.units import is_number
 
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
@@ -94,6 +103,11 @@ def parse_cron(expression: str) -> CronSchedule:
             chosen |= _parse_part(part, field)
         values.append(frozenset(chosen))
     weekdays = frozenset(day % 7 for day in values[4])
+    if parts[2] != "*" and parts[4] != "*":
+        raise CronSyntaxError(
+            f"day of month ({parts[2]}) and day of week ({parts[4]}) are both restricted: "
+            "cron would run on either, not on days that are both; set one of them to '*'"
+        )
     return CronSchedule(
         values[0],
         values[1],
@@ -103,3 +117,44 @@ def parse_cron(expression: str) -> CronSchedule:
         day_of_month_restricted=parts[2] != "*",
         day_of_week_restricted=parts[4] != "*",
     )
+
+
+# What a cron job leaves in the store.
+
+
+class CronRunStatus(StrEnum):
+    WAITING = "WAITING"  # KILL_EXISTING: the previous run is being killed first
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"  # every instance finished
+    FAILED = "FAILED"  # an instance failed (past its max_task_failures) or was lost
+    KILLED = "KILLED"  # an instance was killed (by a person, or by the next run)
+    SKIPPED = "SKIPPED"  # not run: CANCEL_NEW, or a trigger missed past the deadline
+
+
+ENDED_RUN_STATUSES = frozenset(
+    {CronRunStatus.SUCCEEDED, CronRunStatus.FAILED, CronRunStatus.KILLED, CronRunStatus.SKIPPED}
+)
+
+# schedule: the cron schedule's own time; manual: `cron start`; missed: a trigger that came
+# while no scheduler led, run late on takeover.
+CronCause = Literal["schedule", "manual", "missed"]
+
+
+class CronRun(msgspec.Struct, frozen=True, kw_only=True):
+    trigger_ms: int  # the time it was due (the schedule's), or asked for (a manual start)
+    cause: CronCause
+    status: CronRunStatus
+    started_ms: int | None = None  # when its tasks were created
+    ended_ms: int | None = None
+    message: str | None = None  # why it was skipped, or how its instances ended
+
+
+class CronJob(msgspec.Struct, frozen=True, kw_only=True):
+    """A cron job: the template each run starts from, and what happened to its runs."""
+
+    spec: JobSpec
+    scheduled_ms: int  # when the template was last scheduled or replaced
+    # The latest trigger handled (run, or skipped): the next one is the first after it. It is
+    # written with the tasks a trigger creates, so that a takeover never runs one twice.
+    last_trigger_ms: int
+    runs: tuple[CronRun, ...] = ()  # oldest first, the latest few

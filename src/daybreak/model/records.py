@@ -10,6 +10,7 @@ import msgspec
 
 from daybreak.model.agent import AgentInfo, MaintenanceMode
 from daybreak.model.api import Quota
+from daybreak.model.cron import CronJob
 from daybreak.model.jobspec import JobSpec
 from daybreak.model.task import ScheduledTask
 from daybreak.model.update import JobUpdate
@@ -33,6 +34,7 @@ class Snapshot:
     agents: dict[str, StoredAgent] = field(default_factory=dict)
     quotas: dict[str, Quota] = field(default_factory=dict)
     updates: dict[str, JobUpdate] = field(default_factory=dict)  # by update id
+    cron: dict[str, CronJob] = field(default_factory=dict)  # by str(job key)
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Changes:
     agents: dict[str, StoredAgent | None] = field(default_factory=dict)
     quotas: dict[str, Quota | None] = field(default_factory=dict)
     updates: dict[str, JobUpdate | None] = field(default_factory=dict)
+    cron: dict[str, CronJob | None] = field(default_factory=dict)
 
     @classmethod
     def everything_in(cls, snapshot: Snapshot) -> Changes:
@@ -54,6 +57,7 @@ class Changes:
         changes.agents.update(snapshot.agents)
         changes.quotas.update(snapshot.quotas)
         changes.updates.update(snapshot.updates)
+        changes.cron.update(snapshot.cron)
         return changes
 
     def merge(self, later: Changes) -> None:
@@ -62,6 +66,9 @@ class Changes:
         self.agents.update(later.agents)
         self.quotas.update(later.quotas)
         self.updates.update(later.updates)
+        self.cron.update(later.cron)
 
     def __bool__(self) -> bool:
-        return bool(self.tasks or self.jobs or self.agents or self.quotas or self.updates)
+        return bool(
+            self.tasks or self.jobs or self.agents or self.quotas or self.updates or self.cron
+        )

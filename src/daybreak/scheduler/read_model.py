@@ -14,6 +14,7 @@ from daybreak.core.placement import PendingReason
 from daybreak.core.quota import QuotaUse
 from daybreak.core.updates import ConfigIds, UnknownUpdateError
 from daybreak.model.api import Quota, TaskSummary
+from daybreak.model.cron import CronJob
 from daybreak.model.jobkey import parse_job_key
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.records import Changes, Snapshot, StoredAgent
@@ -45,6 +46,7 @@ class ReadModel:
         self.quotas: dict[str, Quota] = {}
         self._updates: dict[str, JobUpdate] = {}
         self._active_updates: dict[JobKey, str] = {}
+        self.cron: dict[JobKey, CronJob] = {}
         self.apply(Changes.everything_in(snapshot))
 
     def apply(self, changes: Changes) -> None:
@@ -80,6 +82,12 @@ class ReadModel:
                 self._updates[update_id] = update
                 if update.status in ACTIVE_UPDATE_STATUSES:
                     self._active_updates[update.job] = update_id
+        for key_text, record in changes.cron.items():
+            key = parse_job_key(key_text)
+            if record is None:
+                self.cron.pop(key, None)
+            else:
+                self.cron[key] = record
 
     # A changed task keeps its place in each dict (assigned again, not removed and added):
     # dicts that lose and regain keys keep the holes, and every walk over them pays for them.
@@ -114,8 +122,8 @@ class ReadModel:
     # Reading.
 
     def job_keys(self) -> list[JobKey]:
-        """Every job with a config or tasks, in key order."""
-        return sorted(self.jobs.keys() | self._by_job.keys(), key=str)
+        """Every job with a config, a cron template or tasks, in key order."""
+        return sorted(self.jobs.keys() | self.cron.keys() | self._by_job.keys(), key=str)
 
     def job_tasks(self, key: JobKey) -> list[ScheduledTask]:
         return [self.tasks[task_id] for task_id in self._by_job.get(key, ())]
@@ -124,7 +132,9 @@ class ReadModel:
         return len(self._by_agent.get(agent_id, ()))
 
     def roles(self) -> list[str]:
-        return sorted(set(self.quotas) | {key.role for key in self._by_job})
+        return sorted(
+            set(self.quotas) | {key.role for key in self._by_job} | {key.role for key in self.cron}
+        )
 
     def update(self, update_id: str) -> JobUpdate:
         update = self._updates.get(update_id)

@@ -47,6 +47,13 @@ updates = Table(
     Column("record", LargeBinary, nullable=False),
 )
 
+cron_jobs = Table(
+    "cron_jobs",
+    metadata,
+    Column("job_key", String(1024), primary_key=True),
+    Column("record", LargeBinary, nullable=False),
+)
+
 # Who leads: one row (id 1). Every write checks `epoch` against the writer's own, so that a
 # leader that was replaced writes nothing (daybreak.store.store.Store.write_all).
 leadership = Table(
@@ -60,4 +67,4 @@ leadership = Table(
 )
 
 # The tables a backup holds, in the order a restore writes them.
-ALL_TABLES = (jobs, tasks, agents, quotas, updates)
+ALL_TABLES = (jobs, tasks, agents, quotas, updates, cron_jobs)

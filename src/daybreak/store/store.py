@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from daybreak.errors import DaybreakError
 from daybreak.model.api import Quota
+from daybreak.model.cron import CronJob
 from daybreak.model.jobspec import JobSpec
 from daybreak.model.records import Changes, Snapshot, StoredAgent
 from daybreak.model.task import ScheduledTask
@@ -120,6 +121,11 @@ class Store:
             sa.select(schema.updates.c.update_id, schema.updates.c.record)
         ):
             snapshot.updates[update_id] = update_decoder.decode(record)
+        cron_decoder = msgspec.json.Decoder(CronJob)
+        for key, record in connection.execute(
+            sa.select(schema.cron_jobs.c.job_key, schema.cron_jobs.c.record)
+        ):
+            snapshot.cron[key] = cron_decoder.decode(record)
         return snapshot
 
     # Writing: one transaction per call, however many changes it carries.
@@ -187,6 +193,13 @@ class Store:
                 "job_key": str(update.job),
                 "record": _encoder.encode(update),
             },
+        )
+        self._replace(
+            connection,
+            schema.cron_jobs,
+            schema.cron_jobs.c.job_key,
+            changes.cron,
+            lambda key, record: {"job_key": key, "record": _encoder.encode(record)},
         )
 
     @staticmethod
@@ -265,6 +278,7 @@ class _Backup(msgspec.Struct, frozen=True, kw_only=True):
     agents: dict[str, StoredAgent]
     quotas: dict[str, Quota]
     updates: dict[str, JobUpdate] = msgspec.field(default_factory=dict)
+    cron: dict[str, CronJob] = msgspec.field(default_factory=dict)
 
     @classmethod
     def of(cls, snapshot: Snapshot, version: str | None) -> _Backup:
@@ -275,6 +289,7 @@ class _Backup(msgspec.Struct, frozen=True, kw_only=True):
             agents=snapshot.agents,
             quotas=snapshot.quotas,
             updates=snapshot.updates,
+            cron=snapshot.cron,
         )
 
     def snapshot(self) -> Snapshot:
@@ -284,6 +299,7 @@ class _Backup(msgspec.Struct, frozen=True, kw_only=True):
             agents=self.agents,
             quotas=self.quotas,
             updates=self.updates,
+            cron=self.cron,
         )
 
 
