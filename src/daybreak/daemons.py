@@ -157,6 +157,27 @@ def agent_command(**options: Any) -> None:
     "(Aurora's -max_tasks_per_schedule_attempt).",
 )
 @click.option(
+    "--allowed-job-environments",
+    default=r"^(prod|devel|test|staging\d*)$",
+    show_default=True,
+    help="A regular expression the environment of every job must match (Aurora's "
+    "-allowed_job_environments).",
+)
+@click.option(
+    "--cron-timezone",
+    default="UTC",
+    show_default=True,
+    help="The time zone cron schedules are read in (an IANA name: Europe/Berlin); Aurora's "
+    "-cron_timezone.",
+)
+@click.option(
+    "--cron-start-deadline",
+    default="10m",
+    show_default=True,
+    help="A cron trigger missed while no scheduler led still runs on takeover if it is "
+    "younger than this (once); an older one is recorded as skipped.",
+)
+@click.option(
     "--security",
     "security_file",
     type=click.Path(dir_okay=False, exists=True),
@@ -179,10 +200,15 @@ def scheduler_command(
     preemption_delay: str,
     max_instances_per_job: int,
     placements_per_round: int,
+    allowed_job_environments: str,
+    cron_timezone: str,
+    cron_start_deadline: str,
     security_file: str | None,
 ) -> None:
     """Run the scheduler: the store, the API, and the decisions."""
+    import re
     from pathlib import Path
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from daybreak.core.settings import Settings
     from daybreak.core.throttle import FlappingPolicy
@@ -190,6 +216,22 @@ def scheduler_command(
 
     def ms(text: str, flag: str) -> int:
         return round(parse_duration_s(text, flag) * 1000)
+
+    try:
+        re.compile(allowed_job_environments)
+    except re.error as error:
+        raise click.BadParameter(
+            f"{allowed_job_environments!r} is not a regular expression: {error}",
+            param_hint="--allowed-job-environments",
+        ) from None
+    try:
+        cron_zone = ZoneInfo(cron_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(
+            f"{cron_timezone!r} is not a time zone this machine knows (an IANA name such as "
+            "UTC or Europe/Berlin)",
+            param_hint="--cron-timezone",
+        ) from None
 
     core = Settings(
         flapping=FlappingPolicy(
@@ -199,7 +241,10 @@ def scheduler_command(
         ),
         preemption_delay_ms=ms(preemption_delay, "--preemption-delay"),
         max_instances_per_job=max_instances_per_job,
+        allowed_job_environments=allowed_job_environments,
         placements_per_round=placements_per_round,
+        cron_zone=cron_zone,
+        cron_start_deadline_ms=ms(cron_start_deadline, "--cron-start-deadline"),
     )
     from daybreak.scheduler.settings import SchedulerConfig
     from daybreak.server import run_scheduler

@@ -26,8 +26,10 @@ from daybreak.agent.machine import detect_resources
 from daybreak.errors import DaybreakError, InvalidParameterError, NetworkError
 
 CLUSTER = "devcluster"
+# Tasks' ports sit below Linux's ephemeral range (32768-60999): a port the kernel hands out
+# for an outgoing connection is never one a task was promised.
+TASK_PORTS = range(20000, 32768)
 PORTS_PER_AGENT = 1000
-FIRST_TASK_PORT = 31000
 START_TIMEOUT_S = 30.0
 
 
@@ -41,6 +43,11 @@ class DevCluster:
     store: str | None = None  # None: SQLite under `data`
 
     def __post_init__(self) -> None:
+        if self.agents > len(TASK_PORTS) // 10:
+            raise InvalidParameterError(
+                f"--agents {self.agents}: at most {len(TASK_PORTS) // 10} agents share this "
+                f"machine's task ports ({TASK_PORTS.start}-{TASK_PORTS.stop - 1})"
+            )
         if self.schedulers > 1 and not (self.store or "").startswith("postgres"):
             raise InvalidParameterError(
                 f"--schedulers {self.schedulers} needs --store postgresql://...: the embedded "
@@ -75,16 +82,23 @@ class DevCluster:
     def scheduler_log(self, number: int) -> Path:
         return self.log("scheduler" if self.schedulers == 1 else f"scheduler-{number + 1}")
 
+    def agent_ports(self, number: int) -> range:
+        """Agent `number`'s share of the task ports: up to 1,000, and all below the
+        ephemeral range however many agents there are."""
+        size = min(PORTS_PER_AGENT, len(TASK_PORTS) // max(1, self.agents))
+        first = TASK_PORTS.start + (number - 1) * size
+        return range(first, first + size)
+
     def agent_args(self, number: int) -> list[str]:
         name = f"agent-{number}"
-        first = FIRST_TASK_PORT + (number - 1) * PORTS_PER_AGENT
+        ports = self.agent_ports(number)
         return [
             sys.executable, "-m", "daybreak", "agent",
             *(argument for url in self.urls for argument in ("--scheduler", url)),
             "--work-dir", str((self.data / name).resolve()),
             "--agent-id", name, "--hostname", name,
             "--attributes", f"rack=r{number}",
-            "--ports", f"{first}-{first + PORTS_PER_AGENT - 1}",
+            "--ports", f"{ports.start}-{ports.stop - 1}",
             "--resources", self.agent_share(),
             # A cluster on one's own machine: tasks of roles without an account run as the
             # person who started it.

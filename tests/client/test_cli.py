@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -92,7 +93,7 @@ def test_help_for_an_unknown_command() -> None:
     assert result.code == ExitCode.INVALID_COMMAND
     assert (
         result.err
-        == "Error: daybreak job has no command 'open-sesame'; its commands are: add, create, diff, inspect, kill, killall, list, open, restart, status\n"
+        == "Error: daybreak job has no command 'open-sesame'; its commands are: add, create, diff, endpoints, inspect, kill, killall, list, open, restart, status\n"
     )
 
 
@@ -162,3 +163,26 @@ def test_ssh_reaches_other_machines_through_ssh() -> None:
     assert command_line(remote, "exec bash", "www", tty=True) == [
         "ssh", "-t", "www@node7.example.com", "cd /var/lib/daybreak/tasks/t1/sandbox && exec bash",
     ]  # fmt: skip
+
+
+def test_an_unknown_cron_time_zone_is_refused_before_the_scheduler_starts(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'state.db'}"
+    result = run_cli(["scheduler", "--store", store, "--cron-timezone", "Mars/Olympus_Mons"])
+    assert result.code == 5  # Aurora's INVALID_COMMAND, as for every bad flag
+    assert "'Mars/Olympus_Mons' is not a time zone this machine knows" in result.err
+    assert "--cron-timezone" in result.err
+    assert not (tmp_path / "state.db").exists()
+
+
+@pytest.mark.parametrize("agents", [1, 3, 12, 40])
+def test_the_dev_clusters_task_ports_stay_below_the_ephemeral_range(
+    tmp_path: Path, agents: int
+) -> None:
+    from daybreak.devcluster import DevCluster
+
+    cluster = DevCluster(data=tmp_path, port=8081, agents=agents)
+    ranges = [cluster.agent_ports(number) for number in range(1, agents + 1)]
+    assert all(r.start >= 1024 and r.stop - 1 < 32768 and len(r) >= 10 for r in ranges)
+    assert all(a.stop <= b.start for a, b in itertools.pairwise(ranges))  # none shared
+    flags = cluster.agent_args(agents)
+    assert flags[flags.index("--ports") + 1] == f"{ranges[-1].start}-{ranges[-1].stop - 1}"

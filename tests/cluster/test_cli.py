@@ -284,3 +284,19 @@ def test_job_keys_complete_from_the_clusters_file_and_the_live_job_list(
     assert complete("daybreak job status nowhere/") in ([], [""])  # nothing to offer
     script = run_cli(["completion", "bash"])
     assert script.code == 0 and "_DAYBREAK_COMPLETE=bash_complete" in script.out
+
+
+@sqlite_only
+def test_killall_of_a_job_whose_tasks_all_wait_says_they_are_gone(
+    cli_cluster: LocalCluster, write_config: Callable[..., Path]
+) -> None:
+    unplaceable = JOB.format(role=cli_cluster.role).replace(
+        "instances = 3,", "instances = 2, constraints = {'rack': 'nowhere'},"
+    )
+    config = write_config(unplaceable)
+    key = f"{CLUSTER}/{cli_cluster.role}/devel/web"
+    assert run_cli(["job", "create", key, str(config)]).code == 0
+    killed = run_cli(["job", "killall", key])
+    assert killed.code == 0, killed.err
+    assert killed.out == f"Killing 2 task(s) of {key}\n"
+    assert f"{key}: none active" in killed.err and "Error" not in killed.err

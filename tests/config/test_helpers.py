@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
+from daybreak.config import load_config
 from daybreak.config.helpers import (
     SequentialTask,
     SimpleTask,
@@ -95,3 +99,34 @@ def test_options() -> None:
     assert java_options(Xmx="2g") == "-Xmx 2g"
     with pytest.raises(ValueError, match="options must be strings or dicts"):
         python_options(3)
+
+
+def test_aurora_compatibility_names_in_a_config(write_config: Callable[..., Path]) -> None:
+    path = write_config(
+        "\ufeff# -*- coding: utf-8 -*-\n"
+        "one = Task(name = 'one', processes = [Process(name = 'a', cmdline = 'x')],\n"
+        "           finalization_wait = 10, resources = Resources(cpu = 1, ram = MB, disk = MB))\n"
+        "two = one(name = 'two', finalization_wait = 40)\n"
+        "total = Units.finalization_wait_sum([one.finalization_wait(), two.finalization_wait()])\n"
+        "longest = Units.finalization_wait_max([one.finalization_wait(), Empty])\n"
+        "flag = Options.render_option('-', '--', 'v', Units.safe_get(Empty))\n"
+        "named = Options.render_option('-', '--', 'port', 80)\n"
+        "executor = AURORA_EXECUTOR_NAME\n"
+        "jobs = [Job(cluster = 'west', role = 'www', environment = 'prod', name = 'app',\n"
+        "            task = one(name = '%s %s %s %s %s' % (total, longest, flag, named, executor)))]\n"
+    )
+    [entry] = load_config(path)
+    assert entry.spec is not None
+    assert entry.spec.task.name == "50 10 -v --port 80 AuroraExecutor"
+
+
+def test_a_config_in_latin_1_says_so_with_a_coding_line(tmp_path: Path) -> None:
+    path = tmp_path / "job.aurora"
+    path.write_bytes(
+        b"# -*- coding: latin-1 -*-\n"
+        b"task = SimpleTask('caf\xe9', 'echo caf\xe9')\n"
+        b"jobs = [Job(cluster = 'west', role = 'www', environment = 'prod', name = 'app',\n"
+        b"            task = task)]\n"
+    )
+    [entry] = load_config(path)
+    assert entry.spec is not None and entry.spec.task.processes[0].cmdline == "echo caf\u00e9"

@@ -32,7 +32,7 @@ def test_identical_agents_take_turns_under_spread() -> None:
     assert placement.reason is None
 
 
-def test_ports_are_the_lowest_free_ones_and_never_shared() -> None:
+def test_ports_are_the_lowest_free_ones_never_shared_and_a_freed_one_is_reused_last() -> None:
     fleet = Fleet([agent("a0", ports=(31000, 31004))])
     spec = job_spec(cpu=0.1, ram_mb=1, disk_mb=1, ports=("http", "admin"))
     placement = place_group(fleet, spec, 3, [])
@@ -42,8 +42,13 @@ def test_ports_are_the_lowest_free_ones_and_never_shared() -> None:
     ]
     assert str(placement.reason) == "insufficient ports on 1 agent"
     fleet.release(0, np.array([0.1, 1, 1, 0, 2]), [31000, 31001])
+    # A replacement does not get the port its predecessor just left while another is free
+    # (it may still be held); of the freed ones, the one freed longest ago goes first.
     again = place_group(fleet, spec, 1, [])
-    assert again.assigned[0][1] == {"http": 31000, "admin": 31001}
+    assert again.assigned[0][1] == {"http": 31004, "admin": 31000}
+    fleet.release(0, np.array([0.1, 1, 1, 0, 2]), [31002, 31003])
+    last = place_group(fleet, spec, 1, [])
+    assert last.assigned[0][1] == {"http": 31001, "admin": 31002}
 
 
 def test_gpus_must_fit() -> None:

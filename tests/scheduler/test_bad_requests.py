@@ -47,6 +47,9 @@ def spec_with(harness: InProcess, **changes: Any) -> dict[str, Any]:
         ({"task__resources__ram_mb": 0}, "Job.task.resources.ram", "greater than 0"),
         ({"key__role": "a/b"}, "Job.role", "'a/b' is not a valid role"),
         ({"key__name": "../x"}, "Job.name", "'../x' is not a valid name"),
+        ({"key__environment": "production"}, "Job.environment",
+         "'production' is not an environment this cluster allows (its scheduler's "
+         "--allowed-job-environments: ^(prod|devel|test|staging\\d*)$)"),
         ({"task__processes": [{"name": "main", "cmdline": "x" * 200_000}]},
          "Job.task.processes[0].cmdline", "longer than a command line can be"),
     ],

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import pytest
 
 from daybreak.model.api import TaskSummary
+from daybreak.model.cron import CronJob, CronRun, CronRunStatus
 from daybreak.model.records import Changes
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import TaskState
@@ -49,6 +51,38 @@ def test_followers_get_their_jobs_changes_in_commit_order() -> None:
     kinds = asyncio.run(scenario())
     assert [k.split(":")[0] for k in kinds] == ["task", "task-deleted", "job"]
     assert '"task_id":"t0"' in kinds[1]
+
+
+def test_a_cron_job_scheduled_run_and_descheduled_is_followed() -> None:
+    nightly = msgspec.structs.replace(job_spec("nightly"), cron_schedule="0 2 * * *")
+    record = CronJob(spec=nightly, scheduled_ms=1, last_trigger_ms=1)
+    run = CronRun(trigger_ms=2, cause="manual", status=CronRunStatus.RUNNING, started_ms=2)
+
+    async def follow(hub: EventHub) -> list[tuple[str, dict[str, object]]]:
+        seen = []
+        async for event in hub.follow(lambda key: key == nightly.key):
+            assert event is not None
+            seen.append((event.kind, msgspec.json.decode(event.data)))
+            if len(seen) == 3:
+                return seen
+        return seen
+
+    async def scenario() -> list[tuple[str, dict[str, object]]]:
+        hub = EventHub(TaskSummary.of)
+        follower = asyncio.create_task(follow(hub))
+        await asyncio.sleep(0)
+        key = str(nightly.key)
+        hub.publish(Changes(cron={key: record}), {})
+        hub.publish(Changes(cron={key: msgspec.structs.replace(record, runs=(run,))}), {})
+        hub.publish(Changes(cron={key: None}), {})
+        return await follower
+
+    seen = asyncio.run(scenario())
+    assert [kind for kind, _ in seen] == ["cron"] * 3
+    assert [(data["scheduled"], data["schedule"]) for _, data in seen] == [
+        (True, "0 2 * * *"), (True, "0 2 * * *"), (False, None)
+    ]  # fmt: skip
+    assert [len(data["runs"]) for _, data in seen] == [0, 1, 0]  # type: ignore[arg-type]
 
 
 def test_a_follower_that_falls_behind_is_told_and_let_go(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,7 +27,9 @@ def test_navigate_from_home_to_a_task_and_its_output(page: Page, ui: UiCluster) 
     expect(page.locator(f"#history-{ui.task_id}")).to_contain_text("Assigned to agent-1")
     screenshot(page, "job")
     page.click(f'a[href="{ui.task_path}"]')
-    expect(page.locator("#process-main")).to_contain_text("RUNNING")
+    # The task page asks the agent for the processes (waiting up to 3 s for it) before it
+    # renders: on a loaded machine that alone can take longer than the default 5 s.
+    expect(page.locator("#process-main")).to_contain_text("RUNNING", timeout=LIVE_S)
     screenshot(page, "task")
     page.click("#process-main >> text=stdout")
     expect(page.locator("#output")).to_contain_text("tick-1", timeout=LIVE_S)

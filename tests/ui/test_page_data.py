@@ -34,20 +34,24 @@ def test_tasks_are_counted_by_what_they_do() -> None:
 
 
 @pytest.mark.parametrize(
-    ("states", "configured", "group"),
+    ("states", "configured", "next_cron_run_ms", "group"),
     [
-        ((TaskState.PENDING, TaskState.RUNNING), True, "pending"),
-        ((TaskState.RUNNING,), True, "active"),
-        ((), True, "active"),  # configured, no task yet (a cron job between runs)
-        ((TaskState.FINISHED,), False, "finished"),
+        ((TaskState.PENDING, TaskState.RUNNING), True, None, "pending"),
+        ((TaskState.RUNNING,), True, None, "active"),
+        ((), True, None, "active"),  # configured, no task yet
+        ((), True, 60_000, "cron"),  # a cron job between runs
+        ((TaskState.RUNNING,), True, 60_000, "active"),  # a cron job's run
+        ((TaskState.FINISHED,), False, None, "finished"),
     ],
 )
 def test_a_role_groups_its_jobs_as_aurora_did(
-    states: tuple[TaskState, ...], configured: bool, group: str
+    states: tuple[TaskState, ...], configured: bool, next_cron_run_ms: int | None, group: str
 ) -> None:
     spec = JobSpec(key=KEY, task=Task(name="n", processes=(Process(name="p", cmdline="true"),),
                                       resources=SMALL)) if configured else None  # fmt: skip
-    assert JobRow(key=KEY, spec=spec, counts=counts_of(*states), update=None).group == group
+    row = JobRow(key=KEY, spec=spec, counts=counts_of(*states), update=None,
+                 next_cron_run_ms=next_cron_run_ms)  # fmt: skip
+    assert row.group == group
 
 
 def test_pages_are_clamped_to_those_that_exist() -> None:

@@ -45,8 +45,8 @@ def test_home_lists_each_role_with_its_jobs_and_tasks(ui: UiCluster) -> None:
     assert row is not None
     assert f'href="/scheduler/{ui.job.role}"' in row.group(1)
     numbers = re.findall(r'<td class="num">(\d+)</td>', row.group(1))
-    assert int(numbers[0]) >= 1  # jobs
-    assert int(numbers[2]) >= 2  # running
+    assert int(numbers[0]) >= 1  # jobs (the cron jobs among them next)
+    assert int(numbers[3]) >= 2  # running
 
 
 def test_role_page_groups_jobs_and_shows_the_quota(ui: UiCluster) -> None:
@@ -219,3 +219,50 @@ def test_every_page_is_reached_by_links_from_home(ui: UiCluster) -> None:
             if target.startswith(PAGE_ROOTS) and "page=" not in target:
                 queue.append(target)
     assert reached == set(PAGE_KINDS), set(PAGE_KINDS) - reached
+
+
+def test_a_cron_job_shows_its_schedule_next_runs_and_runs(ui: UiCluster) -> None:
+    spec = msgspec.structs.replace(
+        ui.local.job(name="nightly", instances=1, cmdline="true"), cron_schedule="15 2 * * MON-FRI"
+    )
+    scheduled = ui.local.api.post("/cron", content=msgspec.json.encode(spec))
+    assert scheduled.status_code == 200, scheduled.text
+    html = page(ui, f"/scheduler/{ui.job.role}")
+    cron_jobs = html[html.index("Cron jobs (1)") : html.index("Finished jobs")]
+    assert ">nightly</a>" in cron_jobs and "cron <code>15 2 * * MON-FRI</code>, next " in cron_jobs
+    assert re.search(r"next \d{4}-\d\d-\d\d 02:15:00 UTC", cron_jobs)
+
+    job_page = page(ui, f"/scheduler/{ui.job.role}/devel/nightly")
+    assert "<h2>Cron schedule</h2>" in job_page
+    assert "At 02:15 on Monday through Friday" in job_page and "in UTC" in job_page
+    assert "No runs yet." in job_page
+    started = ui.local.api.post(f"/cron/{spec.key}/start")
+    assert started.status_code == 200, started.text
+    job_page = page(ui, f"/scheduler/{ui.job.role}/devel/nightly")
+    assert '<table id="cron-runs">' in job_page and "<td>manual</td>" in job_page
+
+    home = page(ui, "/scheduler")
+    row = re.search(rf'<tr id="role-{ui.job.role}">(.*?)</tr>', home, re.S)
+    assert row is not None and re.findall(r'<td class="num">(\d+)</td>', row.group(1))[1] == "1"
+    # Aurora's /cron: the scheduled cron jobs as JSON.
+    listing = ui.web.get("/cron").json()
+    assert [entry["schedule"] for entry in listing["cron_jobs"]] == ["15 2 * * MON-FRI"]
+
+
+def test_a_job_with_killed_instances_shows_how_many_are_active_of_its_config(
+    ui: UiCluster,
+) -> None:
+    pending_job(ui, "shrunk", 3)
+    key = f"{ui.job.cluster}/{ui.job.role}/{ui.job.environment}/shrunk"
+    killed = ui.local.api.post(f"/jobs/{key}/kill", json={"instances": [1, 2]})
+    assert killed.status_code == 200, killed.text
+    html = page(ui, f"/scheduler/{ui.job.role}/{ui.job.environment}/shrunk")
+    count = re.search(r'<dd id="instance-count">(.*?)</dd>', html)
+    assert count is not None
+    assert count.group(1) == (
+        "1 active of 3 in the config: a killed instance is not replaced; an update with the "
+        "config brings it back"
+    )
+    role = page(ui, f"/scheduler/{ui.job.role}")
+    row = re.search(r'<tr id="job-[^"]*-shrunk">(.*?)</tr>', role, re.S)
+    assert row is not None and "1 <span" in row.group(1) and ">of 3</span>" in row.group(1)

@@ -14,7 +14,9 @@ import click
 from daybreak import __version__
 from daybreak.client.admin_commands import admin, quota
 from daybreak.client.completion_commands import completion_command
+from daybreak.client.cron_commands import cron
 from daybreak.client.job_commands import COMMANDS
+from daybreak.client.sla_commands import sla
 from daybreak.client.task_commands import task
 from daybreak.client.update_commands import update
 from daybreak.errors import DaybreakError, ExitCode, InvalidCommandError
@@ -56,6 +58,8 @@ cli.add_command(admin)
 cli.add_command(quota)
 cli.add_command(task)
 cli.add_command(update)
+cli.add_command(cron)
+cli.add_command(sla)
 cli.add_command(completion_command)
 
 
@@ -67,6 +71,7 @@ cli.add_command(completion_command)
 def config_list(config_file: str, bindings: Sequence[str], read_json: bool, as_json: bool) -> None:
     """List the job keys CONFIG_FILE defines, one per line."""
     from daybreak.config import load_config, parse_bindings
+    from daybreak.config.load import MISSING
 
     jobs = load_config(config_file, parse_bindings(bindings), read_json=read_json)
     if as_json:
@@ -76,7 +81,9 @@ def config_list(config_file: str, bindings: Sequence[str], read_json: bool, as_j
         return
     for entry in jobs:
         click.echo(entry.key)
-        if entry.spec is None:
+        if entry.spec is None and MISSING in entry.key:
+            click.echo(f"warning: {entry.key} is invalid: {entry.issues[0]}", err=True)
+        elif entry.spec is None:
             click.echo(f"warning: {entry.key} is invalid; `job inspect` says why", err=True)
 
 
@@ -90,12 +97,12 @@ def job_inspect(
     job_key: str, config_file: str, bindings: Sequence[str], read_json: bool, as_json: bool
 ) -> None:
     """Show what a job in CONFIG_FILE would run, without talking to a scheduler."""
-    from daybreak.config import load_config, parse_bindings, pick_job
+    from daybreak.config import load_job, parse_bindings
     from daybreak.model.describe import describe
     from daybreak.model.jobkey import parse_job_key
 
     key = parse_job_key(job_key)
-    spec = pick_job(load_config(config_file, parse_bindings(bindings), read_json=read_json), key)
+    spec = load_job(config_file, key, parse_bindings(bindings), read_json=read_json)
     if as_json:
         import msgspec
 

@@ -22,6 +22,7 @@ from daybreak.model.api import (
     JobStatus,
     KillRequest,
     KillResult,
+    ServiceEndpoints,
 )
 from daybreak.model.jobkey import parse_instance_key, parse_job_key
 from daybreak.model.jobspec import JobKey, JobSpec
@@ -88,10 +89,10 @@ def job_create(
     wait_until: str, open_browser: bool,
 ) -> None:  # fmt: skip
     """Create a job from CONFIG_FILE and start its instances."""
-    from daybreak.config import load_config, parse_bindings, pick_job
+    from daybreak.config import load_job, parse_bindings
 
     key = parse_job_key(job_key)
-    spec = pick_job(load_config(config_file, parse_bindings(bindings), read_json=read_json), key)
+    spec = load_job(config_file, key, parse_bindings(bindings), read_json=read_json)
     with client_for(key.cluster) as client:
         created = client.call("POST", "/jobs", JobCreated, spec)
         url = job_url(client, key)
@@ -143,8 +144,10 @@ def job_list(where: str, as_json: bool) -> None:
         print_json(jobs)
         return
     for summary in jobs.jobs:
-        states = ", ".join(f"{s} {n}" for s, n in sorted(summary.states.items())) or "finished"
-        click.echo(f"{summary.key}  ({states})")
+        states = ", ".join(f"{s} {n}" for s, n in sorted(summary.states.items()))
+        if summary.cron_schedule is not None:
+            states = f"cron {summary.cron_schedule}" + (f"; {states}" if states else "")
+        click.echo(f"{summary.key}  ({states or 'finished'})")
 
 
 def _kill(instance_key: str, message: str | None, everything: bool, batch_size: int | None) -> None:
@@ -164,8 +167,20 @@ def _kill(instance_key: str, message: str | None, everything: bool, batch_size: 
         request = KillRequest(instances=None if everything else instances, message=message)
         killed = client.call("POST", job_path(key) + "/kill", KillResult, request)
         click.echo(f"Killing {len(killed.killed)} task(s) of {key}")
+        if not everything and killed.killed:
+            # As in Aurora: the job has as many instances as are active.
+            click.echo(
+                "Killed instances are not replaced; `daybreak update start` with the job's "
+                "config brings them back.",
+                err=True,
+            )
         if everything:
-            follow_until(client, key, "FINISHED")
+            try:
+                follow_until(client, key, "FINISHED")
+            except InvalidParameterError:
+                # Gone altogether: pending tasks are deleted when killed, and a job with no
+                # config and no history is no job.
+                click.echo(f"  {key}: none active", err=True)
 
 
 batch_size_option = click.option(
@@ -276,10 +291,10 @@ def job_diff(job_key: str, config_file: str, bindings: Sequence[str], read_json:
     """Show how CONFIG_FILE differs from what the scheduler runs for the job."""
     import difflib
 
-    from daybreak.config import load_config, parse_bindings, pick_job
+    from daybreak.config import load_job, parse_bindings
 
     key = parse_job_key(job_key)
-    local = pick_job(load_config(config_file, parse_bindings(bindings), read_json=read_json), key)
+    local = load_job(config_file, key, parse_bindings(bindings), read_json=read_json)
 
     def lines(value: object) -> list[str]:
         if value is None:
@@ -329,5 +344,32 @@ def job_open(where: str) -> None:
     click.launch(url)
 
 
+@click.command("endpoints")
+@click.argument("job_key", metavar="CLUSTER/ROLE/ENV/NAME", shell_complete=complete_job_key)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def job_endpoints(job_key: str, as_json: bool) -> None:
+    """List where a job's running instances take traffic: host and named ports (the
+    announcer's primary port first), as Aurora's serversets held them."""
+    key = parse_job_key(job_key)
+    path = f"/services/{key.role}/{key.environment}/{key.name}"
+    with client_for(key.cluster) as client:
+        endpoints = client.call("GET", path, ServiceEndpoints)
+    if as_json:
+        print_json(endpoints)
+        return
+    if not endpoints.instances:
+        click.echo(f"Job {key}: no instance is running")
+        return
+    rows = []
+    for member in endpoints.instances:
+        primary = member.service_endpoint
+        others = ", ".join(
+            f"{name}={point.port}" for name, point in member.additional_endpoints.items()
+        )
+        address = "-" if primary is None else f"{primary.host}:{primary.port}"
+        rows.append([member.instance, member.host, address, others or "-"])
+    click.echo(table(["INSTANCE", "HOST", "PRIMARY", "PORTS"], rows))
+
+
 COMMANDS = (job_create, job_status, job_list, job_kill, job_killall, job_restart, job_add,
-            job_diff, job_open)  # fmt: skip
+            job_diff, job_open, job_endpoints)  # fmt: skip

@@ -25,6 +25,10 @@ from daybreak.model.validate import validate_spec
 
 ROOT = "Job"
 COLLISION_POLICIES = get_args(m.CronCollisionPolicy)
+HOOKS_UNSUPPORTED = (
+    "Aurora's client hooks are not supported: Daybreak's client runs no config code after "
+    "loading; remove it (and any `hooks` list)"
+)
 
 # Deprecated template names Aurora rewrote on every job.
 STANDARD_BINDINGS = {
@@ -106,6 +110,8 @@ def convert_job(job: Any) -> m.JobSpec:
     # One issue a field: the reader has already said what is wrong with a size it read.
     read_wrong = {issue.where for issue in reader.issues}
     issues = reader.issues + [i for i in validate_spec(spec) if i.where not in read_wrong]
+    if spec.enable_hooks:
+        issues.append(ConfigIssue(f"{ROOT}.enable_hooks", HOOKS_UNSUPPORTED))
     if issues:
         raise ConfigError.of(issues)
     return spec

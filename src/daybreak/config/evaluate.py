@@ -49,9 +49,14 @@ class ConfigEvaluator:
             self._exec_file(path)
         except ConfigError:
             raise
-        except RecursionError:
+        except RecursionError as error:
+            # Where it recursed: the innermost config line of the error's own traceback (the
+            # stack has unwound by now).
+            where = python_error(error, self.files).issues[0].where
             raise ConfigError(
-                "recursion too deep while evaluating the config", self._innermost_location()
+                "recursion too deep while evaluating the config (a function that calls itself "
+                "without end, or a value or expression nested too deeply)",
+                where or (self.files[-1] if self.files else None),
             ) from None
         except Exception as error:
             raise python_error(error, self.files) from None
@@ -75,12 +80,14 @@ class ConfigEvaluator:
 
     def _exec_file(self, path: str) -> None:
         try:
-            with open(path, encoding="utf-8") as handle:
+            with open(path, "rb") as handle:
                 source = handle.read()
-        except (OSError, UnicodeDecodeError) as error:
+        except OSError as error:
             raise ConfigError(f"cannot read config file: {error}", path) from None
         self.files.append(path)
         with self._entered(path):
+            # As bytes: Python then reads a UTF-8 byte-order mark and a PEP 263 coding line
+            # the way Aurora's Python 2 did.
             code = compile(source, path, "exec", dont_inherit=True)
             exec(code, self.namespace)
 

@@ -54,12 +54,18 @@ class Units:
         return cls._combine(resources, max)
 
     @classmethod
-    def finalization_wait_sum(cls, tasks: Iterable[Any]) -> int:
-        return sum(int(task.finalization_wait().get()) for task in tasks)
+    def safe_get(cls, unit: Any) -> Any:
+        """A pystachio value's plain value, 0 if it is unset."""
+        return 0 if unit is Empty else unit.get()
+
+    # As Aurora's: they take finalization_wait values, not tasks.
+    @classmethod
+    def finalization_wait_sum(cls, waits: Iterable[Any]) -> int:
+        return sum(int(cls.safe_get(wait)) for wait in waits)
 
     @classmethod
-    def finalization_wait_max(cls, tasks: Iterable[Any]) -> int:
-        return max((int(task.finalization_wait().get()) for task in tasks), default=0)
+    def finalization_wait_max(cls, waits: Iterable[Any]) -> int:
+        return max((int(cls.safe_get(wait)) for wait in waits), default=0)
 
     @classmethod
     def processes_merge(cls, tasks: Iterable[Any]) -> list[Any]:
@@ -103,7 +109,7 @@ class Tasks:
         merged = {
             "resources": Units.resources_sum(*(task.resources() for task in tasks)),
             "constraints": Units.constraints_merge(tasks),
-            "finalization_wait": Units.finalization_wait_max(tasks),
+            "finalization_wait": Units.finalization_wait_max(t.finalization_wait() for t in tasks),
         }
         return cls._merged(tasks)(**{**merged, **overrides})
 
@@ -121,7 +127,7 @@ class Tasks:
         merged = {
             "resources": Units.resources_max(task.resources() for task in tasks),
             "constraints": constraints,
-            "finalization_wait": Units.finalization_wait_sum(tasks),
+            "finalization_wait": Units.finalization_wait_sum(t.finalization_wait() for t in tasks),
         }
         return cls._merged(tasks)(**{**merged, **overrides})
 
@@ -146,7 +152,7 @@ class Options:
     """Render command-line flags: `python_options('a', 'boo') == '-a --boo'`."""
 
     @classmethod
-    def _render(cls, short: str, long: str, option: str, value: Any = None) -> str:
+    def render_option(cls, short: str, long: str, option: str, value: Any = None) -> str:
         flag = f"{short if len(option) == 1 else long}{option}"
         return f"{flag} {value}" if value else flag
 
@@ -155,12 +161,14 @@ class Options:
         rendered = []
         for option in options:
             if isinstance(option, str):
-                rendered.append(cls._render(short, long, option))
+                rendered.append(cls.render_option(short, long, option))
             elif isinstance(option, dict):
-                rendered.extend(cls._render(short, long, key, val) for key, val in option.items())
+                rendered.extend(
+                    cls.render_option(short, long, key, val) for key, val in option.items()
+                )
             else:
                 raise ValueError(f"options must be strings or dicts, not {option!r}")
-        rendered.extend(cls._render(short, long, key, val) for key, val in named.items())
+        rendered.extend(cls.render_option(short, long, key, val) for key, val in named.items())
         return rendered
 
     @classmethod

@@ -2,12 +2,15 @@
 
 A `.aurora` file is arbitrary Python: a loop that never ends or a list that grows without end
 must end in an error, not a hung terminal or an exhausted machine. The child gets an address
-space limit and a deadline; it sends its result back through a pipe as bytes.
+space limit and a CPU-time limit (a busy machine does not make a config fail), leads a process
+group of its own so that whatever it starts ends with it, and sends its result back through a
+pipe as a length and bytes. What a config prints goes to stderr: stdout is the command's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import resource
 import selectors
@@ -26,10 +29,15 @@ _FAILED = b"1"
 
 @dataclass(frozen=True)
 class Limits:
-    """How long config code may run, and how much memory it may add, before it is stopped."""
+    """How much CPU time config code may use, and memory it may add, before it is stopped;
+    and how long it may take in all (a config that sleeps or waits uses no CPU)."""
 
     seconds: float = 10.0
     memory_mb: int = 1024
+    wall_seconds: float = 60.0
+
+
+_LENGTH = 8  # bytes of the reply's length, before it
 
 
 def _address_space_in_use() -> int:
@@ -40,9 +48,16 @@ def _address_space_in_use() -> int:
 
 def _child(work: Callable[[], bytes], limits: Limits, writer: int) -> None:
     try:
+        os.setpgid(0, 0)
+        os.dup2(2, 1)  # print() in a config goes to stderr, with its children's output
+        sys.stdout = sys.stderr
         with contextlib.suppress(OSError, ValueError):
             ceiling = _address_space_in_use() + limits.memory_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        cpu_limit = math.ceil(used.ru_utime + used.ru_stime + limits.seconds)
+        # The soft limit sends SIGXCPU, which ends the child; the hard one is a backstop.
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit, cpu_limit + 1))
         try:
             reply = _OK + work()
         except MemoryError:
@@ -54,7 +69,7 @@ def _child(work: Callable[[], bytes], limits: Limits, writer: int) -> None:
             )
         except BaseException as error:  # anything else must still reach the parent as text
             reply = _FAILED + f"{type(error).__name__}: {error}".encode()
-        view = memoryview(reply)
+        view = memoryview(len(reply).to_bytes(_LENGTH, "big") + reply)
         while view:
             written = os.write(writer, view)
             view = view[written:]
@@ -65,17 +80,22 @@ def _child(work: Callable[[], bytes], limits: Limits, writer: int) -> None:
         os._exit(0)
 
 
-def _read_until_eof(reader: int, chunks: list[bytes], deadline: float) -> bool:
-    """Collect everything the child writes; False if the deadline passed first."""
+def _read_reply(reader: int, chunks: list[bytes], deadline: float) -> bool:
+    """Collect the child's reply; False if the deadline passed first. The reply's length says
+    when it is whole: a process the config left running may hold the pipe open."""
     with selectors.DefaultSelector() as selector:
         selector.register(reader, selectors.EVENT_READ)
         while True:
+            received = b"".join(chunks)
+            length = _LENGTH + int.from_bytes(received[:_LENGTH], "big")
+            if len(received) >= _LENGTH and len(received) >= length:
+                return True
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not selector.select(remaining):
                 return False
             chunk = os.read(reader, 1 << 16)
             if not chunk:
-                return True
+                return True  # the child ended; what it sent is checked below
             chunks.append(chunk)
 
 
@@ -92,21 +112,28 @@ def run_isolated(work: Callable[[], bytes], limits: Limits, what: str) -> bytes:
     chunks: list[bytes] = []
     finished = False
     try:
-        finished = _read_until_eof(reader, chunks, time.monotonic() + limits.seconds)
+        finished = _read_reply(reader, chunks, time.monotonic() + limits.wall_seconds)
     finally:
         os.close(reader)
-        if not finished:  # timed out, or interrupted: the child must not outlive us
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        # Whatever the config started ends with it (the child leads its group; it may be
+        # gone while the group lives on, or not have made it its own yet).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
+    received = b"".join(chunks)
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU:
+        finished = False
     if not finished:
         raise ConfigError(
-            f"evaluating the config took longer than {limits.seconds:g} s and was stopped "
-            "(an endless loop?)",
+            f"evaluating the config used more than {limits.seconds:g} s of CPU time (or took "
+            f"{limits.wall_seconds:g} s in all) and was stopped (an endless loop?)",
             what,
         )
-    reply = b"".join(chunks)
-    if not reply:
+    reply = received[_LENGTH:]
+    whole = len(received) >= _LENGTH and len(reply) == int.from_bytes(received[:_LENGTH], "big")
+    if not whole or not reply:
         cause = (
             f"signal {os.WTERMSIG(status)}"
             if os.WIFSIGNALED(status)

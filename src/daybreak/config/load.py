@@ -15,7 +15,7 @@ from pystachio import Empty
 
 from daybreak.config import schema
 from daybreak.config.bindings import as_pystachio
-from daybreak.config.convert import convert_job
+from daybreak.config.convert import HOOKS_UNSUPPORTED, convert_job
 from daybreak.config.evaluate import ConfigEvaluator, load_json_jobs
 from daybreak.config.from_json import struct_from_json
 from daybreak.config.isolation import Limits, run_isolated
@@ -23,6 +23,7 @@ from daybreak.errors import ConfigError, ConfigIssue
 from daybreak.model.jobspec import JobKey, JobSpec
 
 MISSING = "{MISSING}"
+KEY_FIELDS = ("cluster", "role", "environment", "name")
 
 
 class Issue(msgspec.Struct, frozen=True):
@@ -65,16 +66,29 @@ def _key_part(job: Any, field: str) -> str:
         return MISSING
 
 
-def _entry(job: Any, bindings: Mapping[str, str]) -> LoadedJob:
+def _entry(job: Any, bindings: Mapping[str, str], only: str | None) -> LoadedJob:
     if bindings:
         job = job.bind(as_pystachio(dict(bindings)))
-    key = "/".join(_key_part(job, field) for field in ("cluster", "role", "environment", "name"))
+    parts = {field: _key_part(job, field) for field in KEY_FIELDS}
+    key = "/".join(parts.values())
+    missing = [field for field, part in parts.items() if part == MISSING]
+    if missing:
+        problem = (
+            f"required: a job's key is cluster/role/environment/name, and this job has no "
+            f"{' or '.join(missing)}"
+        )
+        return LoadedJob(key=key, issues=(Issue(f"Job.{missing[0]}", problem),))
+    if only is not None and key != only:
+        return LoadedJob(key=key)  # not asked for: not converted
     try:
         spec = convert_job(job)
         # msgspec checks types when decoding, not when building: check now, in the child.
         return LoadedJob(key=key, spec=msgspec.json.decode(msgspec.json.encode(spec), type=JobSpec))
     except ConfigError as error:
         return LoadedJob(key=key, issues=tuple(_issues(error)))
+    except RecursionError:
+        problem = "nested too deeply to check (a value that contains itself?)"
+        return LoadedJob(key=key, issues=(Issue("Job", problem),))
     except Exception as error:  # a gap in our checks: say so, but never with a traceback
         problem = f"internal error while checking this job ({type(error).__name__}: {error})"
         return LoadedJob(key=key, issues=(Issue("Job", problem),))
@@ -87,6 +101,8 @@ def _pystachio_jobs(path: str, read_json: bool) -> list[Any]:
             for index, job in enumerate(load_json_jobs(path))
         ]
     namespace = ConfigEvaluator().run(path)
+    if namespace.get("hooks"):
+        raise ConfigError(f"hooks: {HOOKS_UNSUPPORTED}", path)
     jobs = namespace.get("jobs")
     if not jobs:
         raise ConfigError("no job defined: the file must set jobs = [Job(...), ...]", path)
@@ -100,9 +116,10 @@ def _pystachio_jobs(path: str, read_json: bool) -> list[Any]:
     return list(jobs)
 
 
-def _evaluate(path: str, bindings: Mapping[str, str], read_json: bool) -> bytes:
+def _evaluate(path: str, bindings: Mapping[str, str], read_json: bool, only: str | None) -> bytes:
     try:
-        outcome = _Outcome(jobs=[_entry(job, bindings) for job in _pystachio_jobs(path, read_json)])
+        jobs = _pystachio_jobs(path, read_json)
+        outcome = _Outcome(jobs=[_entry(job, bindings, only) for job in jobs])
     except ConfigError as error:
         outcome = _Outcome(issues=_issues(error))
     return msgspec.json.encode(outcome)
@@ -114,13 +131,17 @@ def load_config(
     *,
     read_json: bool = False,
     limits: Limits | None = None,
+    only: JobKey | None = None,
 ) -> list[LoadedJob]:
-    """Every job a config file defines; raises ConfigError if the file itself is broken."""
+    """Every job a config file defines; raises ConfigError if the file itself is broken. With
+    `only`, the other jobs are listed by key but not converted (nor checked)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ConfigError("no such config file", path)
     reply = run_isolated(
-        lambda: _evaluate(path, bindings or {}, read_json), limits or Limits(), path
+        lambda: _evaluate(path, bindings or {}, read_json, None if only is None else str(only)),
+        limits or Limits(),
+        path,
     )
     try:
         outcome = msgspec.json.decode(reply, type=_Outcome)
@@ -131,10 +152,23 @@ def load_config(
     return outcome.jobs
 
 
+def load_job(
+    path: str | os.PathLike[str],
+    key: JobKey,
+    bindings: Mapping[str, str] | None = None,
+    *,
+    read_json: bool = False,
+) -> JobSpec:
+    """The job `key` of a config file, converting (and checking) only that one."""
+    return pick_job(load_config(path, bindings, read_json=read_json, only=key), key)
+
+
 def pick_job(jobs: Sequence[LoadedJob], key: JobKey) -> JobSpec:
     """The one job whose key is `key`; errors list the candidates, as Aurora's did."""
     matches = [job for job in jobs if job.key == str(key)]
-    candidates = "\n".join(f"  {job.key}" for job in jobs)
+    candidates = "\n".join(
+        f"  {job.key}" + (f"  ({job.issues[0]})" if MISSING in job.key else "") for job in jobs
+    )
     if not matches:
         raise ConfigError(f"no job {key} in this config. Candidates are:\n{candidates}")
     if len(matches) > 1:

@@ -227,8 +227,12 @@ class Metadata(Struct):
     value = Required(String)
 
 
+# The name Aurora's configs compare executor_config.name with.
+AURORA_EXECUTOR_NAME = "AuroraExecutor"
+
+
 class ExecutorConfig(Struct):
-    name = Default(String, "AuroraExecutor")
+    name = Default(String, AURORA_EXECUTOR_NAME)
     data = Default(String, "")
 
 

@@ -22,23 +22,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime, tzinfo
+from itertools import islice
 from typing import NamedTuple, Protocol
 
 import msgspec
 from cronsim import CronSim, CronSimError
 
-from daybreak.core.cluster import Cluster
+from daybreak.core import jobs
 from daybreak.core.commands import DescheduleCron, ScheduleCron, StartCron
-from daybreak.core.effects import Effect
 from daybreak.core.jobs import check_new_spec, check_role_quota
 from daybreak.core.ready import Ready
 from daybreak.core.settings import Settings
 from daybreak.core.tiers import check_tier
-from daybreak.core.updates import JobUpdates
 from daybreak.errors import ConfigError, DaybreakError, InvalidParameterError
-from daybreak.model.api import Quota
 from daybreak.model.cron import CronCause, CronJob, CronRun, CronRunStatus
-from daybreak.model.jobspec import JobKey, JobSpec
+from daybreak.model.jobspec import JobKey
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import ACTIVE_STATES, TaskState
 
@@ -59,18 +57,12 @@ class Due(NamedTuple):
         return msgspec.structs.replace(record, last_trigger_ms=self.at_ms)
 
 
-class SchedulerState(Protocol):
-    """What cron reads and changes of the scheduler's state (`daybreak.core.state`)."""
+class SchedulerState(jobs.SchedulerState, Protocol):
+    """What cron reads and changes of the scheduler's state (`daybreak.core.state`): what the
+    job rules do, and the cron jobs whole."""
 
-    cluster_name: str
-    settings: Settings
-    cluster: Cluster
-    jobs: dict[JobKey, JobSpec]
-    updates: JobUpdates
-    quotas: dict[str, Quota]
-    cron: CronJobs
-
-    def carry(self, effects: Iterable[Effect], ready: Ready) -> None: ...
+    @property
+    def cron(self) -> CronJobs: ...
 
 
 class NotCronError(DaybreakError):
@@ -104,6 +96,15 @@ def next_trigger_ms(expression: str, after_ms: int, zone: tzinfo) -> int:
 def latest_trigger_ms(expression: str, at_ms: int, zone: tzinfo) -> int:
     """The schedule's last time at or before `at_ms`."""
     return _ms(next(CronSim(expression, _at(at_ms + 1, zone), reverse=True)))
+
+
+def upcoming_ms(expression: str, after_ms: int, zone: tzinfo, count: int) -> tuple[int, ...]:
+    return tuple(islice(triggers_after(expression, after_ms, zone), count))
+
+
+def explain(expression: str) -> str:
+    """The schedule in words: "At 02:15 on Monday through Friday"."""
+    return CronSim(expression, datetime(2000, 1, 1)).explain()
 
 
 def check_schedule(expression: str, zone: tzinfo) -> None:
@@ -302,7 +303,7 @@ def _trigger(state: SchedulerState, record: CronJob, due: Due, now: int, ready: 
     if record.spec.cron_collision_policy == "CANCEL_NEW":
         skipped = CronRun(
             trigger_ms=due.at_ms, cause=due.cause, status=Run.SKIPPED, ended_ms=now,
-            message=f"the previous run was still active ({len(active)} tasks; CANCEL_NEW)",
+            message=f"the previous run was still active ({_tasks(len(active))}; CANCEL_NEW)",
         )  # fmt: skip
         ready.log("cron_skipped", job=key, trigger_ms=due.at_ms, policy="CANCEL_NEW")
         return _with_run(record, skipped, settings)
@@ -310,12 +311,16 @@ def _trigger(state: SchedulerState, record: CronJob, due: Due, now: int, ready: 
     state.carry(state.cluster.kill_tasks([task.task_id for task in active], now, message), ready)
     waiting = CronRun(
         trigger_ms=due.at_ms, cause=due.cause, status=Run.WAITING,
-        message=f"waiting for the previous run's {len(active)} tasks to be killed",
+        message=f"waiting for the previous run's {_tasks(len(active))} to be killed",
     )  # fmt: skip
     initial = settings.cron_start_initial_backoff_ms
     state.cron.retry[key] = (now + initial, initial)
     ready.log("cron_killing_previous", job=key, trigger_ms=due.at_ms, tasks=len(active))
     return _with_run(record, waiting, settings)
+
+
+def _tasks(count: int) -> str:
+    return f"{count} task" if count == 1 else f"{count} tasks"
 
 
 def _start(state: SchedulerState, record: CronJob, due: Due, now: int, ready: Ready) -> CronJob:

@@ -50,6 +50,12 @@ class Fleet:
         self.maintenance = np.zeros(0, dtype=np.int8)
         self.online = np.zeros(0, dtype=bool)
         self.used_ports: list[set[int]] = []
+        # Per agent, the ports given back, in the order they were: a port is reused only once
+        # none was never used, and then the one freed longest ago. A replacement given the
+        # port its predecessor just left can find it still held (TIME_WAIT, a slow exit).
+        self.freed_ports: list[dict[int, None]] = []
+        # Per agent, where never-used ports begin: every port below it is taken or freed.
+        self.port_cursor: list[int] = []
         self._codes: dict[str, tuple[npt.NDArray[np.int32], dict[str, int]]] = {}
         for info in agents:
             self.add(info)
@@ -66,11 +72,16 @@ class Fleet:
             self.index[info.agent_id] = row
             self.infos.append(info)
             self.used_ports.append(set())
+            self.freed_ports.append({})
+            self.port_cursor.append(info.ports.first)
             self.capacity = np.vstack([self.capacity, capacity])
             self.used = np.vstack([self.used, np.zeros(len(RESOURCES))])
             self.maintenance = np.append(self.maintenance, np.int8(MaintenanceMode.NONE))
             self.online = np.append(self.online, True)
         else:
+            if info.ports != self.infos[row].ports:  # a new range: count it afresh
+                self.port_cursor[row] = info.ports.first
+                self.freed_ports[row] = {}
             self.infos[row] = info
             self.capacity[row] = capacity
         self._codes.clear()
@@ -100,25 +111,41 @@ class Fleet:
         return cached
 
     def allocate(self, row: int, amount: Vector, port_names: Iterable[str]) -> dict[str, int]:
-        """Take `amount` on agent `row`, choosing the lowest free port for each name."""
+        """Take `amount` on agent `row`, choosing for each name the lowest port never used, or
+        else the one freed longest ago."""
         self.used[row] += amount
-        info, taken = self.infos[row], self.used_ports[row]
+        info, taken, freed = self.infos[row], self.used_ports[row], self.freed_ports[row]
         ports: dict[str, int] = {}
-        candidate = info.ports.first
+        candidate = max(self.port_cursor[row], info.ports.first)
         for name in port_names:
-            while candidate in taken:
+            while candidate <= info.ports.last and candidate in taken:
                 candidate += 1
-            if candidate > info.ports.last:
+            if candidate <= info.ports.last:
+                port = candidate
+                candidate += 1
+                self.port_cursor[row] = candidate
+            elif freed:
+                port = next(iter(freed))
+            else:
                 raise ValueError(f"agent {info.agent_id} has no free port for {name!r}")
-            ports[name] = candidate
-            taken.add(candidate)
+            ports[name] = port
+            taken.add(port)
+            freed.pop(port, None)
         return ports
 
     def claim(self, row: int, amount: Vector, ports: Iterable[int]) -> None:
         """Account for a task already on the agent (a restart, or a report of its ports)."""
         self.used[row] += amount
-        self.used_ports[row].update(ports)
+        held = tuple(ports)
+        self.used_ports[row].update(held)
+        for port in held:
+            self.freed_ports[row].pop(port, None)
 
     def release(self, row: int, amount: Vector, ports: Iterable[int]) -> None:
         self.used[row] -= amount
-        self.used_ports[row].difference_update(ports)
+        given_back = tuple(ports)
+        self.used_ports[row].difference_update(given_back)
+        freed = self.freed_ports[row]
+        for port in given_back:
+            freed.pop(port, None)  # to the end: freed most recently
+            freed[port] = None

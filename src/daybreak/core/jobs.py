@@ -108,7 +108,8 @@ def _known(state: SchedulerState, key: JobKey) -> None:
 def _check_spec(state: SchedulerState, spec: JobSpec) -> None:
     """The same rules the client applies, and the cluster's limits: a request that did not
     come through the client (or came through an older one) gets no further."""
-    issues = validate_spec(spec, state.settings.max_instances_per_job)
+    settings = state.settings
+    issues = validate_spec(spec, settings.max_instances_per_job, settings.allowed_job_environments)
     if issues:
         raise ConfigError.of(issues)
 

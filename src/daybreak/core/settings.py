@@ -8,7 +8,7 @@ from datetime import UTC, tzinfo
 from daybreak.core.placement import Scoring
 from daybreak.core.throttle import FlappingPolicy
 from daybreak.model.units import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
-from daybreak.model.validate import MAX_INSTANCES
+from daybreak.model.validate import ENVIRONMENTS, MAX_INSTANCES
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,7 @@ class Settings:
     history_max_per_job: int = 100
     kill_retry_ms: int = 15 * SECOND_MS
     max_instances_per_job: int = MAX_INSTANCES
+    allowed_job_environments: str = ENVIRONMENTS  # a regular expression
     # Placements a scheduling round makes at most; the next round follows once this one is
     # carried out (see `daybreak.core.scheduling`).
     placements_per_round: int = 2_000

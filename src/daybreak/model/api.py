@@ -66,7 +66,8 @@ class TaskSummary(msgspec.Struct, frozen=True, kw_only=True):
 
 class JobStatus(msgspec.Struct, frozen=True, kw_only=True):
     key: JobKey
-    # The config the job was last created or changed with; None once only history is left.
+    # The config the job was last created or changed with (a cron job's: its template); None
+    # once only history is left.
     spec: JobSpec | None
     active: tuple[TaskSummary, ...]
     finished: tuple[TaskSummary, ...]
@@ -77,6 +78,7 @@ class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
     instances: int
     # Active tasks by state.
     states: dict[TaskState, int]
+    cron_schedule: str | None = None  # a cron job's
 
 
 class JobList(msgspec.Struct, frozen=True, kw_only=True):
@@ -188,3 +190,24 @@ class SandboxListing(msgspec.Struct, frozen=True, kw_only=True):
     task_id: str
     path: str  # relative to the task's directory; "" is the directory itself
     entries: tuple[FileEntry, ...]
+
+
+class Endpoint(msgspec.Struct, frozen=True, kw_only=True):
+    host: str
+    port: int
+
+
+class ServiceInstance(msgspec.Struct, frozen=True, kw_only=True):
+    """One instance that takes traffic, as Aurora's announcer wrote it to a serverset."""
+
+    instance: int
+    task_id: str
+    host: str
+    # At the announcer's primary port; None for a job that names none (no Announcer).
+    service_endpoint: Endpoint | None
+    additional_endpoints: dict[str, Endpoint]
+
+
+class ServiceEndpoints(msgspec.Struct, frozen=True, kw_only=True):
+    job: JobKey
+    instances: tuple[ServiceInstance, ...]  # by instance number

@@ -17,7 +17,7 @@ from typing import Literal, NamedTuple
 
 import msgspec
 
-from daybreak.model.jobspec import JobSpec
+from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.units import is_number
 
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
@@ -158,3 +158,23 @@ class CronJob(msgspec.Struct, frozen=True, kw_only=True):
     # written with the tasks a trigger creates, so that a takeover never runs one twice.
     last_trigger_ms: int
     runs: tuple[CronRun, ...] = ()  # oldest first, the latest few
+
+
+# As the API serves them.
+
+
+class CronJobInfo(msgspec.Struct, frozen=True, kw_only=True):
+    key: JobKey
+    schedule: str
+    explanation: str  # the schedule in words: "At 02:15 on Monday through Friday"
+    time_zone: str  # the scheduler's, which the schedule is read in
+    collision_policy: str
+    instances: int
+    scheduled_ms: int
+    next_runs_ms: tuple[int, ...]
+    runs: tuple[CronRun, ...]  # oldest first
+    spec: JobSpec
+
+
+class CronList(msgspec.Struct, frozen=True, kw_only=True):
+    cron_jobs: tuple[CronJobInfo, ...]

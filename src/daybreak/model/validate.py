@@ -16,7 +16,8 @@ from daybreak.model import jobspec as m
 from daybreak.model.cron import CronSyntaxError, parse_cron
 
 IDENTIFIER = re.compile(r"^[\w\-.]+$")
-ENVIRONMENT = re.compile(r"^(prod|devel|test|staging\d*)$")
+# Aurora's -allowed_job_environments; a scheduler may set its own (--allowed-job-environments).
+ENVIRONMENTS = r"^(prod|devel|test|staging\d*)$"
 PROCESS_NAME = re.compile(r"^[^./][^/]*$")
 MIN_PULSE_INTERVAL_SECS = 60
 ROOT = "Job"
@@ -25,10 +26,15 @@ ROOT = "Job"
 MAX_CMDLINE_BYTES = 128 * 1024
 # Aurora's default for -max_tasks_per_job; a scheduler may allow more.
 MAX_INSTANCES = 4000
+# More than any cluster runs as one job: refused before the config leaves the client.
+INSTANCES_CEILING = 1_000_000
 
 
-def validate_spec(spec: m.JobSpec, max_instances: int | None = None) -> list[ConfigIssue]:
-    """Everything wrong with `spec`; with `max_instances`, a cluster's limit too."""
+def validate_spec(
+    spec: m.JobSpec, max_instances: int | None = None, environments: str | None = None
+) -> list[ConfigIssue]:
+    """Everything wrong with `spec`; with `max_instances` and `environments` (a pattern), a
+    cluster's limits too."""
     issues: list[ConfigIssue] = []
     if max_instances is not None and spec.instances > max_instances:
         issues.append(ConfigIssue(
@@ -36,7 +42,13 @@ def validate_spec(spec: m.JobSpec, max_instances: int | None = None) -> list[Con
             f"{spec.instances} instances is more than this cluster allows in one job "
             f"({max_instances}; its scheduler's --max-instances-per-job)",
         ))  # fmt: skip
-    issues += _key(spec.key)
+    elif spec.instances > INSTANCES_CEILING:
+        issues.append(ConfigIssue(
+            f"{ROOT}.instances",
+            f"{spec.instances:,} instances is more than any cluster runs as one job (at most "
+            f"{INSTANCES_CEILING:,}, and each cluster sets its own, lower, limit)",
+        ))  # fmt: skip
+    issues += _key(spec.key, environments)
     issues += _job_numbers(spec)
     issues += _task(spec.task, f"{ROOT}.task")
     issues += _cron(spec)
@@ -65,18 +77,19 @@ def name_problem(field: str, value: str) -> str | None:
     return f"{value!r} is not a valid {field}: use letters, digits, '_', '-' and '.'"
 
 
-def _key(key: m.JobKey) -> list[ConfigIssue]:
+def _key(key: m.JobKey, environments: str | None) -> list[ConfigIssue]:
     issues = []
     for field in ("cluster", "role", "environment", "name"):
         problem = name_problem(field, getattr(key, field))
         if problem is not None:
             issues.append(ConfigIssue(f"{ROOT}.{field}", problem))
-    if IDENTIFIER.match(key.environment) and not ENVIRONMENT.match(key.environment):
+    allowed = environments is None or re.fullmatch(environments, key.environment)
+    if IDENTIFIER.match(key.environment) and not allowed:
         issues.append(
             ConfigIssue(
                 f"{ROOT}.environment",
-                f"{key.environment!r} is not an allowed environment: "
-                "use prod, devel, test or staging<N>",
+                f"{key.environment!r} is not an environment this cluster allows (its "
+                f"scheduler's --allowed-job-environments: {environments})",
             )
         )
     return issues

@@ -1,6 +1,6 @@
 """`GET /api/v1/events`: the cluster's changes as server-sent events, for a job, a role or
-everything. Each event's type is `task`, `task-deleted`, `job` or `lagged` (the follower fell
-behind and must reconnect); its data is JSON."""
+everything. Each event's type is `task`, `task-deleted`, `job`, `update`, `cron` or `lagged`
+(the follower fell behind and must reconnect); its data is JSON."""
 
 from __future__ import annotations
 

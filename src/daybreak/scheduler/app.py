@@ -19,7 +19,15 @@ from litestar.types import ControllerRouterHandler
 from daybreak import __version__
 from daybreak.errors import DaybreakError
 from daybreak.model.api import API_PREFIX, Problem
-from daybreak.scheduler import api_events, api_jobs, api_operations, api_tasks, api_updates
+from daybreak.scheduler import (
+    api_cron,
+    api_events,
+    api_jobs,
+    api_operations,
+    api_services,
+    api_tasks,
+    api_updates,
+)
 from daybreak.scheduler.access import Access, access, guard
 from daybreak.scheduler.gateway import agent_connection
 from daybreak.scheduler.metrics import metrics_route
@@ -88,6 +96,8 @@ def create_app(
             *api_jobs.ROUTES,
             *api_operations.ROUTES,
             *api_updates.ROUTES,
+            *api_cron.ROUTES,
+            *api_services.ROUTES,
             *api_events.ROUTES,
             *api_tasks.ROUTES,
             metrics_route(role),

@@ -1,5 +1,5 @@
 """Change events for whoever follows the cluster live (the web UI, `curl`, scripts): every
-committed task, job or update change, in commit order, as server-sent events.
+committed task, job, update or cron job change, in commit order, as server-sent events.
 
 A follower gets a bounded queue. One that falls too far behind is told so and dropped rather
 than letting the scheduler's memory grow; it reconnects and reads the current state again.
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from daybreak.model.api import TaskSummary
+from daybreak.model.cron import CronRun
 from daybreak.model.jobkey import parse_job_key
 from daybreak.model.jobspec import JobKey
 from daybreak.model.records import Changes
@@ -40,6 +41,14 @@ class JobChanged(msgspec.Struct, frozen=True, kw_only=True):
     configured: bool
 
 
+class CronChanged(msgspec.Struct, frozen=True, kw_only=True):
+    job: JobKey
+    # False once descheduled.
+    scheduled: bool
+    schedule: str | None = None
+    runs: tuple[CronRun, ...] = ()
+
+
 class UpdateChanged(msgspec.Struct, frozen=True, kw_only=True):
     update: UpdateSummary
     # Each instance of the update by its status in the current direction.
@@ -48,7 +57,7 @@ class UpdateChanged(msgspec.Struct, frozen=True, kw_only=True):
 
 @dataclass(frozen=True)
 class Event:
-    kind: str  # the SSE event type: task, task-deleted, job, update, lagged
+    kind: str  # the SSE event type: task, task-deleted, job, update, cron, lagged
     job: JobKey | None
     data: bytes
 
@@ -95,6 +104,14 @@ class EventHub:
                 UpdateChanged(update=UpdateSummary.of(update), instances=instances)
             )
             events.append(Event("update", update.job, body))
+        for key_text, record in changes.cron.items():
+            job = parse_job_key(key_text)
+            cron = CronChanged(job=job, scheduled=False)
+            if record is not None:
+                cron = CronChanged(
+                    job=job, scheduled=True, schedule=record.spec.cron_schedule, runs=record.runs
+                )
+            events.append(Event("cron", job, msgspec.json.encode(cron)))
         for follower in list(self.followers):
             for event in events:
                 if event.job is not None and not follower.wants(event.job):
@@ -113,10 +130,19 @@ class EventHub:
         follower.queue.put_nowait(Event("lagged", None, b'{"reconnect": true}'))
         follower.queue.put_nowait(None)
 
-    async def follow(self, wants: Callable[[JobKey], bool]) -> AsyncIterator[Event | None]:
-        """Events for the jobs `wants` accepts; None now and then, to keep the line open."""
+    def subscribe(self, wants: Callable[[JobKey], bool]) -> Follower:
+        """A follower that hears of every change from now on, to `follow` later (one that is
+        never followed is let go once its queue fills)."""
         follower = Follower(wants)
         self.followers.add(follower)
+        return follower
+
+    async def follow(
+        self, wants: Callable[[JobKey], bool], follower: Follower | None = None
+    ) -> AsyncIterator[Event | None]:
+        """Events for the jobs `wants` accepts (or for `follower`, subscribed earlier); None
+        now and then, to keep the line open."""
+        follower = follower or self.subscribe(wants)
         try:
             while True:
                 try:

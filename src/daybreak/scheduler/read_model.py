@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
+from datetime import UTC, tzinfo
 
 from daybreak.core.placement import PendingReason
 from daybreak.core.quota import QuotaUse
@@ -28,10 +29,12 @@ class ReadModel:
         self,
         pending_reason: Callable[[str], PendingReason | None] = lambda _task_id: None,
         online: Callable[[str], bool] = lambda _agent_id: False,
+        cron_zone: tzinfo = UTC,
     ) -> None:
         # Explanations and connections are not stored state: they come from whoever knows.
         self.pending_reason = pending_reason
         self.online = online
+        self.cron_zone = cron_zone  # what cron schedules are read in
         self.config_ids = ConfigIds()
         self.load(Snapshot())
 

@@ -130,6 +130,7 @@ class Scheduler:
             # The cluster is replaced on a restore: look it up each time.
             pending_reason=lambda task_id: self.state.cluster.pending_reasons.get(task_id),  # noqa: PLW0108
             online=lambda agent_id: agent_id in self.links,
+            cron_zone=config.core.cron_zone,
         )
         self.events = EventHub(self.view.summarize)
         self.carrier = Carrier(self.writer, self.view, self.events,

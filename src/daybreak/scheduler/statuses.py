@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from daybreak.core.cron import NotCronError
 from daybreak.core.jobs import JobExistsError, JobNotFoundError
 from daybreak.core.quota import QuotaExceededError
 from daybreak.core.update_status import UpdateStateError
@@ -17,6 +18,7 @@ from daybreak.scheduler.views import RoleNotFoundError
 
 STATUS_OF: tuple[tuple[type[DaybreakError], int], ...] = (
     (JobNotFoundError, 404),
+    (NotCronError, 404),
     (TaskNotFoundError, 404),
     (RoleNotFoundError, 404),
     (TaskRequestFailedError, 404),

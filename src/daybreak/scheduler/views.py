@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable
 
-from daybreak.core import agents
+from daybreak.core import agents, cron
 from daybreak.core.jobs import JobNotFoundError
 from daybreak.core.quota import Aggregate
 from daybreak.errors import DaybreakError
 from daybreak.model.api import (
     AgentSummary,
+    Endpoint,
     JobStatus,
     JobSummary,
     Quota,
     QuotaReport,
+    ServiceEndpoints,
+    ServiceInstance,
     TaskList,
     TaskSummary,
 )
-from daybreak.model.jobspec import JobKey
+from daybreak.model.cron import CronJob, CronJobInfo
+from daybreak.model.jobspec import JobKey, JobSpec
+from daybreak.model.render import instance_ports
 from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
 from daybreak.scheduler.read_model import ReadModel
 
@@ -34,17 +39,24 @@ def known_role(view: ReadModel, role: str) -> str:
     return role
 
 
+def job_spec(view: ReadModel, key: JobKey) -> JobSpec | None:
+    """The job's config, or its cron template."""
+    spec = view.jobs.get(key)
+    if spec is None and key in view.cron:
+        return view.cron[key].spec
+    return spec
+
+
 def job_status(view: ReadModel, key: JobKey) -> JobStatus:
     tasks = view.job_tasks(key)
-    if not tasks and key not in view.jobs:
+    spec = job_spec(view, key)
+    if not tasks and spec is None:
         raise JobNotFoundError(key)
     active: list[TaskSummary] = []
     finished: list[TaskSummary] = []
     for task in sorted(tasks, key=lambda t: (t.instance, t.last_event_ms)):
         (finished if task.state in TERMINAL_STATES else active).append(view.summarize(task))
-    return JobStatus(
-        key=key, spec=view.jobs.get(key), active=tuple(active), finished=tuple(finished)
-    )
+    return JobStatus(key=key, spec=spec, active=tuple(active), finished=tuple(finished))
 
 
 def job_summaries(view: ReadModel, role: str | None = None) -> list[JobSummary]:
@@ -56,10 +68,85 @@ def job_summaries(view: ReadModel, role: str | None = None) -> list[JobSummary]:
         for task in view.job_tasks(key):
             if task.state in ACTIVE_STATES:
                 states[task.state] = states.get(task.state, 0) + 1
-        spec = view.jobs.get(key)
+        spec = job_spec(view, key)
         instances = spec.instances if spec is not None else sum(states.values())
-        summaries.append(JobSummary(key=key, instances=instances, states=states))
+        cron = view.cron.get(key)
+        summaries.append(
+            JobSummary(
+                key=key, instances=instances, states=states,
+                cron_schedule=None if cron is None else cron.spec.cron_schedule,
+            )
+        )  # fmt: skip
     return summaries
+
+
+def service_endpoints(view: ReadModel, key: JobKey) -> ServiceEndpoints:
+    """The job's instances that take traffic: RUNNING (and so healthy: an agent reports RUNNING
+    once the health check passes), with the host and named ports of each. An instance leaves
+    the list as it is marked to be killed, which is committed before the kill goes out."""
+    tasks = view.job_tasks(key)
+    if not tasks and job_spec(view, key) is None:
+        raise JobNotFoundError(key)
+    members = []
+    for task in sorted(tasks, key=lambda t: t.instance):
+        if task.state is not TaskState.RUNNING or task.hostname is None:
+            continue
+        host = task.hostname
+        ports = instance_ports(task.spec, task.ports)
+        primary = None if task.spec.announce is None else task.spec.announce.primary_port
+        members.append(
+            ServiceInstance(
+                instance=task.instance,
+                task_id=task.task_id,
+                host=host,
+                service_endpoint=(
+                    Endpoint(host=host, port=ports[primary]) if primary in ports else None
+                ),
+                additional_endpoints={
+                    name: Endpoint(host=host, port=port) for name, port in sorted(ports.items())
+                },
+            )
+        )
+    return ServiceEndpoints(job=key, instances=tuple(members))
+
+
+NEXT_CRON_RUNS = 5
+
+
+def cron_info(view: ReadModel, record: CronJob, now: int) -> CronJobInfo:
+    spec = record.spec
+    schedule = spec.cron_schedule
+    assert schedule is not None  # a cron template has a schedule
+    zone = view.cron_zone
+    return CronJobInfo(
+        key=spec.key,
+        schedule=schedule,
+        explanation=cron.explain(schedule),
+        time_zone=str(zone),
+        collision_policy=spec.cron_collision_policy,
+        instances=spec.instances,
+        scheduled_ms=record.scheduled_ms,
+        next_runs_ms=cron.upcoming_ms(
+            schedule, max(now, record.last_trigger_ms), zone, NEXT_CRON_RUNS
+        ),
+        runs=record.runs,
+        spec=spec,
+    )
+
+
+def cron_job(view: ReadModel, key: JobKey, now: int) -> CronJobInfo:
+    record = view.cron.get(key)
+    if record is None:
+        raise cron.NotCronError(key)
+    return cron_info(view, record, now)
+
+
+def cron_jobs(view: ReadModel, now: int, role: str | None = None) -> list[CronJobInfo]:
+    return [
+        cron_info(view, record, now)
+        for key, record in sorted(view.cron.items(), key=lambda item: str(item[0]))
+        if role is None or key.role == role
+    ]
 
 
 def agent_summaries(view: ReadModel, agent_ids: Iterable[str] | None = None) -> list[AgentSummary]:

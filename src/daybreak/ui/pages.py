@@ -9,10 +9,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from daybreak.core import cron
 from daybreak.core.jobs import JobNotFoundError
 from daybreak.core.quota import Aggregate, per_task
 from daybreak.core.updates import UnknownUpdateError
 from daybreak.model.api import QuotaReport, TaskSummary
+from daybreak.model.cron import CronJobInfo
 from daybreak.model.describe import describe
 from daybreak.model.jobspec import JobKey, JobSpec, Resources
 from daybreak.model.task import ScheduledTask
@@ -98,32 +100,48 @@ def since_ms(task: ScheduledTask) -> int:
 @dataclass(frozen=True)
 class JobRow:
     key: JobKey
-    spec: JobSpec | None
+    spec: JobSpec | None  # its config, or its cron template
     counts: TaskCounts
     update: JobUpdate | None  # the job's active update
+    next_cron_run_ms: int | None = None  # a cron job's
 
     @property
     def group(self) -> str:
-        """Aurora's grouping of a role's jobs: pending, active or finished."""
+        """Aurora's grouping of a role's jobs: pending, active or finished; a cron job between
+        runs is a cron job."""
         if self.counts.pending:
             return "pending"
-        return "active" if self.counts.active or self.spec is not None else "finished"
+        if self.counts.active:
+            return "active"
+        if self.next_cron_run_ms is not None:
+            return "cron"
+        return "active" if self.spec is not None else "finished"
 
 
 @dataclass
 class RoleRow:
     role: str
     jobs: int = 0
+    cron_jobs: int = 0
     counts: TaskCounts = field(default_factory=TaskCounts)
+
+
+def _next_cron_run_ms(view: ReadModel, key: JobKey) -> int | None:
+    record = view.cron.get(key)
+    if record is None or record.spec.cron_schedule is None:
+        return None
+    # The trigger after the last one handled is the next the scheduler will run.
+    return cron.next_trigger_ms(record.spec.cron_schedule, record.last_trigger_ms, view.cron_zone)
 
 
 def job_rows(view: ReadModel, role: str | None = None, env: str | None = None) -> list[JobRow]:
     return [
         JobRow(
             key=key,
-            spec=view.jobs.get(key),
+            spec=views.job_spec(view, key),
             counts=count_tasks(view.job_tasks(key)),
             update=view.active_update(key),
+            next_cron_run_ms=_next_cron_run_ms(view, key),
         )
         for key in view.job_keys()
         if (role is None or key.role == role) and (env is None or key.environment == env)
@@ -135,6 +153,7 @@ def role_rows(view: ReadModel) -> list[RoleRow]:
     for job in job_rows(view):
         row = rows.setdefault(job.key.role, RoleRow(job.key.role))
         row.jobs += 1
+        row.cron_jobs += job.next_cron_run_ms is not None
         row.counts += job.counts
     return [rows[role] for role in sorted(rows)]
 
@@ -143,13 +162,13 @@ def role_rows(view: ReadModel) -> list[RoleRow]:
 class RolePage:
     role: str
     environment: str | None
-    groups: dict[str, list[JobRow]]  # pending, active, finished
+    groups: dict[str, list[JobRow]]  # pending, active, cron, finished
     quota: QuotaReport
 
 
 def role_page(view: ReadModel, role: str, environment: str | None) -> RolePage:
     views.known_role(view, role)
-    groups: dict[str, list[JobRow]] = {"pending": [], "active": [], "finished": []}
+    groups: dict[str, list[JobRow]] = {"pending": [], "active": [], "cron": [], "finished": []}
     for row in job_rows(view, role, environment):
         groups[row.group].append(row)
     return RolePage(
@@ -192,11 +211,12 @@ class JobPage:
     configs: list[ConfigGroup]
     updates: list[UpdateSummary]
     active_update: JobUpdate | None
+    cron: CronJobInfo | None
 
 
 def job_page(view: ReadModel, key: JobKey, show: str, page: int) -> JobPage:
     tasks = view.job_tasks(key)
-    spec = view.jobs.get(key)
+    spec = views.job_spec(view, key)
     if not tasks and spec is None:
         raise JobNotFoundError(key)
     ids = view.config_ids
@@ -232,7 +252,15 @@ def job_page(view: ReadModel, key: JobKey, show: str, page: int) -> JobPage:
         configs=configs,
         updates=[UpdateSummary.of(update) for update in view.job_updates(key)],
         active_update=view.active_update(key),
+        cron=_cron_info(view, key),
     )
+
+
+def _cron_info(view: ReadModel, key: JobKey) -> CronJobInfo | None:
+    record = view.cron.get(key)
+    if record is None:
+        return None
+    return views.cron_info(view, record, record.last_trigger_ms)
 
 
 def _config_groups(
