@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from daybreak.model.validate import ENVIRONMENTS
+
 
 @click.command("agent")
 @click.option(
@@ -158,7 +160,7 @@ def agent_command(**options: Any) -> None:
 )
 @click.option(
     "--allowed-job-environments",
-    default=r"^(prod|devel|test|staging\d*)$",
+    default=ENVIRONMENTS,
     show_default=True,
     help="A regular expression the environment of every job must match (Aurora's "
     "-allowed_job_environments).",

@@ -80,23 +80,28 @@ def _child(work: Callable[[], bytes], limits: Limits, writer: int) -> None:
         os._exit(0)
 
 
-def _read_reply(reader: int, chunks: list[bytes], deadline: float) -> bool:
+def _whole_reply(received: bytearray) -> bytes | None:
+    """The reply, once all of it has come (its length comes first); None before."""
+    if len(received) < _LENGTH:
+        return None
+    end = _LENGTH + int.from_bytes(received[:_LENGTH], "big")
+    return bytes(received[_LENGTH:end]) if len(received) >= end else None
+
+
+def _read_reply(reader: int, received: bytearray, deadline: float) -> bool:
     """Collect the child's reply; False if the deadline passed first. The reply's length says
     when it is whole: a process the config left running may hold the pipe open."""
     with selectors.DefaultSelector() as selector:
         selector.register(reader, selectors.EVENT_READ)
-        while True:
-            received = b"".join(chunks)
-            length = _LENGTH + int.from_bytes(received[:_LENGTH], "big")
-            if len(received) >= _LENGTH and len(received) >= length:
-                return True
+        while _whole_reply(received) is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not selector.select(remaining):
                 return False
             chunk = os.read(reader, 1 << 16)
             if not chunk:
-                return True  # the child ended; what it sent is checked below
-            chunks.append(chunk)
+                break  # the child ended; what it sent is checked below
+            received += chunk
+    return True
 
 
 def run_isolated(work: Callable[[], bytes], limits: Limits, what: str) -> bytes:
@@ -109,10 +114,10 @@ def run_isolated(work: Callable[[], bytes], limits: Limits, what: str) -> bytes:
         os.close(reader)
         _child(work, limits, writer)
     os.close(writer)
-    chunks: list[bytes] = []
+    received = bytearray()
     finished = False
     try:
-        finished = _read_reply(reader, chunks, time.monotonic() + limits.wall_seconds)
+        finished = _read_reply(reader, received, time.monotonic() + limits.wall_seconds)
     finally:
         os.close(reader)
         # Whatever the config started ends with it (the child leads its group; it may be
@@ -122,7 +127,6 @@ def run_isolated(work: Callable[[], bytes], limits: Limits, what: str) -> bytes:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
-    received = b"".join(chunks)
     if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU:
         finished = False
     if not finished:
@@ -131,9 +135,8 @@ def run_isolated(work: Callable[[], bytes], limits: Limits, what: str) -> bytes:
             f"{limits.wall_seconds:g} s in all) and was stopped (an endless loop?)",
             what,
         )
-    reply = received[_LENGTH:]
-    whole = len(received) >= _LENGTH and len(reply) == int.from_bytes(received[:_LENGTH], "big")
-    if not whole or not reply:
+    reply = _whole_reply(received)
+    if not reply:
         cause = (
             f"signal {os.WTERMSIG(status)}"
             if os.WIFSIGNALED(status)

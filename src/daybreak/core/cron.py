@@ -36,9 +36,9 @@ from daybreak.core.settings import Settings
 from daybreak.core.tiers import check_tier
 from daybreak.errors import ConfigError, DaybreakError, InvalidParameterError
 from daybreak.model.cron import CronCause, CronJob, CronRun, CronRunStatus
-from daybreak.model.jobspec import JobKey
+from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task import ScheduledTask
-from daybreak.model.task_state import ACTIVE_STATES, TaskState
+from daybreak.model.task_state import TaskState
 
 Run = CronRunStatus
 
@@ -98,6 +98,14 @@ def latest_trigger_ms(expression: str, at_ms: int, zone: tzinfo) -> int:
     return _ms(next(CronSim(expression, _at(at_ms + 1, zone), reverse=True)))
 
 
+def next_run_ms(record: CronJob, zone: tzinfo) -> int:
+    """When the record's next run is due: the schedule's first time after the last trigger
+    handled (earlier ones were run or passed over)."""
+    expression = record.spec.cron_schedule
+    assert expression is not None  # a cron job's template has a schedule
+    return next_trigger_ms(expression, record.last_trigger_ms, zone)
+
+
 def upcoming_ms(expression: str, after_ms: int, zone: tzinfo, count: int) -> tuple[int, ...]:
     return tuple(islice(triggers_after(expression, after_ms, zone), count))
 
@@ -143,9 +151,7 @@ class CronJobs:
     def put(self, record: CronJob, settings: Settings) -> None:
         key = record.spec.key
         self.records[key] = record
-        expression = record.spec.cron_schedule
-        assert expression is not None  # a cron job's template has a schedule
-        self.next_ms[key] = next_trigger_ms(expression, record.last_trigger_ms, settings.cron_zone)
+        self.next_ms[key] = next_run_ms(record, settings.cron_zone)
 
     def forget(self, key: JobKey) -> None:
         self.records.pop(key, None)
@@ -257,14 +263,6 @@ def _with_run(record: CronJob, run: CronRun, settings: Settings, **changes: obje
     return msgspec.structs.replace(record, runs=runs, **changes)
 
 
-def _replace_last(record: CronJob, run: CronRun) -> CronJob:
-    return msgspec.structs.replace(record, runs=(*record.runs[:-1], run))
-
-
-def _active(state: SchedulerState, key: JobKey) -> list[ScheduledTask]:
-    return [task for task in state.cluster.job_tasks(key) if task.state in ACTIVE_STATES]
-
-
 def _fire_due(state: SchedulerState, record: CronJob, now: int, ready: Ready) -> CronJob:
     """Handle the latest trigger due; any before it are passed over with it."""
     settings = state.settings
@@ -297,7 +295,7 @@ def _trigger(state: SchedulerState, record: CronJob, due: Due, now: int, ready: 
     settings = state.settings
     key = record.spec.key
     record = due.handled(record)
-    active = _active(state, key)
+    active = jobs.active_tasks(state, key)
     if not active:
         return _start(state, record, due, now, ready)
     if record.spec.cron_collision_policy == "CANCEL_NEW":
@@ -323,13 +321,16 @@ def _tasks(count: int) -> str:
     return f"{count} task" if count == 1 else f"{count} tasks"
 
 
-def _start(state: SchedulerState, record: CronJob, due: Due, now: int, ready: Ready) -> CronJob:
-    spec = record.spec
+def _launch(state: SchedulerState, spec: JobSpec, due: Due, now: int, ready: Ready) -> CronRun:
+    """Every instance of the template, PENDING now: the run, RUNNING."""
     state.carry(state.cluster.add_instances(spec, range(spec.instances), now), ready)
-    run = CronRun(trigger_ms=due.at_ms, cause=due.cause, status=Run.RUNNING, started_ms=now)
     ready.log("cron_run_started", job=spec.key, trigger_ms=due.at_ms, cause=due.cause,
               instances=spec.instances)  # fmt: skip
-    return _with_run(record, run, state.settings)
+    return CronRun(trigger_ms=due.at_ms, cause=due.cause, status=Run.RUNNING, started_ms=now)
+
+
+def _start(state: SchedulerState, record: CronJob, due: Due, now: int, ready: Ready) -> CronJob:
+    return _with_run(record, _launch(state, record.spec, due, now, ready), state.settings)
 
 
 def _start_waiting(state: SchedulerState, record: CronJob, now: int, ready: Ready) -> CronJob:
@@ -340,25 +341,21 @@ def _start_waiting(state: SchedulerState, record: CronJob, now: int, ready: Read
     at, backoff = state.cron.retry.get(key, (now, state.settings.cron_start_initial_backoff_ms))
     if now < at:
         return record
-    if _active(state, key):
+    if jobs.active_tasks(state, key):
         backoff = min(2 * backoff, state.settings.cron_start_max_backoff_ms)
         state.cron.retry[key] = (now + backoff, backoff)
         return record
     state.cron.retry.pop(key, None)
     waiting = record.runs[-1]
-    spec = record.spec
-    state.carry(state.cluster.add_instances(spec, range(spec.instances), now), ready)
-    ready.log("cron_run_started", job=key, trigger_ms=waiting.trigger_ms, cause=waiting.cause,
-              instances=spec.instances)  # fmt: skip
-    started = msgspec.structs.replace(waiting, status=Run.RUNNING, started_ms=now, message=None)
-    return _replace_last(record, started)
+    started = _launch(state, record.spec, Due(waiting.trigger_ms, waiting.cause), now, ready)
+    return msgspec.structs.replace(record, runs=(*record.runs[:-1], started))
 
 
 def _conclude(state: SchedulerState, record: CronJob, now: int) -> CronJob:
     """A running run is over when the job has no active task: say how it ended."""
     key = record.spec.key
     running = [(index, run) for index, run in enumerate(record.runs) if run.status is Run.RUNNING]
-    if not running or _active(state, key):
+    if not running or jobs.active_tasks(state, key):
         return record
     index, run = running[-1]
     assert run.started_ms is not None

@@ -44,7 +44,7 @@ async def service_endpoints(
     try:
         first = views.service_endpoints(scheduler.view, key)  # an unknown job is refused here
     except BaseException:
-        scheduler.events.followers.discard(follower)
+        scheduler.events.unsubscribe(follower)
         raise
     return _watch(scheduler, key, first, follower)
 

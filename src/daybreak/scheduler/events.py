@@ -137,6 +137,9 @@ class EventHub:
         self.followers.add(follower)
         return follower
 
+    def unsubscribe(self, follower: Follower) -> None:
+        self.followers.discard(follower)
+
     async def follow(
         self, wants: Callable[[JobKey], bool], follower: Follower | None = None
     ) -> AsyncIterator[Event | None]:
@@ -154,4 +157,4 @@ class EventHub:
                     return
                 yield event
         finally:
-            self.followers.discard(follower)
+            self.unsubscribe(follower)

@@ -128,10 +128,7 @@ class RoleRow:
 
 def _next_cron_run_ms(view: ReadModel, key: JobKey) -> int | None:
     record = view.cron.get(key)
-    if record is None or record.spec.cron_schedule is None:
-        return None
-    # The trigger after the last one handled is the next the scheduler will run.
-    return cron.next_trigger_ms(record.spec.cron_schedule, record.last_trigger_ms, view.cron_zone)
+    return None if record is None else cron.next_run_ms(record, view.cron_zone)
 
 
 def job_rows(view: ReadModel, role: str | None = None, env: str | None = None) -> list[JobRow]:
