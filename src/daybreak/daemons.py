@@ -180,6 +180,20 @@ def agent_command(**options: Any) -> None:
     "younger than this (once); an older one is recorded as skipped.",
 )
 @click.option(
+    "--min-required-instances-for-sla-check",
+    "sla_min_instances",
+    default=20,
+    show_default=True,
+    type=click.IntRange(0),
+    help="A drain checks the SLA of jobs with at least this many active instances (Aurora's "
+    "-min_required_instances_for_sla_check).",
+)
+@click.option(
+    "--sla-aware-kill-non-prod",
+    is_flag=True,
+    help="A drain checks the SLA of non-production jobs too (Aurora's -sla_aware_kill_non_prod).",
+)
+@click.option(
     "--security",
     "security_file",
     type=click.Path(dir_okay=False, exists=True),
@@ -205,6 +219,8 @@ def scheduler_command(
     allowed_job_environments: str,
     cron_timezone: str,
     cron_start_deadline: str,
+    sla_min_instances: int,
+    sla_aware_kill_non_prod: bool,
     security_file: str | None,
 ) -> None:
     """Run the scheduler: the store, the API, and the decisions."""
@@ -213,6 +229,7 @@ def scheduler_command(
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from daybreak.core.settings import Settings
+    from daybreak.core.sla import SlaRules
     from daybreak.core.throttle import FlappingPolicy
     from daybreak.model.units import parse_duration_s
 
@@ -247,6 +264,7 @@ def scheduler_command(
         placements_per_round=placements_per_round,
         cron_zone=cron_zone,
         cron_start_deadline_ms=ms(cron_start_deadline, "--cron-start-deadline"),
+        sla_rules=SlaRules(sla_min_instances, sla_aware_kill_non_prod),
     )
     from daybreak.scheduler.settings import SchedulerConfig
     from daybreak.server import run_scheduler

@@ -224,11 +224,16 @@ def cli_cluster(
     cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[LocalCluster]:
     """The cluster, registered in a clusters file of the test's own for the CLI."""
+    register_for_cli(cluster, tmp_path, monkeypatch)
+    yield cluster
+
+
+def register_for_cli(local: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Name `local` CLUSTER in a clusters file of the test's own, the only one the CLI reads."""
     config_root = tmp_path / "config"
     config_root.mkdir()
     (config_root / "clusters.json").write_text(
-        json.dumps([{"name": CLUSTER, "scheduler_uri": cluster.scheduler.url}])
+        json.dumps([{"name": CLUSTER, "scheduler_uri": local.scheduler.url}])
     )
     monkeypatch.setenv("DAYBREAK_CONFIG_ROOT", str(config_root))
     monkeypatch.setenv("HOME", str(tmp_path))  # no clusters file of the user's
-    yield cluster

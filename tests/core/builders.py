@@ -91,5 +91,5 @@ def set_maintenance(
     """What the scheduler's state does to the task layer when an agent's mode changes."""
     cluster.fleet.set_maintenance(agent_id, mode)
     if mode is MaintenanceMode.DRAINING:
-        return cluster.drain_agent(agent_id, now)
+        return cluster.drain_tasks([task.task_id for task in cluster.on_agent(agent_id)], now)
     return cluster.drain_effects()

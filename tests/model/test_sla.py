@@ -8,11 +8,17 @@ from daybreak.errors import InvalidParameterError
 from daybreak.model.api import TaskSummary
 from daybreak.model.jobspec import JobKey
 from daybreak.model.sla import (
+    Domain,
+    HostJobSla,
+    JobLimit,
     instance_uptimes,
     job_uptime,
+    parse_duration,
     parse_durations,
+    parse_percentage,
     parse_percentiles,
     task_up_count,
+    wait_to_sla,
 )
 from daybreak.model.task import TaskEvent
 from daybreak.model.task_state import TaskState
@@ -65,3 +71,80 @@ def test_durations_and_percentiles_are_read_as_aurora_took_them() -> None:
     for bad in ("0", "100", "fifty", "-3"):
         with pytest.raises(InvalidParameterError, match="between 0 and 100"):
             parse_percentiles(bad)
+
+
+def running(job: str, instance: int, host: str, up_s: int) -> TaskSummary:
+    key = JobKey(cluster="c", role="www", environment="prod", name=job)
+    return TaskSummary(
+        task_id=f"{job}-{instance}", job=key, instance=instance, state=S.RUNNING, hostname=host,
+        events=(TaskEvent(timestamp_ms=NOW - up_s * 1000, state=S.RUNNING),),
+    )  # fmt: skip
+
+
+def pending(job: str, instance: int) -> TaskSummary:
+    key = JobKey(cluster="c", role="www", environment="prod", name=job)
+    return TaskSummary(task_id=f"{job}-{instance}", job=key, instance=instance, state=S.PENDING)
+
+
+# web: four instances, two on h1 (up 10 min, 1 h), one on h2 (up 2 h), one pending.
+# db: two instances, on h2 and h3, up 1 h each. tiny: one instance, on h3.
+DOMAIN = [
+    running("web", 0, "h1", 600), running("web", 1, "h1", 3600), running("web", 2, "h2", 7200),
+    pending("web", 3), running("db", 0, "h2", 3600), running("db", 1, "h3", 3600),
+    running("tiny", 0, "h3", 60),
+]  # fmt: skip
+
+
+def test_probing_a_host_predicts_each_jobs_up_count_without_it() -> None:
+    domain = Domain(DOMAIN, NOW, min_instances=2)  # tiny is left out
+    assert domain.probe(["h1", "h2", "h9"], 25, 1800) == [
+        # web without h1: instance 2 is up 30 min of 4 instances: 25 %.
+        HostJobSla(host="h1", job="c/www/prod/web", predicted_percentage=25.0,
+                   duration_s=1800, safe=True, safe_in_s=0),
+        # db without h2: 1 of 2 up.
+        HostJobSla(host="h2", job="c/www/prod/db", predicted_percentage=50.0,
+                   duration_s=1800, safe=True, safe_in_s=0),
+        # web without h2: instance 1 (1 h) is up 30 min, instance 0 (10 min) is not: 1 of 4.
+        HostJobSla(host="h2", job="c/www/prod/web", predicted_percentage=25.0,
+                   duration_s=1800, safe=True, safe_in_s=0),
+    ]  # fmt: skip
+    # Wanting 50 % of web up 30 min without h2: instance 0 gets there in 20 min.
+    [_db, web] = domain.probe(["h2"], 50, 1800)
+    assert (web.predicted_percentage, web.safe, web.safe_in_s) == (25.0, False, 1200)
+    # Wanting 75 %: two instances left of four can never make three.
+    [_db, web] = domain.probe(["h2"], 75, 1800)
+    assert (web.safe, web.safe_in_s) == (False, None)
+
+
+def test_safe_hosts_are_those_every_job_of_which_keeps_its_sla() -> None:
+    domain = Domain(DOMAIN, NOW, min_instances=1)
+    # 25 %: without h3, tiny has none of its one instance up.
+    assert list(domain.safe_hosts(25, 1800)) == ["h1", "h2"]
+    # 50 %: web keeps 1 of 4 without h1 or h2; tiny none without h3.
+    assert domain.safe_hosts(50, 1800) == {}
+    # A job's own limit overrides the default.
+    limits = {"c/www/prod/web": JobLimit(25, 1800), "c/www/prod/tiny": JobLimit(0, 0)}
+    safe = domain.safe_hosts(50, 1800, limits)
+    assert list(safe) == ["h1", "h2", "h3"]
+    assert [(f.job, f.predicted_percentage, f.duration_s) for f in safe["h3"]] == [
+        ("c/www/prod/db", 50.0, 1800),
+        ("c/www/prod/tiny", 0.0, 0),
+    ]
+
+
+def test_wait_to_sla_as_aurora_computed_it() -> None:
+    # Three instances would be left of four, up 10, 20 and 50 s; 75 % up 30 s needs all
+    # three, the shortest in 20 s.
+    assert wait_to_sla([10, 20, 50], 75, 30, 4) == 20
+    assert wait_to_sla([10, 20, 50], 25, 30, 4) == 0
+    assert wait_to_sla([10, 20, 50], 100, 30, 4) is None
+
+
+def test_domain_arguments_are_read_with_a_located_message() -> None:
+    assert parse_duration("1d3h45m", "DURATION") == 86_400 + 3 * 3600 + 45 * 60
+    assert parse_percentage("99.5", "PERCENTAGE") == 99.5
+    with pytest.raises(InvalidParameterError, match="DURATION: cannot read '45x'"):
+        parse_duration("45x", "DURATION")
+    for bad in ("0", "100.5", "ninety"):
+        with pytest.raises(InvalidParameterError, match=f"PERCENTAGE: '{bad}' is not a"):
+            parse_percentage(bad, "PERCENTAGE")

@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from daybreak.model.agent import AgentInfo, MaintenanceMode
+from daybreak.model.agent import AgentInfo, DrainRequest, DrainTerms, MaintenanceMode
 from daybreak.model.api import Quota
 from daybreak.model.cron import CronJob, CronRun, CronRunStatus
 from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
@@ -99,6 +99,7 @@ def test_everything_written_is_read_back_and_deletes_delete(store: Store) -> Non
     agent = StoredAgent(
         info=AgentInfo(agent_id="a1", hostname="h1", resources=SPEC.task.resources),
         maintenance=MaintenanceMode.DRAINING,
+        drain=DrainRequest(terms=DrainTerms(percentage=90, duration_secs=60), started_ms=5),
         applied_seq=7,
     )
     first = Changes(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,8 +14,10 @@ import click
 from daybreak.client.connect import client_for
 from daybreak.client.output import amount, print_json, size_mb, table
 from daybreak.errors import InvalidParameterError
+from daybreak.model.agent import DrainTerms
 from daybreak.model.api import (
     AgentList,
+    AgentSummary,
     MaintenanceRequest,
     Quota,
     QuotaReport,
@@ -22,6 +25,7 @@ from daybreak.model.api import (
     TaskList,
 )
 from daybreak.model.credentials import hash_password, hash_token, new_token
+from daybreak.model.sla import parse_duration
 
 DRAIN_POLL_S = 0.5
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
@@ -108,14 +112,15 @@ def quota_get(where: str, as_json: bool) -> None:
 # Host maintenance.
 
 
-def _hosts(hosts: str | None, filename: str | None) -> tuple[str, ...]:
+def host_names(hosts: str | None, filename: str | None, required: bool = True) -> tuple[str, ...]:
+    """Hosts from a comma-separated list and a file of one per line."""
     names: list[str] = []
     if hosts:
         names += hosts.split(",")
     if filename:
         names += Path(filename).read_text().split()
     names = [name.strip() for name in names if name.strip()]
-    if not names:
+    if not names and required:
         raise click.UsageError("name the hosts with --hosts h1,h2 or --filename FILE")
     return tuple(names)
 
@@ -139,30 +144,97 @@ def describe_hosts(agents: AgentList) -> str:
         [a.hostname, a.agent_id, a.maintenance, "yes" if a.online else "no", a.tasks]
         for a in agents.agents
     ]
-    return table(["HOST", "AGENT", "MODE", "ONLINE", "TASKS"], rows)
+    lines = [table(["HOST", "AGENT", "MODE", "ONLINE", "TASKS"], rows)]
+    for agent in agents.agents:
+        lines += _drain_waits(agent)
+    return "\n".join(lines)
 
 
-def _set_mode(cluster: str, hosts: tuple[str, ...], mode: str) -> AgentList:
+def _drain_waits(agent: AgentSummary) -> list[str]:
+    if not agent.drain_waits:
+        return []
+    lines = [f"{agent.hostname}: {len(agent.drain_waits)} task(s) wait for their job's SLA"]
+    if agent.drain is not None and not agent.drain.terms.force:
+        forced = datetime.fromtimestamp(agent.drain.force_at_ms / 1000, UTC)
+        lines[0] += f" (moved regardless from {forced:%Y-%m-%d %H:%M} UTC)"
+    lines += [f"  {wait.job}/{wait.instance}: {wait.reason}" for wait in agent.drain_waits]
+    return lines
+
+
+def _set_mode(
+    cluster: str, hosts: tuple[str, ...], mode: str, terms: DrainTerms | None = None
+) -> AgentList:
+    request = MaintenanceRequest(hosts=hosts, mode=mode, drain=terms or DrainTerms())
     with client_for(cluster) as client:
-        return client.call(
-            "POST", "/maintenance", AgentList, MaintenanceRequest(hosts=hosts, mode=mode)
-        )
+        return client.call("POST", "/maintenance", AgentList, request)
+
+
+def _duration_s(text: str, flag: str) -> int:
+    try:
+        return parse_duration(text, flag)
+    except InvalidParameterError as error:
+        raise click.BadParameter(str(error), param_hint=flag) from None
 
 
 @admin.command("host-drain")
 @click.argument("cluster")
 @host_options
+@click.option(
+    "--default-percentage",
+    default=95.0,
+    show_default=True,
+    type=click.FloatRange(0, 100, min_open=True),
+    help="A job without an SLA policy keeps this percentage of its instances up...",
+)
+@click.option(
+    "--default-duration",
+    default="30m",
+    show_default=True,
+    help="...for this long (e.g. 30m, 1h30m).",
+)
+@click.option(
+    "--force-drain-timeout",
+    default="7d",
+    show_default=True,
+    help="After this, the tasks still waiting for their SLA are moved regardless.",
+)
+@click.option(
+    "--force", is_flag=True, help="Move every task at once, ignoring SLA policies: emergencies."
+)
 @click.option("--no-wait", is_flag=True, help="Return at once instead of waiting for DRAINED.")
-def admin_host_drain(cluster: str, hosts: str | None, filename: str | None, no_wait: bool) -> None:
-    """Move every task off hosts (they are rescheduled elsewhere) and take them out of service."""
-    names = _hosts(hosts, filename)
-    agents = _set_mode(cluster, names, "DRAINING")
-    if not no_wait:
-        with client_for(cluster) as client:
-            while not all(a.maintenance == "DRAINED" for a in agents.agents):
-                time.sleep(DRAIN_POLL_S)
-                agents = client.call("GET", "/agents?hosts=" + ",".join(names), AgentList)
+def admin_host_drain(
+    *, cluster: str, hosts: str | None, filename: str | None, default_percentage: float,
+    default_duration: str, force_drain_timeout: str, force: bool, no_wait: bool,
+) -> None:  # fmt: skip
+    """Move the tasks off hosts and take the hosts out of service (DRAINED once empty). A task
+    moves only while its job's SLA policy holds without it (Aurora's sla_host_drain); what
+    waits, and why, is printed as it changes."""
+    names = host_names(hosts, filename)
+    terms = DrainTerms(
+        percentage=default_percentage,
+        duration_secs=_duration_s(default_duration, "--default-duration"),
+        force_after_secs=_duration_s(force_drain_timeout, "--force-drain-timeout"),
+        force=force,
+    )
+    agents = _set_mode(cluster, names, "DRAINING", terms)
+    if no_wait:
+        click.echo(describe_hosts(agents))
+        return
+    shown = ""
+    with client_for(cluster) as client:
+        while True:
+            waiting = "\n".join(line for a in agents.agents for line in _drain_waits(a))
+            if waiting and waiting != shown:
+                click.echo(waiting)
+                shown = waiting
+            if all(a.maintenance == "DRAINED" for a in agents.agents):
+                break
+            time.sleep(DRAIN_POLL_S)
+            agents = client.call("GET", "/agents?hosts=" + ",".join(names), AgentList)
     click.echo(describe_hosts(agents))
+
+
+admin.add_command(admin_host_drain, "sla-host-drain")  # Aurora's name for the SLA-aware drain
 
 
 @admin.command("host-deactivate")
@@ -170,7 +242,7 @@ def admin_host_drain(cluster: str, hosts: str | None, filename: str | None, no_w
 @host_options
 def admin_host_deactivate(cluster: str, hosts: str | None, filename: str | None) -> None:
     """Schedule maintenance: hosts stay in use but are chosen last (SCHEDULED)."""
-    click.echo(describe_hosts(_set_mode(cluster, _hosts(hosts, filename), "SCHEDULED")))
+    click.echo(describe_hosts(_set_mode(cluster, host_names(hosts, filename), "SCHEDULED")))
 
 
 @admin.command("host-activate")
@@ -178,7 +250,7 @@ def admin_host_deactivate(cluster: str, hosts: str | None, filename: str | None)
 @host_options
 def admin_host_activate(cluster: str, hosts: str | None, filename: str | None) -> None:
     """Return hosts to service (NONE) after maintenance."""
-    click.echo(describe_hosts(_set_mode(cluster, _hosts(hosts, filename), "NONE")))
+    click.echo(describe_hosts(_set_mode(cluster, host_names(hosts, filename), "NONE")))
 
 
 @admin.command("host-status")
@@ -188,7 +260,7 @@ def admin_host_activate(cluster: str, hosts: str | None, filename: str | None) -
 def admin_host_status(cluster: str, hosts: str | None, filename: str | None, as_json: bool) -> None:
     """Show hosts' maintenance modes (NONE, SCHEDULED, DRAINING, DRAINED)."""
     path = "/agents" + (
-        "" if not (hosts or filename) else "?hosts=" + ",".join(_hosts(hosts, filename))
+        "" if not (hosts or filename) else "?hosts=" + ",".join(host_names(hosts, filename))
     )
     with client_for(cluster) as client:
         agents = client.call("GET", path, AgentList)

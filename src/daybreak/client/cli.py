@@ -16,7 +16,7 @@ from daybreak.client.admin_commands import admin, quota
 from daybreak.client.completion_commands import completion_command
 from daybreak.client.cron_commands import cron
 from daybreak.client.job_commands import COMMANDS
-from daybreak.client.sla_commands import sla
+from daybreak.client.sla_commands import SLA_ADMIN_COMMANDS, sla
 from daybreak.client.task_commands import task
 from daybreak.client.update_commands import update
 from daybreak.errors import DaybreakError, ExitCode, InvalidCommandError
@@ -54,6 +54,8 @@ def job() -> None:
 
 for _command in COMMANDS:
     job.add_command(_command)
+for _command in SLA_ADMIN_COMMANDS:
+    admin.add_command(_command)
 cli.add_command(admin)
 cli.add_command(quota)
 cli.add_command(task)

@@ -15,8 +15,9 @@ Rules this module owns:
   share of them, or all of several, is unreachable (Kubernetes' node lifecycle controller
   holds back evictions the same way in a large disruption). Normal timeouts resume as agents
   return, counted from the end of the disruption: the last to return are on their way.
-- Maintenance is Aurora's: DRAIN moves tasks away and the agent becomes DRAINED once it holds
-  none; ACTIVATE returns it to service; SCHEDULE marks it to be used last.
+- Maintenance is Aurora's: DRAIN moves tasks away as their jobs' SLA allows and the agent
+  becomes DRAINED once it holds none; ACTIVATE returns it to service; SCHEDULE marks it to be
+  used last.
 - Both are tables of (state, event) -> (state, actions); a pair missing from a table is a
   rejection that changes nothing (a late disconnect of an agent already lost is expected).
 """
@@ -31,7 +32,7 @@ from enum import IntEnum, StrEnum
 import msgspec
 
 from daybreak.errors import InvalidParameterError
-from daybreak.model.agent import AgentInfo, MaintenanceMode
+from daybreak.model.agent import AgentInfo, DrainRequest, MaintenanceMode
 from daybreak.model.records import StoredAgent
 
 
@@ -60,7 +61,6 @@ class AgentAction(IntEnum):
     HANG_UP = 1
     RECONCILE = 2
     GIVE_UP_TASKS = 3
-    DRAIN_TASKS = 4
 
 
 A = AgentAction
@@ -93,9 +93,10 @@ MAINTENANCE_TABLE: dict[
 ] = {
     **{(mode, ME.ACTIVATE): (M.NONE, ()) for mode in M},
     **{(mode, ME.SCHEDULE): (M.SCHEDULED, ()) for mode in M},
-    (M.NONE, ME.DRAIN): (M.DRAINING, (A.DRAIN_TASKS,)),
-    (M.SCHEDULED, ME.DRAIN): (M.DRAINING, (A.DRAIN_TASKS,)),
-    (M.DRAINING, ME.DRAIN): (M.DRAINING, (A.DRAIN_TASKS,)),
+    # The tasks leave as their jobs' SLA allows (`daybreak.core.drains`).
+    (M.NONE, ME.DRAIN): (M.DRAINING, ()),
+    (M.SCHEDULED, ME.DRAIN): (M.DRAINING, ()),
+    (M.DRAINING, ME.DRAIN): (M.DRAINING, ()),
     (M.DRAINED, ME.DRAIN): (M.DRAINED, ()),
     (M.DRAINING, ME.EMPTIED): (M.DRAINED, ()),
 }
@@ -267,13 +268,20 @@ class Agents:
         record.since_ms = now
         return Changed(record, actions)
 
-    def maintain(self, agent_id: str, event: MaintenanceEvent) -> Changed | None:
+    def maintain(
+        self, agent_id: str, event: MaintenanceEvent, drain: DrainRequest | None = None
+    ) -> Changed | None:
+        """Apply `event`; a drain keeps its request (`drain`, when the event starts one)."""
         record = self.records[agent_id]
         found = MAINTENANCE_TABLE.get((record.maintenance, event))
         if found is None:
             return None
         mode, actions = found
-        record.stored = msgspec.structs.replace(record.stored, maintenance=mode)
+        if mode is not MaintenanceMode.DRAINING:
+            drain = None
+        elif drain is None:
+            drain = record.stored.drain
+        record.stored = msgspec.structs.replace(record.stored, maintenance=mode, drain=drain)
         if mode is MaintenanceMode.DRAINING:
             self._draining.add(agent_id)
         else:

@@ -332,11 +332,11 @@ class Cluster:
         self._expire_partitions(now)
         return self._drain()
 
-    def drain_agent(self, agent_id: str, now: int) -> list[Effect]:
-        """Move the agent's placed tasks away (DRAINING); they are placed elsewhere."""
-        for task in self.on_agent(agent_id):
-            if task.state in PLACED_STATES:
-                self.change_state(task.task_id, S.DRAINING, now, "Draining the agent")
+    def drain_tasks(self, task_ids: Iterable[str], now: int) -> list[Effect]:
+        """Move placed tasks off their draining agent (DRAINING); they are placed elsewhere."""
+        for task_id in task_ids:
+            if self.tasks[task_id].state in PLACED_STATES:
+                self.change_state(task_id, S.DRAINING, now, "Draining the agent")
         return self._drain()
 
     def _expire_partitions(self, now: int) -> None:

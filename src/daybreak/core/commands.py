@@ -3,11 +3,11 @@ what agents say, and time passing. `SchedulerState.handle` takes exactly these."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from daybreak.model import agent_protocol as protocol
-from daybreak.model.agent import MaintenanceMode
+from daybreak.model.agent import DrainTerms, MaintenanceMode
 from daybreak.model.api import Quota
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.records import Snapshot
@@ -96,6 +96,8 @@ class SetQuota:
 class SetMaintenance:
     hosts: tuple[str, ...]  # agent ids or hostnames
     mode: MaintenanceMode
+    # How a drain (mode DRAINING) treats each job's SLA.
+    terms: DrainTerms = field(default_factory=DrainTerms)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 
 from daybreak.core.placement import Scoring
+from daybreak.core.sla import SlaRules
 from daybreak.core.throttle import FlappingPolicy
 from daybreak.model.units import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
 from daybreak.model.validate import ENVIRONMENTS, MAX_INSTANCES
@@ -40,3 +41,5 @@ class Settings:
     cron_start_initial_backoff_ms: int = 5 * SECOND_MS
     cron_start_max_backoff_ms: int = MINUTE_MS
     cron_runs_kept: int = 10
+    # Which jobs a drain checks against their SLA policy.
+    sla_rules: SlaRules = field(default_factory=SlaRules)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from daybreak.core import cron, jobs
+from daybreak.core import cron, drains, jobs
 from daybreak.core.agents import (
     REQUESTED,
     AgentAction,
@@ -50,10 +50,11 @@ from daybreak.core.pace import Pacer
 from daybreak.core.ready import Ready
 from daybreak.core.scheduling import schedule_round
 from daybreak.core.settings import Settings
+from daybreak.core.sla import check_terms
 from daybreak.core.updates import JobUpdates
 from daybreak.errors import AuthError, InvalidParameterError
 from daybreak.model import agent_protocol as protocol
-from daybreak.model.agent import AgentInfo
+from daybreak.model.agent import AgentInfo, DrainRequest
 from daybreak.model.api import Quota
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.records import Snapshot
@@ -117,6 +118,8 @@ class SchedulerState:
         self.quotas: dict[str, Quota] = {}
         self.cron = cron.CronJobs()
         self.agents = Agents()
+        # Draining agents' tasks that wait for their job's SLA: agent -> task -> why.
+        self.drain_waits: dict[str, dict[str, str]] = {}
         # Agents whose tasks are held back from being given up, in a disruption (0: none).
         self.held_back = 0
         self.last_round_ms: int | None = None
@@ -171,6 +174,7 @@ class SchedulerState:
         self.updates.load(snapshot.updates)
         self.cron.load(snapshot.cron.values(), now, self.settings)
         self.agents.restore(snapshot.agents, now)
+        self.drain_waits = {}  # found again by the next round
         # The whole known fleet will say hello: its pace (and so the grace each agent has to
         # come back) is sized for all of it from the start.
         self.pacer.settle(len(snapshot.agents))
@@ -335,10 +339,13 @@ class SchedulerState:
                 f"mode {command.mode.name} cannot be set; use one of {settable}"
             )
         agent_ids = self.agents.by_name(list(command.hosts))
+        check_terms(command.terms)
+        request = DrainRequest(terms=command.terms, started_ms=now)
         for agent_id in agent_ids:
-            changed = self.agents.maintain(agent_id, event)
+            changed = self.agents.maintain(agent_id, event, request)
             if changed is not None:
                 self._maintained(changed, now, ready)
+        drains.drain_pass(self, now, ready)
         self._finish_drains(now, ready)
         ready.log("maintenance", mode=command.mode.name, agents=",".join(agent_ids))
         ready.reply = agent_ids
@@ -349,8 +356,6 @@ class SchedulerState:
         agent_id = stored.info.agent_id
         self.cluster.fleet.set_maintenance(agent_id, stored.maintenance)
         ready.writes.agents[agent_id] = stored
-        if AgentAction.DRAIN_TASKS in changed.actions:
-            self.carry(self.cluster.drain_agent(agent_id, now), ready)
 
     def _finish_drains(self, now: int, ready: Ready) -> None:
         for agent_id in self.agents.draining():
@@ -367,6 +372,7 @@ class SchedulerState:
         self._repace(now, ready)
         self._timeouts(now, ready)
         self.carry(self.cluster.tick(now), ready)
+        drains.drain_pass(self, now, ready)
         self._finish_drains(now, ready)
         # Cron and updates first: the tasks they add are placed in the same round.
         cron.cron_tick(self, now, ready)

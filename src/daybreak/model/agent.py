@@ -38,3 +38,31 @@ class AgentInfo(msgspec.Struct, frozen=True, kw_only=True):
     # a task's sandbox is WORK_DIR/tasks/TASK_ID/sandbox there.
     address: str = ""
     work_dir: str = ""
+
+
+class DrainTerms(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How a drain moves tasks (Aurora's `sla_host_drain`): a task leaves only while its job's
+    SLA policy holds without it (a job without one gets `percentage` of its instances up for
+    `duration_secs`); after `force_after_secs` the rest leave regardless. `force` drains at once
+    ignoring every policy, for an emergency."""
+
+    percentage: float = 95.0
+    duration_secs: int = 30 * 60
+    force_after_secs: int = 7 * 24 * 3600
+    force: bool = False
+
+
+class DrainRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """A drain in progress: its terms and when it began. Stored with the agent, so a new
+    leader carries on where the last one stopped."""
+
+    terms: DrainTerms
+    started_ms: int
+
+    @property
+    def force_at_ms(self) -> int:
+        return (
+            self.started_ms
+            if self.terms.force
+            else (self.started_ms + self.terms.force_after_secs * 1000)
+        )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import msgspec
 
-from daybreak.model.agent import AgentInfo
+from daybreak.model.agent import AgentInfo, DrainRequest, DrainTerms
 from daybreak.model.agent_protocol import FileEntry, ProcessInfo, TaskUsage
 from daybreak.model.jobspec import JobKey, JobSpec, Resources
 from daybreak.model.task import ScheduledTask, TaskEvent
@@ -104,6 +104,18 @@ class AgentSummary(msgspec.Struct, frozen=True, kw_only=True):
     online: bool
     maintenance: str  # NONE, SCHEDULED, DRAINING or DRAINED, as Aurora's host-status said
     tasks: int  # tasks holding resources there
+    # While DRAINING: the drain's terms, and the tasks waiting for their job's SLA.
+    drain: DrainRequest | None = None
+    drain_waits: tuple[DrainWait, ...] = ()
+
+
+class DrainWait(msgspec.Struct, frozen=True, kw_only=True):
+    """A task a drain has not moved yet, because its job cannot spare it now."""
+
+    task_id: str
+    job: str
+    instance: int
+    reason: str
 
 
 class AgentList(msgspec.Struct, frozen=True, kw_only=True):
@@ -168,6 +180,8 @@ class MaintenanceRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
 
     hosts: tuple[str, ...]
     mode: str
+    # For DRAINING: how the drain treats each job's SLA policy.
+    drain: DrainTerms = msgspec.field(default_factory=DrainTerms)
 
 
 class RestoreResult(msgspec.Struct, frozen=True, kw_only=True):

@@ -161,7 +161,7 @@ def describe(spec: m.JobSpec) -> str:
         portmap = ", ".join(f"{k} -> {v}" for k, v in spec.announce.portmap.items())
         lines += ["Announce", f"  primary port {spec.announce.primary_port}; {portmap}"]
     if spec.sla_policy:
-        lines += ["SLA policy", f"  {_sla(spec.sla_policy)}"]
+        lines += ["SLA policy", f"  {sla_policy_text(spec.sla_policy)}"]
     if spec.container:
         lines += ["Container", f"  {_container(spec.container)}"]
     if spec.metadata:
@@ -170,7 +170,7 @@ def describe(spec: m.JobSpec) -> str:
     return "\n".join(lines)
 
 
-def _sla(policy: m.SlaPolicy) -> str:
+def sla_policy_text(policy: m.SlaPolicy) -> str:
     if isinstance(policy, m.PercentageSlaPolicy):
         return f"{policy.percentage:g}% of instances up for {policy.duration_secs} s"
     if isinstance(policy, m.CountSlaPolicy):

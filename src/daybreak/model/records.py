@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from daybreak.model.agent import AgentInfo, MaintenanceMode
+from daybreak.model.agent import AgentInfo, DrainRequest, MaintenanceMode
 from daybreak.model.api import Quota
 from daybreak.model.cron import CronJob
 from daybreak.model.jobspec import JobSpec
@@ -19,6 +19,8 @@ from daybreak.model.update import JobUpdate
 class StoredAgent(msgspec.Struct, frozen=True, kw_only=True):
     info: AgentInfo
     maintenance: MaintenanceMode = MaintenanceMode.NONE
+    # While DRAINING: the drain's SLA terms and when it began.
+    drain: DrainRequest | None = None
     # The highest status update sequence number applied from this agent.
     applied_seq: int = 0
     # The hash of the secret its first hello carried (see `agent_protocol.Hello.secret`).

@@ -3,13 +3,18 @@
 Each running instance's uptime counts from when its task started (its first STARTING event, or
 RUNNING where the agent reported that at once). `task_up_count` is the share of instances up at
 least a duration; `job_uptime` the uptime at a percentile (Aurora's `JobUpTimeSlaVector`).
+
+`Domain` predicts, host by host, what each job's up count would be if the host went down now
+(Aurora's `DomainUpTimeSlaVector`, behind `admin sla-list-safe-domain` and `sla-probe-hosts`).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+
+import msgspec
 
 from daybreak.errors import InvalidParameterError
 from daybreak.model.api import TaskSummary
@@ -20,18 +25,29 @@ _UNIT_S = {"d": 86_400, "h": 3_600, "m": 60, "s": 1}
 STARTED = (TaskState.STARTING, TaskState.RUNNING)
 
 
+def parse_duration(text: str, what: str) -> int:
+    """`3h25m` (Aurora's XdYhZmWs) as seconds."""
+    word = text.strip()
+    parts = _PART.findall(word)
+    if not word or "".join(number + unit for number, unit in parts) != word:
+        raise InvalidParameterError(f"{what}: cannot read {text!r}; write e.g. 1d, 30m or 3h25m")
+    return sum(int(number) * _UNIT_S[unit] for number, unit in parts)
+
+
 def parse_durations(text: str) -> list[int]:
     """`1m,1d,3h25m` as seconds, as Aurora's `--durations` took them."""
-    durations = []
-    for item in text.split(","):
-        word = item.strip()
-        parts = _PART.findall(word)
-        if not word or "".join(number + unit for number, unit in parts) != word:
-            raise InvalidParameterError(
-                f"--durations: cannot read {item!r}; write e.g. 1m,1d,3h25m"
-            )
-        durations.append(sum(int(number) * _UNIT_S[unit] for number, unit in parts))
-    return durations
+    return [parse_duration(item, "--durations") for item in text.split(",")]
+
+
+def parse_percentage(text: str, what: str) -> float:
+    """An SLA percentage: above 0, at most 100."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 100:
+        raise InvalidParameterError(f"{what}: {text!r} is not a percentage above 0, at most 100")
+    return value
 
 
 def parse_percentiles(text: str) -> list[float]:
@@ -75,3 +91,90 @@ def job_uptime(uptimes: dict[int, int], percentile: float) -> int:
     total = len(uptimes)
     index = total - math.floor(percentile / 100 * total) - 1
     return sorted(uptimes.values())[index] if 0 <= index < total else 0
+
+
+def wait_to_sla(
+    uptimes: Iterable[int], percentage: float, duration_s: int, total: int
+) -> int | None:
+    """Seconds until `percentage` of `total` instances have been up `duration_s`, if the
+    instances `uptimes` stay up; None if they are too few ever to get there."""
+    ordered = sorted(uptimes)
+    if total and 100.0 * sum(up >= duration_s for up in ordered) / total >= percentage:
+        return 0
+    index = len(ordered) - math.ceil(total * percentage / 100)
+    if not 0 <= index < len(ordered):
+        return None
+    return duration_s - ordered[index]
+
+
+class JobLimit(msgspec.Struct, frozen=True):
+    """A job's own SLA for the domain tools, overriding the command line's."""
+
+    percentage: float
+    duration_s: int
+
+
+class HostJobSla(msgspec.Struct, frozen=True, kw_only=True):
+    """What one job's up count would be if `host` went down now."""
+
+    host: str
+    job: str
+    predicted_percentage: float
+    duration_s: int
+    safe: bool
+    # Seconds until the job would meet its SLA without the host; None: never, by waiting.
+    safe_in_s: int | None
+
+
+class Domain:
+    """The cluster's active tasks by job and by host. Jobs with fewer active tasks than
+    `min_instances` are left out, as Aurora's `--min_job_instance_count` did."""
+
+    def __init__(self, tasks: Iterable[TaskSummary], now_ms: int, min_instances: int) -> None:
+        self.now_ms = now_ms
+        by_job: dict[str, list[TaskSummary]] = {}
+        for task in tasks:
+            by_job.setdefault(str(task.job), []).append(task)
+        self.jobs = {job: found for job, found in by_job.items() if len(found) >= min_instances}
+        self.hosts: dict[str, dict[str, None]] = {}
+        for job, found in sorted(self.jobs.items()):
+            for task in found:
+                if task.hostname is not None:
+                    self.hosts.setdefault(task.hostname, {})[job] = None
+
+    def without(self, job: str, host: str, percentage: float, duration_s: int) -> HostJobSla:
+        """Job `job`'s figures with `host` down."""
+        tasks = self.jobs[job]
+        left = instance_uptimes((t for t in tasks if t.hostname != host), self.now_ms)
+        up = sum(uptime >= duration_s for uptime in left.values())
+        predicted = 100.0 * up / len(tasks)
+        safe = predicted >= percentage
+        return HostJobSla(
+            host=host, job=job, predicted_percentage=predicted, duration_s=duration_s, safe=safe,
+            safe_in_s=0 if safe else wait_to_sla(left.values(), percentage, duration_s, len(tasks)),
+        )  # fmt: skip
+
+    def safe_hosts(
+        self, percentage: float, duration_s: int, limits: Mapping[str, JobLimit] | None = None
+    ) -> dict[str, list[HostJobSla]]:
+        """The hosts each of whose jobs keeps its SLA (its own limit, else the given one) if
+        that host alone goes down, with every job's figures."""
+        safe = {}
+        for host, jobs in sorted(self.hosts.items()):
+            figures = []
+            for job in jobs:
+                limit = (limits or {}).get(job, JobLimit(percentage, duration_s))
+                figures.append(self.without(job, host, limit.percentage, limit.duration_s))
+                if not figures[-1].safe:
+                    break
+            else:
+                safe[host] = figures
+        return safe
+
+    def probe(self, hosts: Iterable[str], percentage: float, duration_s: int) -> list[HostJobSla]:
+        """Every job of each host in `hosts`, with its figures if the host went down."""
+        return [
+            self.without(job, host, percentage, duration_s)
+            for host in hosts
+            for job in self.hosts.get(host, {})
+        ]

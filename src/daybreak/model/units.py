@@ -40,3 +40,14 @@ def parse_duration_s(text: str, what: str) -> float:
     if match is None:
         raise InvalidParameterError(f"{what}: cannot read {text!r} as a duration; write e.g. 7d")
     return float(match[1]) * _DURATION_UNITS_S[match[2] or "s"]
+
+
+def duration_text(seconds: int) -> str:
+    """`1d2h`, `30m`, `45s`, as `--durations` takes them."""
+    parts = []
+    rest = seconds
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    return "".join(parts) or "0s"

@@ -37,13 +37,14 @@ async def list_agents(scheduler: Scheduler, hosts: str | None = None) -> AgentLi
 
 @post(API_PREFIX + "/maintenance", status_code=200, opt=access(Access.ADMIN))
 async def set_maintenance(data: MaintenanceRequest, scheduler: Scheduler) -> AgentList:
-    """Drain hosts (their tasks move elsewhere, then DRAINED), deactivate them (SCHEDULED:
-    used last) or return them to service (NONE)."""
+    """Drain hosts (their tasks move elsewhere as each job's SLA policy allows, then DRAINED;
+    `drain` gives the terms), deactivate them (SCHEDULED: used last) or return them to service
+    (NONE)."""
     if data.mode not in SETTABLE_MODES:
         raise InvalidParameterError(
             f"mode {data.mode!r} cannot be set; use one of {', '.join(SETTABLE_MODES)}"
         )
-    command = SetMaintenance(tuple(data.hosts), MaintenanceMode[data.mode])
+    command = SetMaintenance(tuple(data.hosts), MaintenanceMode[data.mode], data.drain)
     agent_ids = await scheduler.ask(command)
     return AgentList(agents=tuple(views.agent_summaries(scheduler.view, agent_ids)))
 

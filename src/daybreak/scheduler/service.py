@@ -131,6 +131,7 @@ class Scheduler:
             pending_reason=lambda task_id: self.state.cluster.pending_reasons.get(task_id),  # noqa: PLW0108
             online=lambda agent_id: agent_id in self.links,
             cron_zone=config.core.cron_zone,
+            drain_waits=lambda agent_id: self.state.drain_waits.get(agent_id, {}),
         )
         self.events = EventHub(self.view.summarize)
         self.carrier = Carrier(self.writer, self.view, self.events,

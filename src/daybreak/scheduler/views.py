@@ -10,6 +10,7 @@ from daybreak.core.quota import Aggregate
 from daybreak.errors import DaybreakError
 from daybreak.model.api import (
     AgentSummary,
+    DrainWait,
     Endpoint,
     JobStatus,
     JobSummary,
@@ -165,9 +166,21 @@ def agent_summaries(view: ReadModel, agent_ids: Iterable[str] | None = None) -> 
                 online=view.online(agent_id),
                 maintenance=stored.maintenance.name,
                 tasks=view.agent_task_count(agent_id),
+                drain=stored.drain,
+                drain_waits=drain_waits(view, agent_id),
             )
         )
     return summaries
+
+
+def drain_waits(view: ReadModel, agent_id: str) -> tuple[DrainWait, ...]:
+    waits = []
+    for task_id, reason in view.drain_waits(agent_id).items():
+        task = view.tasks.get(task_id)
+        if task is not None:
+            waits.append(DrainWait(task_id=task_id, job=str(task.job), instance=task.instance,
+                                   reason=reason))  # fmt: skip
+    return tuple(sorted(waits, key=lambda wait: (wait.job, wait.instance)))
 
 
 def agent_ids(view: ReadModel, hosts: Iterable[str]) -> list[str]:

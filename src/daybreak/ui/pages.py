@@ -13,7 +13,7 @@ from daybreak.core import cron
 from daybreak.core.jobs import JobNotFoundError
 from daybreak.core.quota import Aggregate, per_task
 from daybreak.core.updates import UnknownUpdateError
-from daybreak.model.api import QuotaReport, TaskSummary
+from daybreak.model.api import DrainWait, QuotaReport, TaskSummary
 from daybreak.model.cron import CronJobInfo
 from daybreak.model.describe import describe
 from daybreak.model.jobspec import JobKey, JobSpec, Resources
@@ -383,6 +383,7 @@ class AgentRow:
     offered: Aggregate
     allocated: Aggregate
     tasks: int
+    drain_waits: tuple[DrainWait, ...] = ()
 
 
 def _allocated_by(view: ReadModel, key: Callable[[ScheduledTask], str]) -> dict[str, Aggregate]:
@@ -408,6 +409,7 @@ def agent_rows(view: ReadModel) -> list[AgentRow]:
                 offered=_offered(agent.resources),
                 allocated=allocated.get(agent.agent_id, Aggregate()),
                 tasks=agent.tasks,
+                drain_waits=agent.drain_waits,
             )
         )
     return rows

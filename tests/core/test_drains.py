@@ -1,0 +1,266 @@
+"""Draining hosts as each job's SLA allows, on a fake clock: a task waits (and says why) while
+its job cannot spare it, leaves when it can, no pass takes more than the policy allows, the
+drain's default covers jobs without a policy, forcing and the force time override it, the jobs
+Aurora never checked are not checked, and a new leader carries on a drain it finds stored."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from daybreak.core.commands import (
+    AgentHeartbeat,
+    AgentHello,
+    AgentStatus,
+    CreateJob,
+    SetMaintenance,
+    SetQuota,
+    Tick,
+)
+from daybreak.core.settings import Settings
+from daybreak.core.sla import SlaRules, needed_up
+from daybreak.core.state import SchedulerState
+from daybreak.errors import InvalidParameterError
+from daybreak.model import agent_protocol as protocol
+from daybreak.model.agent import DrainTerms, MaintenanceMode, PortRange
+from daybreak.model.api import Quota
+from daybreak.model.jobspec import CountSlaPolicy, JobSpec, PercentageSlaPolicy, Resources
+from daybreak.model.records import Changes, Snapshot
+from daybreak.model.task import ScheduledTask
+from daybreak.model.task_state import ACTIVE_STATES, TaskState
+from tests.core.builders import job_spec
+
+S = TaskState
+M = MaintenanceMode
+SECOND = 1000
+CHECK_ALL = Settings(sla_rules=SlaRules(min_instances=1))
+
+
+class World:
+    """A scheduler state and agents that start what they are sent and stop what they are told
+    to, at once; every write is kept, so that a new leader can load them."""
+
+    def __init__(self, agents: int, settings: Settings = CHECK_ALL,
+                 snapshot: Snapshot | None = None, now: int = 0) -> None:  # fmt: skip
+        self.settings = settings
+        self.state = SchedulerState("west", settings=settings)
+        self.stored = snapshot or Snapshot()
+        if snapshot is not None:
+            self.state.load(snapshot, now)
+        self.seq: dict[str, int] = {}
+        self.handle(SetQuota("www", Quota(cpu=100, ram_mb=100_000, disk_mb=100_000)), now)
+        for number in range(1, agents + 1):
+            self.add_agent(f"a{number}", now)
+
+    def add_agent(self, agent_id: str, now: int) -> None:
+        known = self.stored.agents.get(agent_id)
+        self.seq[agent_id] = 0 if known is None else known.applied_seq
+        inventory = {
+            task.task_id: task.state
+            for task in self.stored.tasks
+            if task.agent_id == agent_id and task.state in ACTIVE_STATES
+        }
+        hello = protocol.Hello(
+            agent_id=agent_id, hostname=f"h{agent_id[1:]}", attributes={"host": agent_id},
+            resources=Resources(cpu=8, ram_mb=8192, disk_mb=8192),
+            ports=PortRange(first=31000, last=31099), inventory=inventory,
+        )  # fmt: skip
+        self.handle(AgentHello(hello, connection=1), now)
+
+    def handle(self, command: object, now: int) -> object:
+        ready = self.state.handle(command, now)  # type: ignore[arg-type]
+        everything = Changes.everything_in(self.stored)
+        everything.merge(ready.writes)
+        self.stored = Snapshot(
+            tasks=[task for task in everything.tasks.values() if task is not None],
+            jobs={k: v for k, v in everything.jobs.items() if v is not None},
+            agents={k: v for k, v in everything.agents.items() if v is not None},
+        )
+        for agent_id, message in ready.sends:
+            if isinstance(message, protocol.Launch):
+                self.report(agent_id, message.task_id, S.RUNNING, now)
+            elif isinstance(message, protocol.Kill):
+                self.report(agent_id, message.task_id, S.KILLED, now)
+        return ready.reply
+
+    def report(self, agent_id: str, task_id: str, state: TaskState, now: int) -> None:
+        self.seq[agent_id] += 1
+        update = protocol.StatusUpdate(
+            seq=self.seq[agent_id], task_id=task_id, state=state, timestamp_ms=now
+        )
+        self.handle(AgentStatus(agent_id, update), now)
+
+    def tick(self, now: int) -> None:
+        for agent_id in self.seq:
+            self.handle(AgentHeartbeat(agent_id), now)
+        self.handle(Tick(), now)
+
+    def drain(self, host: str, now: int, **terms: object) -> None:
+        self.handle(SetMaintenance((host,), M.DRAINING, DrainTerms(**terms)), now)  # type: ignore[arg-type]
+        self.tick(now)  # a round places what left, and sees who is empty
+
+    def settle(self, now: int) -> None:
+        """Two rounds: tasks leave in the first, their agent is empty in the second."""
+        self.tick(now)
+        self.tick(now)
+
+    def running_on(self, agent_id: str) -> list[ScheduledTask]:
+        return sorted(
+            (t for t in self.state.cluster.on_agent(agent_id) if t.state is S.RUNNING),
+            key=lambda t: t.instance,
+        )
+
+    def mode(self, agent_id: str) -> MaintenanceMode:
+        record = self.state.agents.get(agent_id)
+        assert record is not None
+        return record.maintenance
+
+    def waits(self, agent_id: str) -> list[str]:
+        return list(self.state.drain_waits.get(agent_id, {}).values())
+
+
+def service(name: str, instances: int, per_host: int = 1, **fields: object) -> JobSpec:
+    spec = job_spec(name, instances=instances, cpu=0.5, ram_mb=64, disk_mb=64, service=True,
+                    tier="preferred", constraints={"host": f"limit:{per_host}"})  # fmt: skip
+    return msgspec.structs.replace(spec, **fields)
+
+
+def test_a_task_waits_until_the_rest_of_its_job_has_been_up_long_enough() -> None:
+    world = World(agents=3)
+    policy = CountSlaPolicy(count=2, duration_secs=60)
+    world.handle(CreateJob(service("web", 3, sla_policy=policy)), 0)
+    world.tick(SECOND)
+    world.add_agent("a4", SECOND)  # room for the one that leaves
+    [task] = world.running_on("a1")
+    world.drain("h1", 30 * SECOND)
+    assert world.running_on("a1") == [task]
+    assert world.waits("a1") == [
+        "job west/www/prod/web would have 0 of 3 instances up 1m or more without it; its "
+        "policy (2 instance(s) up for 60 s) needs 2"
+    ]
+    world.tick(61 * SECOND)  # the others have been up 60 s, not more
+    assert world.running_on("a1") == [task]
+    world.settle(62 * SECOND)
+    assert world.running_on("a1") == []
+    assert world.mode("a1") is M.DRAINED and world.waits("a1") == []
+    assert world.state.agents.get("a1").stored.drain is None  # type: ignore[union-attr]
+    replacement = [t for t in world.running_on("a4") if t.instance == task.instance]
+    assert len(replacement) == 1
+
+
+def test_one_pass_never_takes_more_than_the_policy_allows() -> None:
+    world = World(agents=2)
+    # Four instances, two on each of a1 and a2; three must stay up.
+    policy = CountSlaPolicy(count=3, duration_secs=0)
+    world.handle(CreateJob(service("web", 4, per_host=2, sla_policy=policy)), 0)
+    world.tick(SECOND)
+    world.add_agent("a3", SECOND)
+    first, second = world.running_on("a1")
+    world.drain("h1", 2 * SECOND)
+    assert world.running_on("a1") == [second]
+    assert world.waits("a1") == [
+        "job west/www/prod/web would have 2 of 4 instances up 0s or more without it; its "
+        "policy (3 instance(s) up for 0 s) needs 3"
+    ]
+    # The first one's replacement runs on a3; once it has been up, the second may go.
+    assert [t.instance for t in world.running_on("a3")] == [first.instance]
+    world.settle(3 * SECOND)
+    assert world.running_on("a1") == [] and world.mode("a1") is M.DRAINED
+
+
+def test_a_job_without_a_policy_gets_the_drains_default_relaxed_to_let_one_go() -> None:
+    world = World(agents=3)
+    world.handle(CreateJob(service("web", 3)), 0)
+    world.tick(SECOND)
+    world.drain("h1", 2 * SECOND, percentage=95, duration_secs=10)
+    assert world.waits("a1") == [
+        "job west/www/prod/web would have 0 of 3 instances up 10s or more without it; the "
+        "drain's default policy (95% of instances up for 10 s) needs 2"
+    ]
+    world.settle(12 * SECOND)
+    assert world.mode("a1") is M.DRAINED
+
+
+def test_force_drains_at_once_and_the_force_time_ends_any_wait() -> None:
+    world = World(agents=4)
+    policy = CountSlaPolicy(count=3, duration_secs=3600)
+    world.handle(CreateJob(service("web", 3, sla_policy=policy)), 0)
+    world.tick(SECOND)
+    world.drain("h1", 2 * SECOND, force=True)
+    assert world.mode("a1") is M.DRAINED
+    world.drain("h2", 3 * SECOND, force_after_secs=60)
+    assert world.mode("a2") is M.DRAINING and len(world.waits("a2")) == 1
+    world.tick(62 * SECOND)
+    assert world.mode("a2") is M.DRAINING
+    world.settle(63 * SECOND)
+    assert world.mode("a2") is M.DRAINED
+
+
+@pytest.mark.parametrize(
+    ("rules", "tier", "instances", "checked"),
+    [
+        (SlaRules(min_instances=1), "preemptible", 3, False),
+        (SlaRules(min_instances=1, check_non_production=True), "preemptible", 3, True),
+        (SlaRules(min_instances=4), "preferred", 3, False),
+        (SlaRules(min_instances=3), "preferred", 3, True),
+    ],
+)
+def test_only_production_jobs_with_enough_instances_are_checked(
+    rules: SlaRules, tier: str, instances: int, checked: bool
+) -> None:
+    world = World(agents=4, settings=Settings(sla_rules=rules))
+    policy = CountSlaPolicy(count=2, duration_secs=3600)
+    spec = service("web", instances, sla_policy=policy)
+    world.handle(CreateJob(msgspec.structs.replace(spec, tier=tier)), 0)
+    world.tick(SECOND)
+    world.drain("h1", 2 * SECOND)
+    assert (world.mode("a1") is M.DRAINING) is checked
+
+
+def test_a_new_leader_carries_on_a_stored_drain_from_its_start() -> None:
+    world = World(agents=4)
+    policy = CountSlaPolicy(count=3, duration_secs=3600)
+    world.handle(CreateJob(service("web", 3, sla_policy=policy)), 0)
+    world.tick(SECOND)
+    world.drain("h1", 2 * SECOND, force_after_secs=100)
+    stored = world.stored.agents["a1"]
+    assert stored.maintenance is M.DRAINING and stored.drain is not None
+    assert stored.drain.started_ms == 2 * SECOND
+    successor = World(agents=4, snapshot=world.stored, now=50 * SECOND)
+    successor.tick(51 * SECOND)
+    assert successor.mode("a1") is M.DRAINING and len(successor.waits("a1")) == 1
+    successor.settle(102 * SECOND)
+    assert successor.mode("a1") is M.DRAINED
+
+
+def test_a_drain_with_terms_no_cluster_can_mean_is_refused_and_changes_nothing() -> None:
+    world = World(agents=2)
+    for terms, message in [
+        ({"percentage": 0}, "drain percentage 0 must be above 0 and at most 100"),
+        ({"percentage": 101}, "drain percentage 101 must be above 0 and at most 100"),
+        ({"duration_secs": -1}, "drain duration -1 s must be between 0 and 31622400"),
+        ({"force_after_secs": 10**30}, "drain force-after 1000000000000000000000000000000 s"),
+    ]:
+        with pytest.raises(InvalidParameterError, match=message):
+            world.drain("h1", SECOND, **terms)
+        assert world.mode("a1") is M.NONE
+
+
+@pytest.mark.parametrize(
+    ("policy", "total", "needed"),
+    [
+        (CountSlaPolicy(count=2, duration_secs=0), 3, 2),
+        (CountSlaPolicy(count=3, duration_secs=0), 3, 2),  # relaxed: one may go
+        (CountSlaPolicy(count=5, duration_secs=0), 3, 2),
+        (PercentageSlaPolicy(percentage=50, duration_secs=0), 4, 2),  # exactly half
+        (PercentageSlaPolicy(percentage=95, duration_secs=0), 100, 95),
+        (PercentageSlaPolicy(percentage=95, duration_secs=0), 10, 9),  # relaxed
+        (PercentageSlaPolicy(percentage=66.7, duration_secs=0), 3, 2),
+        (PercentageSlaPolicy(percentage=99.9, duration_secs=0), 2000, 1998),
+        (CountSlaPolicy(count=1, duration_secs=0), 1, 0),
+    ],
+)
+def test_needed_up_as_aurora_counted_it(
+    policy: CountSlaPolicy | PercentageSlaPolicy, total: int, needed: int
+) -> None:
+    assert needed_up(policy, total) == needed
