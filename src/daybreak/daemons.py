@@ -194,6 +194,19 @@ def agent_command(**options: Any) -> None:
     help="A drain checks the SLA of non-production jobs too (Aurora's -sla_aware_kill_non_prod).",
 )
 @click.option(
+    "--host-maintenance-polling-interval",
+    default="1m",
+    show_default=True,
+    help="A job's SLA coordinator that said no is asked again after this (Aurora's "
+    "-host_maintenance_polling_interval).",
+)
+@click.option(
+    "--sla-coordinator-timeout",
+    default="1m",
+    show_default=True,
+    help="How long a job's SLA coordinator has to answer (Aurora's -sla_coordinator_timeout).",
+)
+@click.option(
     "--security",
     "security_file",
     type=click.Path(dir_okay=False, exists=True),
@@ -221,6 +234,8 @@ def scheduler_command(
     cron_start_deadline: str,
     sla_min_instances: int,
     sla_aware_kill_non_prod: bool,
+    host_maintenance_polling_interval: str,
+    sla_coordinator_timeout: str,
     security_file: str | None,
 ) -> None:
     """Run the scheduler: the store, the API, and the decisions."""
@@ -265,6 +280,9 @@ def scheduler_command(
         cron_zone=cron_zone,
         cron_start_deadline_ms=ms(cron_start_deadline, "--cron-start-deadline"),
         sla_rules=SlaRules(sla_min_instances, sla_aware_kill_non_prod),
+        coordinator_retry_ms=ms(
+            host_maintenance_polling_interval, "--host-maintenance-polling-interval"
+        ),
     )
     from daybreak.scheduler.settings import SchedulerConfig
     from daybreak.server import run_scheduler
@@ -281,6 +299,9 @@ def scheduler_command(
             heartbeat_budget_per_s=heartbeat_budget,
             advertised_url=advertise_url,
             security_file=None if security_file is None else Path(security_file),
+            coordinator_timeout_s=parse_duration_s(
+                sla_coordinator_timeout, "--sla-coordinator-timeout"
+            ),
             core=core,
         )
     )

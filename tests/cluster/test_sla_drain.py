@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import msgspec
 import pytest
 
 from daybreak.model.api import AgentList, AgentSummary
-from daybreak.model.jobspec import CountSlaPolicy, LimitConstraint
+from daybreak.model.jobspec import CoordinatorSlaPolicy, CountSlaPolicy, LimitConstraint
 from daybreak.model.task_state import TaskState
 from tests.cluster.conftest import (
     CLUSTER,
@@ -23,13 +24,15 @@ from tests.cluster.conftest import (
     wait_for,
 )
 from tests.conftest import run_cli
+from tests.coordinator import Coordinator
 
 
 @pytest.fixture
 def sla_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalCluster]:
     """Two agents, and a scheduler that checks every job's SLA, however small or
     non-production."""
-    flags = ("--min-required-instances-for-sla-check", "1", "--sla-aware-kill-non-prod")
+    flags = ("--min-required-instances-for-sla-check", "1", "--sla-aware-kill-non-prod",
+             "--host-maintenance-polling-interval", "1s")  # fmt: skip
     with running_cluster("sqlite", tmp_path, *flags) as local:
         register_for_cli(local, tmp_path, monkeypatch)
         yield local
@@ -124,3 +127,30 @@ def test_probe_hosts_and_safe_domain_predict_a_host_going_down(sla_cluster: Loca
     assert small.out.split() == []
     bad = run_cli(["admin", "sla-probe-hosts", CLUSTER, "150", "0s", "--hosts", "agent-1"])
     assert bad.code != 0 and "PERCENTAGE: '150' is not a percentage" in bad.err
+
+
+def test_a_coordinator_decides_when_the_task_leaves(sla_cluster: LocalCluster) -> None:
+    local = sla_cluster
+    coordinator = Coordinator({"ok": False}, {"ok": True})
+    try:
+        policy = CoordinatorSlaPolicy(coordinator_url=coordinator.url, status_key="ok")
+        spec = local.job("store", instances=2, service=True, sla_policy=policy,
+                         constraints=(LimitConstraint(attribute="rack", limit=1),))  # fmt: skip
+        assert local.create(spec).status_code == 201
+        local.wait_for_states(spec.key, TaskState.RUNNING, 2)
+        on_agent_1 = next(t for t in local.status(spec.key).active if t.hostname == "agent-1")
+
+        drained = run_cli(["admin", "host-drain", CLUSTER, "--hosts", "agent-1"])
+        assert drained.code == 0, drained.err
+        assert "agent-1  agent-1  DRAINED" in drained.out
+        # Asked twice: a no, then (a second later) a yes.
+        assert f"coordinator {coordinator.url} said no (ok=False); asking again in" in drained.out
+        key = f"{spec.key}/{on_agent_1.instance}"
+        assert [query for query, _body in coordinator.asked] == [f"task={quote(key, safe='')}"] * 2
+        body = coordinator.asked[0][1]
+        assert body["task"] == key and body["taskConfig"]["task_id"] == on_agent_1.task_id
+        assert 0 < int(body["forceMaintenanceCountdownMs"]) <= 7 * 86_400_000
+        finished = {t.task_id for t in local.status(spec.key).finished}
+        assert on_agent_1.task_id in finished
+    finally:
+        coordinator.close()

@@ -218,6 +218,11 @@ FIELD_CASES = [
         id="sla-percentage",
     ),
     pytest.param(
+        job_with("sla_policy = CoordinatorSlaPolicy(coordinator_url = 'coordinator:8000')"),
+        "Job.sla_policy.coordinator_url: 'coordinator:8000' is not an http:// or https:// URL",
+        id="sla-coordinator-url",
+    ),
+    pytest.param(
         job_with("sla_policy = CountSlaPolicy(count = 2)"),
         "Job.sla_policy.duration_secs: required (Integer)",
         id="sla-missing-duration",

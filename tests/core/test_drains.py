@@ -12,11 +12,13 @@ from daybreak.core.commands import (
     AgentHeartbeat,
     AgentHello,
     AgentStatus,
+    CoordinatorAnswer,
     CreateJob,
     SetMaintenance,
     SetQuota,
     Tick,
 )
+from daybreak.core.ready import CoordinatorAsk
 from daybreak.core.settings import Settings
 from daybreak.core.sla import SlaRules, needed_up
 from daybreak.core.state import SchedulerState
@@ -24,7 +26,13 @@ from daybreak.errors import InvalidParameterError
 from daybreak.model import agent_protocol as protocol
 from daybreak.model.agent import DrainTerms, MaintenanceMode, PortRange
 from daybreak.model.api import Quota
-from daybreak.model.jobspec import CountSlaPolicy, JobSpec, PercentageSlaPolicy, Resources
+from daybreak.model.jobspec import (
+    CoordinatorSlaPolicy,
+    CountSlaPolicy,
+    JobSpec,
+    PercentageSlaPolicy,
+    Resources,
+)
 from daybreak.model.records import Changes, Snapshot
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import ACTIVE_STATES, TaskState
@@ -48,6 +56,7 @@ class World:
         if snapshot is not None:
             self.state.load(snapshot, now)
         self.seq: dict[str, int] = {}
+        self.asks: list[CoordinatorAsk] = []  # questions to SLA coordinators, in order
         self.handle(SetQuota("www", Quota(cpu=100, ram_mb=100_000, disk_mb=100_000)), now)
         for number in range(1, agents + 1):
             self.add_agent(f"a{number}", now)
@@ -69,6 +78,7 @@ class World:
 
     def handle(self, command: object, now: int) -> object:
         ready = self.state.handle(command, now)  # type: ignore[arg-type]
+        self.asks.extend(ready.coordinator_asks)
         everything = Changes.everything_in(self.stored)
         everything.merge(ready.writes)
         self.stored = Snapshot(
@@ -244,6 +254,59 @@ def test_a_drain_with_terms_no_cluster_can_mean_is_refused_and_changes_nothing()
         with pytest.raises(InvalidParameterError, match=message):
             world.drain("h1", SECOND, **terms)
         assert world.mode("a1") is M.NONE
+
+
+COORDINATOR = CoordinatorSlaPolicy(coordinator_url="http://coordinator:8000/sla")
+URL = COORDINATOR.coordinator_url
+
+
+def test_a_coordinator_is_asked_one_question_at_a_time_and_a_yes_moves_the_task() -> None:
+    world = World(agents=2)
+    world.handle(CreateJob(service("store", 2, sla_policy=COORDINATOR)), 0)
+    world.tick(SECOND)
+    world.add_agent("a3", SECOND)
+    world.handle(SetMaintenance(("h1", "h2"), M.DRAINING, DrainTerms()), 2 * SECOND)
+    [first] = world.asks
+    assert (first.url, first.status_key, first.force_in_ms) == (URL, "drain", 7 * 86_400_000)
+    asked = first.task_id
+    other = next(t.task_id for t in world.running_on("a1") + world.running_on("a2")
+                 if t.task_id != asked)  # fmt: skip
+    waits = {**world.state.drain_waits["a1"], **world.state.drain_waits["a2"]}
+    assert waits == {
+        asked: f"waiting for the answer of coordinator {URL}",
+        other: f"coordinator {URL} is being asked about another task (one question at a time)",
+    }
+    world.tick(3 * SECOND)
+    assert len(world.asks) == 1  # nothing more while the question is out
+
+    # No: asked again after the retry interval (a minute), not before.
+    world.handle(CoordinatorAnswer(asked, URL, False, "said no (drain=False)"), 4 * SECOND)
+    assert len(world.asks) == 2 and world.asks[1].task_id == other  # its turn
+    world.handle(CoordinatorAnswer(other, URL, False, "answered HTTP 503"), 5 * SECOND)
+    waits = {**world.state.drain_waits["a1"], **world.state.drain_waits["a2"]}
+    assert waits[asked] == f"coordinator {URL} said no (drain=False); asking again in 59s"
+    world.tick(63 * SECOND)
+    assert len(world.asks) == 2
+    world.tick(64 * SECOND)
+    assert world.asks[2].task_id == asked and len(world.asks) == 3
+
+    # Yes: the task leaves at once.
+    world.handle(CoordinatorAnswer(asked, URL, True, "said yes"), 65 * SECOND)
+    assert asked not in {t.task_id for t in world.running_on("a1") + world.running_on("a2")}
+    assert world.asks[3].task_id == other  # the coordinator is free for the next question
+
+
+def test_a_forced_drain_asks_no_coordinator_and_a_new_leader_asks_again() -> None:
+    world = World(agents=2)
+    world.handle(CreateJob(service("store", 2, sla_policy=COORDINATOR)), 0)
+    world.tick(SECOND)
+    world.drain("h1", 2 * SECOND)
+    assert len(world.asks) == 1
+    successor = World(agents=2, snapshot=world.stored, now=10 * SECOND)
+    successor.tick(11 * SECOND)
+    assert [ask.task_id for ask in successor.asks] == [world.asks[0].task_id]
+    successor.drain("h2", 12 * SECOND, force=True)
+    assert successor.mode("a2") is M.DRAINED and len(successor.asks) == 1
 
 
 @pytest.mark.parametrize(

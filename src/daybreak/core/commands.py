@@ -101,6 +101,16 @@ class SetMaintenance:
 
 
 @dataclass(frozen=True, slots=True)
+class CoordinatorAnswer:
+    """What a job's SLA coordinator answered about taking down a task (`CoordinatorAsk`)."""
+
+    task_id: str
+    url: str
+    allowed: bool
+    detail: str  # what it said, or why it could not be asked
+
+
+@dataclass(frozen=True, slots=True)
 class Restore:
     """Replace the whole state with a backup's."""
 
@@ -151,7 +161,8 @@ class Tick:
 
 Command = (
     CreateJob | KillJob | RestartInstances | AddInstances | StartUpdate | OperateUpdate
-    | ScheduleCron | DescheduleCron | StartCron | SetQuota | SetMaintenance | Restore
+    | ScheduleCron | DescheduleCron | StartCron | SetQuota | SetMaintenance | CoordinatorAnswer
+    | Restore
     | AgentHello | AgentStatus | AgentHeartbeat | AgentDisconnected
     | Listening | Tick
 )  # fmt: skip

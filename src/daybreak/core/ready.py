@@ -6,7 +6,8 @@
    command or any later one: the scheduler stops (fail-stop).
 2. Once durable, the writes become visible: the read model, and the event stream
    (`deleted` names the job of each deleted task, which the write no longer carries).
-3. `sends` go to agents in order, and `hang_ups` close agents' connections.
+3. `sends` go to agents in order, and `hang_ups` close agents' connections;
+   `coordinator_asks` are sent to SLA coordinators.
 4. `reply` answers whoever sent the command.
 5. `logs` are written, one line per change.
 6. The shell hands the core a `Tick` at `wake_at` at the latest.
@@ -31,6 +32,18 @@ class LogLine:
     warning: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class CoordinatorAsk:
+    """Ask a job's SLA coordinator whether task `task_id` may be taken down (Aurora's
+    `CoordinatorSlaPolicy`); the shell tells the core the answer (`CoordinatorAnswer`)."""
+
+    task_id: str
+    url: str
+    status_key: str
+    # How long until the drain moves the task regardless (Aurora's forceMaintenanceCountdownMs).
+    force_in_ms: int
+
+
 @dataclass
 class Ready:
     writes: Changes = field(default_factory=Changes)
@@ -38,6 +51,7 @@ class Ready:
     deleted: dict[str, JobKey] = field(default_factory=dict)
     sends: list[tuple[str, protocol.Message]] = field(default_factory=list)
     hang_ups: list[str] = field(default_factory=list)
+    coordinator_asks: list[CoordinatorAsk] = field(default_factory=list)
     reply: Any = None
     logs: list[LogLine] = field(default_factory=list)
     wake_at: int | None = None

@@ -41,5 +41,7 @@ class Settings:
     cron_start_initial_backoff_ms: int = 5 * SECOND_MS
     cron_start_max_backoff_ms: int = MINUTE_MS
     cron_runs_kept: int = 10
-    # Which jobs a drain checks against their SLA policy.
+    # Which jobs a drain checks against their SLA policy; how soon a coordinator that said
+    # no is asked again (Aurora's -host_maintenance_polling_interval).
     sla_rules: SlaRules = field(default_factory=SlaRules)
+    coordinator_retry_ms: int = MINUTE_MS

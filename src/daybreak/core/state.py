@@ -30,6 +30,7 @@ from daybreak.core.commands import (
     AgentHello,
     AgentStatus,
     Command,
+    CoordinatorAnswer,
     CreateJob,
     DescheduleCron,
     KillJob,
@@ -120,6 +121,7 @@ class SchedulerState:
         self.agents = Agents()
         # Draining agents' tasks that wait for their job's SLA: agent -> task -> why.
         self.drain_waits: dict[str, dict[str, str]] = {}
+        self.coordination = drains.Coordination()
         # Agents whose tasks are held back from being given up, in a disruption (0: none).
         self.held_back = 0
         self.last_round_ms: int | None = None
@@ -174,7 +176,9 @@ class SchedulerState:
         self.updates.load(snapshot.updates)
         self.cron.load(snapshot.cron.values(), now, self.settings)
         self.agents.restore(snapshot.agents, now)
-        self.drain_waits = {}  # found again by the next round
+        # Found again by the next round; questions to coordinators are asked again.
+        self.drain_waits = {}
+        self.coordination = drains.Coordination()
         # The whole known fleet will say hello: its pace (and so the grace each agent has to
         # come back) is sized for all of it from the start.
         self.pacer.settle(len(snapshot.agents))
@@ -410,6 +414,7 @@ HANDLERS: dict[type, Handler] = {
     StartCron: cron.start_cron,
     SetQuota: jobs.set_quota,
     SetMaintenance: SchedulerState._set_maintenance,
+    CoordinatorAnswer: drains.coordinator_answered,
     Restore: SchedulerState._restore,
     AgentHello: SchedulerState._hello,
     AgentStatus: SchedulerState._status,

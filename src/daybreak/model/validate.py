@@ -302,6 +302,13 @@ def _sla(spec: m.JobSpec) -> list[ConfigIssue]:
     if isinstance(policy, m.CountSlaPolicy):
         issues = _positive(policy.count, f"{path}.count")
         return issues + _at_least(policy.duration_secs, 0, f"{path}.duration_secs")
+    if isinstance(policy, m.CoordinatorSlaPolicy):
+        url = policy.coordinator_url
+        if not (url.startswith(("http://", "https://")) and len(url) > len("https://")):
+            return [ConfigIssue(f"{path}.coordinator_url",
+                                f"{url!r} is not an http:// or https:// URL")]  # fmt: skip
+        if not policy.status_key:
+            return [ConfigIssue(f"{path}.status_key", "must not be empty")]
     return []
 
 

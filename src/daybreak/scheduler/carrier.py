@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from daybreak.core.ready import Ready
+from daybreak.core.ready import CoordinatorAsk, Ready
 from daybreak.model import agent_protocol as protocol
 from daybreak.model.records import Changes, Snapshot
 from daybreak.scheduler.events import EventHub
@@ -36,10 +36,11 @@ class StoreWriteFailedError(Exception):
 
 @dataclass(frozen=True)
 class Outlets:
-    """Where a durable `Ready` goes: the shell's agents, and its log."""
+    """Where a durable `Ready` goes: the shell's agents, SLA coordinators, and its log."""
 
     send: Callable[[str, Any], None]  # (agent id, protocol message)
     hang_up: Callable[[str], None]
+    ask_coordinator: Callable[[CoordinatorAsk], None] = lambda _ask: None
 
 
 class Carrier:
@@ -152,6 +153,8 @@ class Carrier:
             self.outlets.send(agent_id, message)
         for agent_id in ready.hang_ups:
             self.outlets.hang_up(agent_id)
+        for ask in ready.coordinator_asks:
+            self.outlets.ask_coordinator(ask)
         if answer is not None and not answer.done():
             answer.set_result(ready.reply)
         for line in ready.logs:

@@ -13,6 +13,7 @@ decision ends `run` with the cause, which ends the process (see `daybreak.server
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -27,6 +28,7 @@ from daybreak.core.commands import (
     AgentHello,
     AgentStatus,
     Command,
+    CoordinatorAnswer,
     Listening,
     Tick,
 )
@@ -45,6 +47,7 @@ from daybreak.scheduler.agent_requests import (
 )
 from daybreak.scheduler.carrier import Carrier, Outlets
 from daybreak.scheduler.clock import Clock, SystemClock
+from daybreak.scheduler.coordinators import Coordinators
 from daybreak.scheduler.events import EventHub
 from daybreak.scheduler.read_model import ReadModel
 from daybreak.scheduler.settings import SchedulerConfig
@@ -134,8 +137,11 @@ class Scheduler:
             drain_waits=lambda agent_id: self.state.drain_waits.get(agent_id, {}),
         )
         self.events = EventHub(self.view.summarize)
+        self.coordinators = Coordinators(self.view, self._coordinator_answered,
+                                         config.coordinator_timeout_s)  # fmt: skip
         self.carrier = Carrier(self.writer, self.view, self.events,
-                               Outlets(send=self._send, hang_up=self.hang_up))  # fmt: skip
+                               Outlets(send=self._send, hang_up=self.hang_up,
+                                       ask_coordinator=self.coordinators.ask))  # fmt: skip
         self.rounds = 0  # scheduling rounds run, and the seconds they took, for /metrics
         self.round_seconds = 0.0
         self._wake_at = 0
@@ -187,6 +193,7 @@ class Scheduler:
             task.cancel()
             # Its failure, if any, is the caller's to read from the task.
             await asyncio.gather(task, return_exceptions=True)
+            await self.coordinators.close()
             self.hang_up_everyone()
             # The store is its owner's to close; the writer, ours.
             await asyncio.to_thread(self.writer.close)
@@ -198,8 +205,14 @@ class Scheduler:
         for it (an agent's message, a tick). A refusal is raised here, having changed
         nothing."""
         ready = self._decide(command)
-        if ready.reply is not None or ready.durable or ready.sends or ready.hang_ups or ready.logs:
+        if (ready.reply is not None or ready.durable or ready.sends or ready.hang_ups
+                or ready.logs or ready.coordinator_asks):  # fmt: skip
             self.carrier.hand_over(ready)
+
+    def _coordinator_answered(self, answer: CoordinatorAnswer) -> None:
+        # A scheduler that stops takes no answer; the next leader asks again.
+        with contextlib.suppress(SchedulerStoppingError):
+            self.tell(answer)
 
     async def ask(self, command: Command) -> Any:
         """Hand `command` to the core, and return its reply once its changes are durable and

@@ -27,6 +27,8 @@ class SchedulerConfig:
     # How other schedulers, agents and clients reach this one (redirects from standbys);
     # None: http://HOST:PORT.
     advertised_url: str | None = None
+    # How long a job's SLA coordinator has to answer (Aurora's -sla_coordinator_timeout).
+    coordinator_timeout_s: float = 60.0
     core: Settings = field(default_factory=Settings)
 
     @property
