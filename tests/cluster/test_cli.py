@@ -50,8 +50,9 @@ def test_create_status_kill_and_killall(
     )
     lines = status.out.splitlines()
     assert lines[0] == f"Job {key}: RUNNING 3"
-    assert lines[1].split() == ["INSTANCE", "STATE", "HOST", "TASK"]
-    assert [line.split()[:2] for line in lines[2:]] == [[str(n), "RUNNING"] for n in range(3)]
+    assert lines[1] == "Health: healthy (3 instances running)"
+    assert lines[2].split() == ["INSTANCE", "STATE", "HOST", "TASK"]
+    assert [line.split()[:2] for line in lines[3:]] == [[str(n), "RUNNING"] for n in range(3)]
 
     as_json = json.loads(run_cli(["job", "status", key, "--json"]).out)
     assert [t["state"] for t in as_json["active"]] == ["RUNNING"] * 3
@@ -64,7 +65,7 @@ def test_create_status_kill_and_killall(
     assert all_killed.code == 0
     assert f"{key}: none active" in all_killed.err
     listed = run_cli(["job", "list", f"{CLUSTER}/{cli_cluster.role}"])
-    assert listed.out == f"{key}  (finished)\n"
+    assert listed.out == f"{key}  finished\n"
 
 
 @sqlite_only

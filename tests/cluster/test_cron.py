@@ -60,7 +60,7 @@ def test_schedule_start_show_and_deschedule_a_cron_job(
     assert "2 instance(s) a run; on collision: CANCEL_NEW" in scheduled.out
     assert "no runs yet" in scheduled.out
     listed = run_cli(["job", "list", f"{CLUSTER}/{cli_cluster.role}"])
-    assert listed.out == f"{key}  (cron * * * * *)\n"
+    assert listed.out == f"{key}  scheduled  (cron * * * * *)\n"
 
     # Run now: both instances run and finish, and the run says so.
     started = run_cli(["cron", "start", key])

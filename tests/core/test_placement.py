@@ -99,6 +99,27 @@ def test_reasons_count_each_agent_under_its_first_failing_filter() -> None:
     assert str(PendingReason(())) == "no agents registered"
 
 
+def test_a_task_no_agent_could_ever_take_is_told_apart_from_one_waiting_for_room() -> None:
+    fleet = Fleet([agent("small", cpu=2, ram_mb=2048), agent("big", cpu=8, ram_mb=4096),
+                   agent("gpu", cpu=1, gpu=1, dedicated="ml/train")])  # fmt: skip
+    fleet.allocate(1, np.array([8.0, 0, 0, 0, 0]), ())  # "big" is busy, not too small
+    waiting = pending_reason(fleet, job_spec(cpu=4, ram_mb=1024), job_rows=[])
+    assert waiting.never is None
+    assert str(waiting) == "insufficient cpu on 2 agents; dedicated to others on 1 agent"
+    # Too big for every agent the job may use (the dedicated one is not among them).
+    huge = pending_reason(fleet, job_spec(cpu=16, ram_mb=8192, gpu=1), job_rows=[])
+    assert huge.never == (
+        "needs cpu 16 where the largest agent has 8; ram 8 GiB where the largest agent has "
+        "4 GiB; gpu 1 where the largest agent has 0"
+    )
+    assert str(huge).startswith("cannot be placed on any agent: needs cpu 16 ")
+    nowhere = pending_reason(fleet, job_spec(cpu=1, constraints={"rack": "r9"}), job_rows=[])
+    assert nowhere.never == "no agent matches its constraints"
+    # Offline and drained agents may come back: they still count as able.
+    fleet.set_online("big", False)
+    assert pending_reason(fleet, job_spec(cpu=4), job_rows=[]).never is None
+
+
 def test_thousands_are_written_with_separators() -> None:
     assert str(PendingReason((("insufficient ram", 4812), ("maintenance", 3)))) == (
         "insufficient ram on 4,812 agents; maintenance on 3 agents"

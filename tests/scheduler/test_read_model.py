@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from daybreak.core.quota import Aggregate
+from daybreak.model.jobspec import Resources
 from daybreak.model.records import Changes
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import TaskState as S
@@ -30,3 +32,18 @@ def test_indexes_follow_changes_deletions_and_moves() -> None:
     view.apply(Changes(tasks={"t1": None, "t2": None}))
     assert view.job_keys() == [] and view.agent_task_count("a2") == 0
     assert sum(view.state_counts.values()) == 0
+
+
+def test_what_agents_hold_follows_tasks_exactly() -> None:
+    view = ReadModel()
+    small = msgspec.structs.replace(SPEC, task=msgspec.structs.replace(
+        SPEC.task, resources=Resources(cpu=0.1, ram_mb=64, disk_mb=32)))  # fmt: skip
+    tasks = {f"t{n}": ScheduledTask(task_id=f"t{n}", spec=small, instance=n, state=S.RUNNING,
+                                    agent_id="a1" if n % 2 else "a2") for n in range(10)}  # fmt: skip
+    view.apply(Changes(tasks=dict(tasks)))
+    assert view.held("a1") == Aggregate(cpu=0.5, ram_mb=320, disk_mb=160)
+    assert view.held() == Aggregate(cpu=1.0, ram_mb=640, disk_mb=320)
+    # Pending tasks hold nothing; ended and deleted ones give back exactly what they held.
+    ended = {tid: msgspec.structs.replace(t, state=S.FINISHED) for tid, t in tasks.items()}
+    view.apply(Changes(tasks={**ended, "t0": None, "p": task("p", S.PENDING)}))
+    assert view.held() == Aggregate() and view.held("a9") == Aggregate()

@@ -55,6 +55,6 @@ def test_a_signed_in_browser_sees_pages_change_live(browser: Browser, closed: Lo
         spec = closed.job(name="late", instances=1)
         assert closed.create(spec).status_code == 201
         closed.wait_for_states(spec.key, TaskState.RUNNING, 1)
-        expect(page.locator(".jobs.active #job-devel-late")).to_be_visible(timeout=LIVE_S)
+        expect(page.locator(".jobs.healthy #job-devel-late")).to_be_visible(timeout=LIVE_S)
         assert not_reloaded(page)
         screenshot(page, "role-signed-in")

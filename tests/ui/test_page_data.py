@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
-from daybreak.model.jobspec import JobKey, JobSpec, Process, Task
+from daybreak.model.jobspec import JobKey
 from daybreak.model.task_state import TaskState
 from daybreak.ui.formatting import duration, percent, size_bytes, when
-from daybreak.ui.pages import JobRow, Paging, TaskCounts
-from tests.cluster.conftest import SMALL
+from daybreak.ui.pages import Paging, TaskCounts
 
 KEY = JobKey(cluster="c", role="r", environment="e", name="n")
 
@@ -31,27 +28,6 @@ def test_tasks_are_counted_by_what_they_do() -> None:
     total = counts_of(TaskState.RUNNING)
     total += counts
     assert (total.running, total.finished) == (2, 4)
-
-
-@pytest.mark.parametrize(
-    ("states", "configured", "next_cron_run_ms", "group"),
-    [
-        ((TaskState.PENDING, TaskState.RUNNING), True, None, "pending"),
-        ((TaskState.RUNNING,), True, None, "active"),
-        ((), True, None, "active"),  # configured, no task yet
-        ((), True, 60_000, "cron"),  # a cron job between runs
-        ((TaskState.RUNNING,), True, 60_000, "active"),  # a cron job's run
-        ((TaskState.FINISHED,), False, None, "finished"),
-    ],
-)
-def test_a_role_groups_its_jobs_as_aurora_did(
-    states: tuple[TaskState, ...], configured: bool, next_cron_run_ms: int | None, group: str
-) -> None:
-    spec = JobSpec(key=KEY, task=Task(name="n", processes=(Process(name="p", cmdline="true"),),
-                                      resources=SMALL)) if configured else None  # fmt: skip
-    row = JobRow(key=KEY, spec=spec, counts=counts_of(*states), update=None,
-                 next_cron_run_ms=next_cron_run_ms)  # fmt: skip
-    assert row.group == group
 
 
 def test_pages_are_clamped_to_those_that_exist() -> None:

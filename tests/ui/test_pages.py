@@ -45,16 +45,17 @@ def test_home_lists_each_role_with_its_jobs_and_tasks(ui: UiCluster) -> None:
     assert row is not None
     assert f'href="/scheduler/{ui.job.role}"' in row.group(1)
     numbers = re.findall(r'<td class="num">(\d+)</td>', row.group(1))
-    assert int(numbers[0]) >= 1  # jobs (the cron jobs among them next)
-    assert int(numbers[3]) >= 2  # running
+    assert int(numbers[0]) >= 1  # jobs (those needing attention, and cron jobs, next)
+    assert int(numbers[4]) >= 2  # running
 
 
 def test_role_page_groups_jobs_and_shows_the_quota(ui: UiCluster) -> None:
     pending_job(ui, "waiting", 1)
     html = page(ui, f"/scheduler/{ui.job.role}")
-    pending = html.index("Pending jobs")
-    active = html.index("Active jobs")
-    assert pending < html.index(">waiting</a>") < active < html.index(">web</a>")
+    # Grouped by health: the one no agent can take ahead of the healthy one.
+    stuck = html.index('<table class="jobs cannot-be-placed">')
+    healthy = html.index('<table class="jobs healthy">')
+    assert stuck < html.index(">waiting</a>") < healthy < html.index(">web</a>")
     assert "Quota and usage" in html
     assert page(ui, f"/scheduler/{ui.job.role}/devel").count(">web</a>") == 1
 
@@ -228,7 +229,8 @@ def test_a_cron_job_shows_its_schedule_next_runs_and_runs(ui: UiCluster) -> None
     scheduled = ui.local.api.post("/cron", content=msgspec.json.encode(spec))
     assert scheduled.status_code == 200, scheduled.text
     html = page(ui, f"/scheduler/{ui.job.role}")
-    cron_jobs = html[html.index("Cron jobs (1)") : html.index("Finished jobs")]
+    start = html.index('<table class="jobs scheduled">')
+    cron_jobs = html[start : html.index("</table>", start)]
     assert ">nightly</a>" in cron_jobs and "cron <code>15 2 * * MON-FRI</code>, next " in cron_jobs
     assert re.search(r"next \d{4}-\d\d-\d\d 02:15:00 UTC", cron_jobs)
 

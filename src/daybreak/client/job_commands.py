@@ -118,6 +118,8 @@ def job_status(job_key: str, as_json: bool) -> None:
 
 def describe_status(status: JobStatus) -> str:
     lines = [f"Job {status.key}: {state_counts(status)}"]
+    if status.health is not None:
+        lines.append(f"Health: {status.health.health} ({status.health.reason})")
     if not status.active:
         lines.append("  no active instances")
     else:
@@ -147,7 +149,12 @@ def job_list(where: str, as_json: bool) -> None:
         states = ", ".join(f"{s} {n}" for s, n in sorted(summary.states.items()))
         if summary.cron_schedule is not None:
             states = f"cron {summary.cron_schedule}" + (f"; {states}" if states else "")
-        click.echo(f"{summary.key}  ({states or 'finished'})")
+        if summary.health is None:
+            click.echo(f"{summary.key}  ({states or 'finished'})")
+        else:
+            click.echo(
+                f"{summary.key}  {summary.health.health}" + (f"  ({states})" if states else "")
+            )
 
 
 def _kill(instance_key: str, message: str | None, everything: bool, batch_size: int | None) -> None:

@@ -23,6 +23,7 @@ import numpy.typing as npt
 from daybreak.core.fleet import MISSING, RESOURCES, Fleet, Vector, demand
 from daybreak.core.tiers import is_dedicated
 from daybreak.model.agent import MaintenanceMode
+from daybreak.model.describe import size_mb
 from daybreak.model.jobspec import JobSpec, LimitConstraint, ValueConstraint
 
 Mask = npt.NDArray[np.bool_]
@@ -37,15 +38,22 @@ class Scoring(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class PendingReason:
-    """Why tasks of a group found no agent, as counts of agents per reason."""
+    """Why tasks of a group found no agent, as counts of agents per reason; and, when no agent
+    could ever take one (none it may use is big enough even empty), why not."""
 
     counts: tuple[tuple[str, int], ...]
+    never: str | None = None
 
     def __str__(self) -> str:
         if not self.counts:
             return "no agents registered"
-        return "; ".join(
+        counted = "; ".join(
             f"{what} on {count:,} agent{'s' if count != 1 else ''}" for what, count in self.counts
+        )
+        return (
+            counted
+            if self.never is None
+            else f"cannot be placed on any agent: {self.never}; {counted}"
         )
 
 
@@ -143,7 +151,35 @@ def pending_reason(
         if count:
             counted.append((f"insufficient {name}", count))
     counted.sort(key=lambda item: -item[1])
-    return PendingReason(tuple(counted))
+    return PendingReason(tuple(counted), _never(fleet, spec, request))
+
+
+def _never(fleet: Fleet, spec: JobSpec, request: Vector) -> str | None:
+    """Why no agent could ever take the task, if none could: those the job may use (its
+    dedication and value constraints; being offline, drained or busy can change) are all too
+    small even when empty."""
+    if not len(fleet):
+        return None
+    usable = ~dedicated_mask(fleet, spec)
+    for constraint in spec.constraints:
+        if isinstance(constraint, ValueConstraint):
+            usable &= _value_mask(fleet, constraint)
+    if not usable.any():
+        return "no agent matches its constraints"
+    if ((fleet.capacity[usable] >= request).all(axis=1)).any():
+        return None
+    largest = fleet.capacity[usable].max(axis=0)
+    short = [
+        f"{name} {_amount(name, request[column])} where the largest agent has "
+        f"{_amount(name, largest[column])}"
+        for column, name in enumerate(RESOURCES)
+        if request[column] > largest[column]
+    ]
+    return "needs " + "; ".join(short) if short else "no agent fits all of its request at once"
+
+
+def _amount(name: str, value: float) -> str:
+    return size_mb(value) if name in ("ram", "disk") else f"{value:g}"
 
 
 def _scores(

@@ -9,6 +9,7 @@ import msgspec
 
 from daybreak.model.agent import AgentInfo, DrainRequest, DrainTerms
 from daybreak.model.agent_protocol import FileEntry, ProcessInfo, TaskUsage
+from daybreak.model.health import JobHealth
 from daybreak.model.jobspec import JobKey, JobSpec, Resources
 from daybreak.model.task import ScheduledTask, TaskEvent
 from daybreak.model.task_state import TaskState
@@ -71,6 +72,8 @@ class JobStatus(msgspec.Struct, frozen=True, kw_only=True):
     spec: JobSpec | None
     active: tuple[TaskSummary, ...]
     finished: tuple[TaskSummary, ...]
+    # How the job is doing, in a word and a sentence (`daybreak.model.health`).
+    health: JobHealth | None = None
 
 
 class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,6 +82,7 @@ class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
     # Active tasks by state.
     states: dict[TaskState, int]
     cron_schedule: str | None = None  # a cron job's
+    health: JobHealth | None = None
 
 
 class JobList(msgspec.Struct, frozen=True, kw_only=True):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, tzinfo
 
 from daybreak.core.placement import PendingReason
-from daybreak.core.quota import QuotaUse
+from daybreak.core.quota import Aggregate, QuotaUse
 from daybreak.core.updates import ConfigIds, UnknownUpdateError
 from daybreak.model.api import Quota, TaskSummary
 from daybreak.model.cron import CronJob
@@ -44,12 +44,16 @@ class ReadModel:
         self.tasks: dict[str, ScheduledTask] = {}
         self._by_job: dict[JobKey, dict[str, None]] = {}
         self._by_agent: dict[str, dict[str, None]] = {}
+        # What the tasks occupying each agent hold, in whole units (millicpus, MiB, MiB) so that
+        # adding and taking away never drifts.
+        self._held: dict[str, list[int]] = {}
         self.state_counts: Counter[TaskState] = Counter()
         self.quota_use = QuotaUse()
         self.jobs: dict[JobKey, JobSpec] = {}
         self.agents: dict[str, StoredAgent] = {}
         self.quotas: dict[str, Quota] = {}
         self._updates: dict[str, JobUpdate] = {}
+        self._job_updates: dict[JobKey, dict[str, None]] = {}
         self._active_updates: dict[JobKey, str] = {}
         self.cron: dict[JobKey, CronJob] = {}
         self.apply(Changes.everything_in(snapshot))
@@ -81,10 +85,13 @@ class ReadModel:
                 self.quotas[role] = quota
         for update_id, update in changes.updates.items():
             replaced = self._updates.pop(update_id, None)
-            if replaced is not None and self._active_updates.get(replaced.job) == update_id:
-                del self._active_updates[replaced.job]
+            if replaced is not None:
+                self._job_updates.get(replaced.job, {}).pop(update_id, None)
+                if self._active_updates.get(replaced.job) == update_id:
+                    del self._active_updates[replaced.job]
             if update is not None:
                 self._updates[update_id] = update
+                self._job_updates.setdefault(update.job, {})[update_id] = None
                 if update.status in ACTIVE_UPDATE_STATUSES:
                     self._active_updates[update.job] = update_id
         for key_text, record in changes.cron.items():
@@ -103,11 +110,21 @@ class ReadModel:
         self.quota_use.change(old, task)
         if old is not None:
             self.state_counts[old.state] -= 1
+            if old.agent_id is not None and self._occupies(old, old.agent_id):
+                self._hold(old, -1)
             if old.agent_id is not None and not self._occupies(task, old.agent_id):
                 self._by_agent.get(old.agent_id, {}).pop(task.task_id, None)
         if task.agent_id is not None and self._occupies(task, task.agent_id):
             self._by_agent.setdefault(task.agent_id, {})[task.task_id] = None
+            self._hold(task, 1)
         self.state_counts[task.state] += 1
+
+    def _hold(self, task: ScheduledTask, sign: int) -> None:
+        resources = task.spec.task.resources
+        held = self._held.setdefault(str(task.agent_id), [0, 0, 0])
+        held[0] += sign * round(resources.cpu * 1000)
+        held[1] += sign * resources.ram_mb
+        held[2] += sign * resources.disk_mb
 
     @staticmethod
     def _occupies(task: ScheduledTask, agent_id: str) -> bool:
@@ -122,6 +139,8 @@ class ReadModel:
             del self._by_job[task.job]
         if task.agent_id is not None:
             self._by_agent.get(task.agent_id, {}).pop(task.task_id, None)
+            if self._occupies(task, task.agent_id):
+                self._hold(task, -1)
         self.state_counts[task.state] -= 1
 
     # Reading.
@@ -132,6 +151,12 @@ class ReadModel:
 
     def job_tasks(self, key: JobKey) -> list[ScheduledTask]:
         return [self.tasks[task_id] for task_id in self._by_job.get(key, ())]
+
+    def held(self, agent_id: str | None = None) -> Aggregate:
+        """What the tasks occupying `agent_id` (or every agent) hold."""
+        rows = self._held.values() if agent_id is None else [self._held.get(agent_id, [0, 0, 0])]
+        cpu, ram, disk = (sum(column) for column in zip(*rows, strict=True)) if rows else (0, 0, 0)
+        return Aggregate(cpu / 1000, ram, disk)
 
     def agent_task_count(self, agent_id: str) -> int:
         return len(self._by_agent.get(agent_id, ()))
@@ -152,8 +177,11 @@ class ReadModel:
 
     def job_updates(self, key: JobKey) -> list[JobUpdate]:
         """The job's updates, newest first."""
-        found = [u for u in self._updates.values() if u.job == key]
+        found = [self._updates[update_id] for update_id in self._job_updates.get(key, ())]
         return sorted(found, key=lambda u: u.created_ms, reverse=True)
+
+    def active_update_count(self) -> int:
+        return len(self._active_updates)
 
     def active_update(self, key: JobKey) -> JobUpdate | None:
         update_id = self._active_updates.get(key)

@@ -8,6 +8,7 @@ from daybreak.core import agents, cron
 from daybreak.core.jobs import JobNotFoundError
 from daybreak.core.quota import Aggregate
 from daybreak.errors import DaybreakError
+from daybreak.model import health
 from daybreak.model.api import (
     AgentSummary,
     DrainWait,
@@ -22,8 +23,10 @@ from daybreak.model.api import (
     TaskSummary,
 )
 from daybreak.model.cron import CronJob, CronJobInfo
+from daybreak.model.health import JobHealth
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.render import instance_ports
+from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
 from daybreak.scheduler.read_model import ReadModel
 
@@ -57,7 +60,30 @@ def job_status(view: ReadModel, key: JobKey) -> JobStatus:
     finished: list[TaskSummary] = []
     for task in sorted(tasks, key=lambda t: (t.instance, t.last_event_ms)):
         (finished if task.state in TERMINAL_STATES else active).append(view.summarize(task))
-    return JobStatus(key=key, spec=spec, active=tuple(active), finished=tuple(finished))
+    return JobStatus(key=key, spec=spec, active=tuple(active), finished=tuple(finished),
+                     health=job_health(view, key, tasks))  # fmt: skip
+
+
+def next_cron_run_ms(view: ReadModel, key: JobKey) -> int | None:
+    record = view.cron.get(key)
+    return None if record is None else cron.next_run_ms(record, view.cron_zone)
+
+
+def job_health(view: ReadModel, key: JobKey, tasks: list[ScheduledTask] | None = None) -> JobHealth:
+    """The job's health (`daybreak.model.health`), from what the read model holds."""
+    updates = view.job_updates(key)
+
+    def never(task_id: str) -> str | None:
+        reason = view.pending_reason(task_id)
+        return None if reason is None else reason.never
+
+    return health.job_health(
+        job_spec(view, key),
+        view.job_tasks(key) if tasks is None else tasks,
+        latest_update=updates[0] if updates else None,
+        next_cron_ms=next_cron_run_ms(view, key),
+        never=never,
+    )
 
 
 def job_summaries(view: ReadModel, role: str | None = None) -> list[JobSummary]:
@@ -66,7 +92,8 @@ def job_summaries(view: ReadModel, role: str | None = None) -> list[JobSummary]:
         if role is not None and key.role != role:
             continue
         states: dict[TaskState, int] = {}
-        for task in view.job_tasks(key):
+        tasks = view.job_tasks(key)
+        for task in tasks:
             if task.state in ACTIVE_STATES:
                 states[task.state] = states.get(task.state, 0) + 1
         spec = job_spec(view, key)
@@ -76,6 +103,7 @@ def job_summaries(view: ReadModel, role: str | None = None) -> list[JobSummary]:
             JobSummary(
                 key=key, instances=instances, states=states,
                 cron_schedule=None if cron is None else cron.spec.cron_schedule,
+                health=job_health(view, key, tasks),
             )
         )  # fmt: skip
     return summaries

@@ -9,13 +9,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from daybreak.core import cron
 from daybreak.core.jobs import JobNotFoundError
 from daybreak.core.quota import Aggregate, per_task
 from daybreak.core.updates import UnknownUpdateError
 from daybreak.model.api import DrainWait, QuotaReport, TaskSummary
 from daybreak.model.cron import CronJobInfo
 from daybreak.model.describe import describe
+from daybreak.model.health import Health, JobHealth
 from daybreak.model.jobspec import JobKey, JobSpec, Resources
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
@@ -103,19 +103,8 @@ class JobRow:
     spec: JobSpec | None  # its config, or its cron template
     counts: TaskCounts
     update: JobUpdate | None  # the job's active update
+    health: JobHealth
     next_cron_run_ms: int | None = None  # a cron job's
-
-    @property
-    def group(self) -> str:
-        """Aurora's grouping of a role's jobs: pending, active or finished; a cron job between
-        runs is a cron job."""
-        if self.counts.pending:
-            return "pending"
-        if self.counts.active:
-            return "active"
-        if self.next_cron_run_ms is not None:
-            return "cron"
-        return "active" if self.spec is not None else "finished"
 
 
 @dataclass
@@ -123,55 +112,83 @@ class RoleRow:
     role: str
     jobs: int = 0
     cron_jobs: int = 0
+    attention: int = 0  # jobs that need it
     counts: TaskCounts = field(default_factory=TaskCounts)
 
 
-def _next_cron_run_ms(view: ReadModel, key: JobKey) -> int | None:
-    record = view.cron.get(key)
-    return None if record is None else cron.next_run_ms(record, view.cron_zone)
-
-
 def job_rows(view: ReadModel, role: str | None = None, env: str | None = None) -> list[JobRow]:
-    return [
-        JobRow(
-            key=key,
-            spec=views.job_spec(view, key),
-            counts=count_tasks(view.job_tasks(key)),
-            update=view.active_update(key),
-            next_cron_run_ms=_next_cron_run_ms(view, key),
-        )
-        for key in view.job_keys()
-        if (role is None or key.role == role) and (env is None or key.environment == env)
-    ]
+    rows = []
+    for key in view.job_keys():
+        if (role is None or key.role == role) and (env is None or key.environment == env):
+            tasks = view.job_tasks(key)
+            rows.append(
+                JobRow(
+                    key=key,
+                    spec=views.job_spec(view, key),
+                    counts=count_tasks(tasks),
+                    update=view.active_update(key),
+                    health=views.job_health(view, key, tasks),
+                    next_cron_run_ms=views.next_cron_run_ms(view, key),
+                )
+            )
+    return rows
 
 
-def role_rows(view: ReadModel) -> list[RoleRow]:
+@dataclass(frozen=True)
+class Home:
+    roles: list[RoleRow]
+    attention: list[JobRow]  # the jobs that need it, the most urgent first
+    agents_online: int
+    agents: int
+    free: Aggregate  # what the agents offer and active tasks do not hold
+    offered: Aggregate
+    updates_running: int
+
+
+def home_page(view: ReadModel) -> Home:
     rows = {role: RoleRow(role) for role in view.roles()}
+    attention = []
     for job in job_rows(view):
         row = rows.setdefault(job.key.role, RoleRow(job.key.role))
         row.jobs += 1
         row.cron_jobs += job.next_cron_run_ms is not None
         row.counts += job.counts
-    return [rows[role] for role in sorted(rows)]
+        if job.health.needs_attention:
+            row.attention += 1
+            attention.append(job)
+    order = list(Health)
+    attention.sort(key=lambda job: (order.index(job.health.health), str(job.key)))
+    agents = views.agent_summaries(view)
+    offered = sum((_offered(agent.resources) for agent in agents), Aggregate())
+    allocated = view.held()
+    return Home(
+        roles=[rows[role] for role in sorted(rows)],
+        attention=attention,
+        agents_online=sum(agent.online for agent in agents),
+        agents=len(agents),
+        free=offered - allocated,
+        offered=offered,
+        updates_running=view.active_update_count(),
+    )
 
 
 @dataclass(frozen=True)
 class RolePage:
     role: str
     environment: str | None
-    groups: dict[str, list[JobRow]]  # pending, active, cron, finished
+    groups: list[tuple[Health, list[JobRow]]]  # by health, in the order of `Health`
     quota: QuotaReport
 
 
 def role_page(view: ReadModel, role: str, environment: str | None) -> RolePage:
     views.known_role(view, role)
-    groups: dict[str, list[JobRow]] = {"pending": [], "active": [], "cron": [], "finished": []}
+    groups: dict[Health, list[JobRow]] = {health: [] for health in Health}
     for row in job_rows(view, role, environment):
-        groups[row.group].append(row)
+        groups[row.health.health].append(row)
     return RolePage(
         role=role,
         environment=environment,
-        groups=groups,
+        groups=[(health, rows) for health, rows in groups.items() if rows],
         quota=views.quota_report(view, role),
     )
 
@@ -209,6 +226,7 @@ class JobPage:
     updates: list[UpdateSummary]
     active_update: JobUpdate | None
     cron: CronJobInfo | None
+    health: JobHealth
 
 
 def job_page(view: ReadModel, key: JobKey, show: str, page: int) -> JobPage:
@@ -250,6 +268,7 @@ def job_page(view: ReadModel, key: JobKey, show: str, page: int) -> JobPage:
         updates=[UpdateSummary.of(update) for update in view.job_updates(key)],
         active_update=view.active_update(key),
         cron=_cron_info(view, key),
+        health=views.job_health(view, key, tasks),
     )
 
 
@@ -396,7 +415,6 @@ def _allocated_by(view: ReadModel, key: Callable[[ScheduledTask], str]) -> dict[
 
 
 def agent_rows(view: ReadModel) -> list[AgentRow]:
-    allocated = _allocated_by(view, lambda task: str(task.agent_id))
     rows = []
     for agent in views.agent_summaries(view):
         rows.append(
@@ -407,7 +425,7 @@ def agent_rows(view: ReadModel) -> list[AgentRow]:
                 online=agent.online,
                 maintenance=agent.maintenance,
                 offered=_offered(agent.resources),
-                allocated=allocated.get(agent.agent_id, Aggregate()),
+                allocated=view.held(agent.agent_id),
                 tasks=agent.tasks,
                 drain_waits=agent.drain_waits,
             )

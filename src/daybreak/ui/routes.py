@@ -71,7 +71,7 @@ async def root() -> Redirect:
 
 @get("/scheduler")
 async def home(scheduler: Scheduler) -> Template:
-    return render(scheduler, "home.html", roles=pages.role_rows(scheduler.view))
+    return render(scheduler, "home.html", home=pages.home_page(scheduler.view))
 
 
 @get(["/scheduler/{role:str}", "/scheduler/{role:str}/{env:str}"])
