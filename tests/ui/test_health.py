@@ -19,13 +19,14 @@ from tests.cluster.conftest import LocalCluster, running_cluster, wait_for
 from tests.ui.conftest import LIVE_S, browsing, screenshot
 
 SLEEP = "sleep 600"
+CRASHING = "echo 'bind: Address already in use' >&2; exit 1"
 
 
 @pytest.fixture(scope="module")
 def troubled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     with running_cluster("sqlite", tmp_path_factory.mktemp("troubled"), agents=1) as local:
         jobs = [
-            local.job("crashing", instances=1, cmdline="exit 1", service=True),
+            local.job("crashing", instances=1, cmdline=CRASHING, service=True),
             sized(local.job("huge", instances=1, cmdline=SLEEP), cpu=64),
             local.job("batch", instances=1, cmdline="true"),
             local.job("serving", instances=1, cmdline=SLEEP, service=True,
@@ -99,3 +100,25 @@ def test_the_api_and_the_cli_say_the_same(troubled: LocalCluster) -> None:
     assert status.health is not None and status.health.health == "cannot be placed"
     assert status.active[0].pending_reason is not None
     assert status.active[0].pending_reason.startswith("cannot be placed on any agent: needs cpu 64")
+
+
+def test_an_instance_row_says_why_and_links_the_failed_runs_output(
+    page: Page, troubled: LocalCluster
+) -> None:
+    page.goto(f"/scheduler/{troubled.role}/devel/crashing")
+    row = page.locator("#instance-0")
+    expect(row.locator(".last-failure")).to_contain_text(
+        "last run FAILED: Process 'main' failed", timeout=LIVE_S
+    )
+    expect(row.locator(".restarts")).not_to_have_text("0")
+    screenshot(page, "job-crashing")
+    row.locator("a.stderr").click()
+    expect(page.locator("#output")).to_contain_text("bind: Address already in use",
+                                                    timeout=LIVE_S)  # fmt: skip
+    screenshot(page, "job-crashing-stderr")
+
+    page.goto(f"/scheduler/{troubled.role}/devel/huge")
+    expect(page.locator("#instance-0 .pending-reason")).to_contain_text(
+        "cannot be placed on any agent: needs cpu 64 where the largest agent has 2"
+    )
+    expect(page.locator("#health")).to_contain_text("cannot be placed")

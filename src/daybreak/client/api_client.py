@@ -7,9 +7,11 @@ reads wait for one, up to `FAILOVER_WAIT_S`; changes are not sent twice."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import TypeVar
 
 import httpx
+import httpx_sse
 import msgspec
 
 from daybreak.client.clusters import ClusterEntry
@@ -21,6 +23,8 @@ T = TypeVar("T")
 
 FAILOVER_WAIT_S = 20.0
 RETRY_S = 0.5
+# A stream waits as long as it takes for the next event (the server sends keepalives).
+STREAM_TIMEOUT = httpx.Timeout(10.0, read=None)
 
 
 class ApiClient:
@@ -84,6 +88,30 @@ class ApiClient:
             if failure is not None:  # no scheduler could be reached at all
                 raise self._unreachable(failure) from failure
             time.sleep(RETRY_S)
+
+    def events(
+        self, path: str, params: dict[str, str] | None = None
+    ) -> Iterator[httpx_sse.ServerSentEvent]:
+        """Follow a server-sent event stream until the server ends it. The first scheduler
+        that answers serves it (a standby redirects to the leader)."""
+        failure: httpx.HTTPError | None = None
+        for url in self.cluster.scheduler_urls:
+            try:
+                address = url + API_PREFIX + path
+                with httpx_sse.connect_sse(
+                    self.http, "GET", address, params=params, timeout=STREAM_TIMEOUT
+                ) as source:
+                    if source.response.status_code >= 400:
+                        source.response.read()
+                        raise self._error(source.response)
+                    yield from source.iter_sse()
+                    return
+            except httpx.ConnectError as error:
+                failure = error
+            except httpx.HTTPError as error:
+                raise self._unreachable(error) from error
+        assert failure is not None
+        raise self._unreachable(failure) from failure
 
     def _unreachable(self, error: httpx.HTTPError) -> NetworkError:
         where = ", ".join(self.cluster.scheduler_urls)

@@ -16,6 +16,7 @@ from daybreak.client.admin_commands import admin, quota
 from daybreak.client.completion_commands import completion_command
 from daybreak.client.cron_commands import cron
 from daybreak.client.job_commands import COMMANDS
+from daybreak.client.log_commands import task_logs
 from daybreak.client.sla_commands import SLA_ADMIN_COMMANDS, sla
 from daybreak.client.task_commands import task
 from daybreak.client.update_commands import update
@@ -58,6 +59,7 @@ for _command in SLA_ADMIN_COMMANDS:
     admin.add_command(_command)
 cli.add_command(admin)
 cli.add_command(quota)
+task.add_command(task_logs)
 cli.add_command(task)
 cli.add_command(update)
 cli.add_command(cron)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -13,6 +12,7 @@ import msgspec
 from daybreak.client.completion_commands import complete_job_key
 from daybreak.client.connect import client_for
 from daybreak.client.output import print_json, table
+from daybreak.client.watch import JobWatch
 from daybreak.errors import InvalidParameterError
 from daybreak.model.api import (
     AddRequest,
@@ -39,7 +39,6 @@ wait_until_option = click.option(
     show_default=True,
     help="Return once every instance is in this state.",
 )
-POLL_S = 0.5
 
 
 def job_path(key: JobKey) -> str:
@@ -64,17 +63,18 @@ def reached(status: JobStatus, wanted: str) -> bool:
 
 
 def follow_until(client: ApiClient, key: JobKey, wanted: str) -> JobStatus:
-    """Poll the job, showing its instances per state whenever that changes."""
+    """Follow the job's changes, showing its instances per state whenever that changes."""
     shown = ""
-    while True:
-        status = client.call("GET", job_path(key), JobStatus)
-        counts = state_counts(status)
-        if counts != shown:
-            click.echo(f"  {key}: {counts}", err=True)
-            shown = counts
-        if reached(status, wanted):
-            return status
-        time.sleep(POLL_S)
+    with JobWatch(client.cluster, key) as watch:
+        while True:
+            status = client.call("GET", job_path(key), JobStatus)
+            counts = state_counts(status)
+            if counts != shown:
+                click.echo(f"  {key}: {counts}", err=True)
+                shown = counts
+            if reached(status, wanted):
+                return status
+            watch.wait()
 
 
 @click.command("create")

@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 import click
 
 from daybreak.client.api_client import ApiClient
+from daybreak.client.watch import LONGEST_S, JobWatch
 from daybreak.errors import DaybreakError
 from daybreak.model.api import JobStatus, KillRequest, KillResult, RestartRequest, RestartResult
 from daybreak.model.jobkey import format_instances
 from daybreak.model.jobspec import JobKey
 from daybreak.model.task_state import TaskState
-
-POLL_S = 0.25
 
 
 class RestartFailedError(DaybreakError):
@@ -99,40 +98,57 @@ def _watch(
         state.deadline = now + policy.restart_threshold
     healthy: set[int] = set()
     failed: set[int] = set()
-    while len(healthy) + len(failed) < len(watched):
-        time.sleep(POLL_S)
-        status = _status(client, key)
-        now = time.monotonic()
-        for instance, state in watched.items():
-            if instance in healthy or instance in failed:
-                continue
-            new_failures = {
-                t.task_id for t in status.finished
-                if t.instance == instance and t.task_id not in state.old_tasks
-                and t.state in (TaskState.FAILED, TaskState.LOST)
-                and t.task_id not in state.seen_failed
-            }  # fmt: skip
-            if new_failures:
-                state.seen_failed |= new_failures
-                state.failures += len(new_failures)
-                state.running_since = None
-                state.deadline = now + policy.restart_threshold
-            timed_out = state.running_since is None and now > state.deadline
-            if state.failures > policy.max_per_instance_failures or timed_out:
-                failed.add(instance)
-                continue
-            running = [
-                t for t in status.active
-                if t.instance == instance and t.task_id not in state.old_tasks
-                and t.state is TaskState.RUNNING
-            ]  # fmt: skip
-            if not running:
-                state.running_since = None
-            elif state.running_since is None:
-                state.running_since = now
-            elif now - state.running_since >= policy.watch_secs:
-                healthy.add(instance)
+    with JobWatch(client.cluster, key) as watch:
+        while len(healthy) + len(failed) < len(watched):
+            status = _status(client, key)
+            now = time.monotonic()
+            wake = _check(status, watched, healthy=healthy, failed=failed, policy=policy, now=now)
+            if len(healthy) + len(failed) < len(watched):
+                watch.wait(max(0.0, wake - now))
     return sorted(failed)
+
+
+def _check(
+    status: JobStatus, watched: dict[int, _Instance], *, healthy: set[int], failed: set[int],
+    policy: RestartPolicy, now: float,
+) -> float:  # fmt: skip
+    """Move the instances now healthy or failed to their set; return when time alone would
+    next change something (a watch ending, a deadline passing)."""
+    wake: float = now + LONGEST_S
+    for instance, state in watched.items():
+        if instance in healthy or instance in failed:
+            continue
+        new_failures = {
+            t.task_id for t in status.finished
+            if t.instance == instance and t.task_id not in state.old_tasks
+            and t.state in (TaskState.FAILED, TaskState.LOST)
+            and t.task_id not in state.seen_failed
+        }  # fmt: skip
+        if new_failures:
+            state.seen_failed |= new_failures
+            state.failures += len(new_failures)
+            state.running_since = None
+            state.deadline = now + policy.restart_threshold
+        timed_out = state.running_since is None and now > state.deadline
+        if state.failures > policy.max_per_instance_failures or timed_out:
+            failed.add(instance)
+            continue
+        running = [
+            t for t in status.active
+            if t.instance == instance and t.task_id not in state.old_tasks
+            and t.state is TaskState.RUNNING
+        ]  # fmt: skip
+        if not running:
+            state.running_since = None
+            wake = min(wake, state.deadline)
+        elif state.running_since is None:
+            state.running_since = now
+            wake = min(wake, now + policy.watch_secs)
+        elif now - state.running_since >= policy.watch_secs:
+            healthy.add(instance)
+        else:
+            wake = min(wake, state.running_since + policy.watch_secs)
+    return wake
 
 
 def kill_in_batches(
@@ -147,6 +163,7 @@ def kill_in_batches(
         result = client.call("POST", f"/jobs/{key}/kill", KillResult,
                              KillRequest(instances=tuple(batch), message=message))  # fmt: skip
         killed += len(result.killed)
-        while any(t.instance in batch for t in _status(client, key).active):
-            time.sleep(POLL_S)
+        with JobWatch(client.cluster, key) as watch:
+            while any(t.instance in batch for t in _status(client, key).active):
+                watch.wait()
     return killed

@@ -3,7 +3,6 @@ rolling updates, as Aurora's `aurora update` had them."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -13,6 +12,7 @@ import click
 from daybreak.client.completion_commands import complete_job_key
 from daybreak.client.connect import client_for
 from daybreak.client.output import print_json, table
+from daybreak.client.watch import JobWatch
 from daybreak.errors import DaybreakError, ExitCode, InvalidParameterError
 from daybreak.model.jobkey import parse_instance_key, parse_job_key
 from daybreak.model.jobspec import JobKey
@@ -44,7 +44,6 @@ STATUS_GROUPS: dict[str, frozenset[UpdateStatus]] = {
     "paused": frozenset({U.ROLL_FORWARD_PAUSED, U.ROLL_BACK_PAUSED}),
     "succeeded": frozenset({U.ROLLED_FORWARD}),
 }
-POLL_S = 0.5
 
 
 class UpdateFailedError(DaybreakError):
@@ -72,17 +71,19 @@ def progress_line(update: JobUpdate | UpdateSummary) -> str:
 
 
 def follow(client: ApiClient, update_id: str) -> JobUpdate:
-    """Poll the update until it is over, printing its progress whenever it changes."""
+    """Follow the update until it is over, printing its progress whenever it changes."""
     shown = ""
-    while True:
-        update = client.call("GET", f"/updates/{update_id}", JobUpdate)
-        line = progress_line(update)
-        if line != shown:
-            click.echo(f"  {line}", err=True)
-            shown = line
-        if update.status not in ACTIVE:
-            return update
-        time.sleep(POLL_S)
+    update = client.call("GET", f"/updates/{update_id}", JobUpdate)
+    with JobWatch(client.cluster, update.job) as watch:
+        while True:
+            update = client.call("GET", f"/updates/{update_id}", JobUpdate)
+            line = progress_line(update)
+            if line != shown:
+                click.echo(f"  {line}", err=True)
+                shown = line
+            if update.status not in ACTIVE:
+                return update
+            watch.wait()
 
 
 def conclude(update: JobUpdate, wanted: UpdateStatus) -> None:

@@ -13,6 +13,7 @@ from daybreak.model.health import JobHealth
 from daybreak.model.jobspec import JobKey, JobSpec, Resources
 from daybreak.model.task import ScheduledTask, TaskEvent
 from daybreak.model.task_state import TaskState
+from daybreak.model.units import is_number
 
 API_PREFIX = "/api/v1"
 
@@ -208,6 +209,26 @@ class SandboxListing(msgspec.Struct, frozen=True, kw_only=True):
     task_id: str
     path: str  # relative to the task's directory; "" is the directory itself
     entries: tuple[FileEntry, ...]
+
+    def latest_run(self) -> int | None:
+        """Of a process's log directory (`.logs/PROCESS`): the number of its latest run."""
+        names = [entry.path.rstrip("/").rsplit("/", 1)[-1] for entry in self.entries
+                 if entry.is_dir]  # fmt: skip
+        numbers = [int(name) for name in names if is_number(name)]
+        return max(numbers) if numbers else None
+
+
+def process_log(process: str, run: int, stream: str) -> str:
+    """Where a process's run writes `stream` (stdout or stderr), in its task's directory."""
+    return f".logs/{process}/{run}/{stream}"
+
+
+class OutputChunk(msgspec.Struct, frozen=True, kw_only=True):
+    """One `output` event of a follow: text from byte `offset`, and where the next starts."""
+
+    offset: int
+    next_offset: int
+    text: str
 
 
 class Endpoint(msgspec.Struct, frozen=True, kw_only=True):

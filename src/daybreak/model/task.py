@@ -7,6 +7,9 @@ tasks). Records are immutable trees that never refer back to their holders: no c
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 import msgspec
 
 from daybreak.model.jobspec import JobKey, JobSpec
@@ -42,3 +45,16 @@ class ScheduledTask(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     @property
     def last_event_ms(self) -> int:
         return self.events[-1].timestamp_ms if self.events else 0
+
+
+# How the executor says which process failed a task (`Process 'main' failed 3 time(s); ...`).
+_FAILED_PROCESS = re.compile(r"Process '([^']+)' failed")
+
+
+def failed_process(events: Iterable[TaskEvent]) -> str | None:
+    """The process that failed the task, as its newest event that says so names it."""
+    for event in reversed(tuple(events)):
+        found = _FAILED_PROCESS.search(event.message or "")
+        if found:
+            return found[1]
+    return None

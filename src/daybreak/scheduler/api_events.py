@@ -19,16 +19,19 @@ from daybreak.scheduler.service import Scheduler
 async def follow_events(
     scheduler: Scheduler, job: str | None = None, role: str | None = None
 ) -> ServerSentEvent:
-    """Follow changes live: `?job=CLUSTER/ROLE/ENV/NAME`, `?role=ROLE`, or all of them."""
+    """Follow changes live: `?job=CLUSTER/ROLE/ENV/NAME`, `?role=ROLE`, or all of them. The
+    first event, `following`, says every change from then on will be sent."""
     key = None if job is None else parse_job_key(job)
 
     def wants(candidate: JobKey) -> bool:
         return (key is None or candidate == key) and (role is None or candidate.role == role)
 
     async def stream() -> AsyncIterator[ServerSentEventMessage]:
-        # A first comment, so that a client knows at once that it is following.
-        yield ServerSentEventMessage(data=None, comment="following")
-        async for event in scheduler.events.follow(wants):
+        # Subscribed first, then said so: a client that reads the job once it hears
+        # `following` misses no change after that read.
+        follower = scheduler.events.subscribe(wants)
+        yield ServerSentEventMessage(event="following", data="{}")
+        async for event in scheduler.events.follow(wants, follower):
             if event is None:
                 yield ServerSentEventMessage(data=None, comment="keepalive")
             else:

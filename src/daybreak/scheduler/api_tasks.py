@@ -17,7 +17,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from daybreak.errors import DaybreakError, InvalidParameterError
 from daybreak.model import agent_protocol as protocol
-from daybreak.model.api import API_PREFIX, SandboxListing, TaskDetails
+from daybreak.model.api import API_PREFIX, OutputChunk, SandboxListing, TaskDetails
 from daybreak.model.units import is_number
 from daybreak.scheduler.access import Access, access
 from daybreak.scheduler.agent_requests import REPLY_TIMEOUT_S
@@ -80,14 +80,6 @@ async def read_task_file(
         REPLY_TIMEOUT_S + wait_ms / 1000,
     )
     return reply
-
-
-class OutputChunk(msgspec.Struct, frozen=True, kw_only=True):
-    """One `output` event of a follow: text from byte `offset`, and where the next starts."""
-
-    offset: int
-    next_offset: int
-    text: str
 
 
 @get(TASK_PATH)

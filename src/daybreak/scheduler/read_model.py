@@ -31,11 +31,13 @@ class ReadModel:
         online: Callable[[str], bool] = lambda _agent_id: False,
         cron_zone: tzinfo = UTC,
         drain_waits: Callable[[str], dict[str, str]] = lambda _agent_id: {},
+        throttled_until: Callable[[str], int | None] = lambda _task_id: None,
     ) -> None:
         # Explanations and connections are not stored state: they come from whoever knows.
         self.pending_reason = pending_reason
         self.online = online
         self.drain_waits = drain_waits  # a draining agent's tasks that wait: task id -> why
+        self.throttled_until = throttled_until  # when a THROTTLED task may be placed
         self.cron_zone = cron_zone  # what cron schedules are read in
         self.config_ids = ConfigIds()
         self.load(Snapshot())

@@ -135,6 +135,7 @@ class Scheduler:
             online=lambda agent_id: agent_id in self.links,
             cron_zone=config.core.cron_zone,
             drain_waits=lambda agent_id: self.state.drain_waits.get(agent_id, {}),
+            throttled_until=lambda task_id: self.state.cluster.throttled_until.get(task_id),  # noqa: PLW0108
         )
         self.events = EventHub(self.view.summarize)
         self.coordinators = Coordinators(self.view, self._coordinator_answered,

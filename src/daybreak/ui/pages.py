@@ -9,20 +9,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from daybreak.core.jobs import JobNotFoundError
 from daybreak.core.quota import Aggregate, per_task
 from daybreak.core.updates import UnknownUpdateError
-from daybreak.model.api import DrainWait, QuotaReport, TaskSummary
-from daybreak.model.cron import CronJobInfo
-from daybreak.model.describe import describe
+from daybreak.model.api import DrainWait, QuotaReport
 from daybreak.model.health import Health, JobHealth
 from daybreak.model.jobspec import JobKey, JobSpec, Resources
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
-from daybreak.model.update import ACTIVE_UPDATE_STATUSES, ConfigId, JobUpdate, UpdateSummary
+from daybreak.model.update import ACTIVE_UPDATE_STATUSES, JobUpdate, UpdateSummary
 from daybreak.scheduler import views
 from daybreak.scheduler.read_model import ReadModel
-from daybreak.scheduler.service import TaskNotFoundError
 
 T = TypeVar("T")
 
@@ -191,142 +187,6 @@ def role_page(view: ReadModel, role: str, environment: str | None) -> RolePage:
         groups=[(health, rows) for health, rows in groups.items() if rows],
         quota=views.quota_report(view, role),
     )
-
-
-# The job page.
-
-
-@dataclass(frozen=True)
-class InstanceRow:
-    summary: TaskSummary
-    since_ms: int
-    config: ConfigId
-    # The letter of the instance's config group (A is the job's current config), or "-".
-    config_label: str
-
-
-@dataclass(frozen=True)
-class ConfigGroup:
-    label: str
-    config: ConfigId
-    instances: tuple[int, ...]
-    description: str
-    current: bool  # the job's config as last created or updated
-
-
-@dataclass(frozen=True)
-class JobPage:
-    key: JobKey
-    spec: JobSpec | None
-    counts: TaskCounts
-    show: str  # "active" or "finished"
-    rows: list[InstanceRow]
-    paging: Paging
-    configs: list[ConfigGroup]
-    updates: list[UpdateSummary]
-    active_update: JobUpdate | None
-    cron: CronJobInfo | None
-    health: JobHealth
-
-
-def job_page(view: ReadModel, key: JobKey, show: str, page: int) -> JobPage:
-    tasks = view.job_tasks(key)
-    spec = views.job_spec(view, key)
-    if not tasks and spec is None:
-        raise JobNotFoundError(key)
-    ids = view.config_ids
-    current = None if spec is None else ids(spec)
-    active = sorted((t for t in tasks if t.state in ACTIVE_STATES), key=lambda t: t.instance)
-    configs = _config_groups(active, ids, current, spec)
-    label_of = {group.config: group.label for group in configs}
-    if show == "finished":
-        listed = sorted(
-            (t for t in tasks if t.state in TERMINAL_STATES), key=since_ms, reverse=True
-        )
-    else:
-        listed = active
-    paging = Paging.of(len(listed), page)
-    rows = []
-    for task in paging.slice(listed):
-        config = ids(task.spec)
-        rows.append(
-            InstanceRow(
-                summary=view.summarize(task),
-                since_ms=since_ms(task),
-                config=config,
-                config_label=label_of.get(config, "-"),
-            )
-        )
-    return JobPage(
-        key=key,
-        spec=spec,
-        counts=count_tasks(tasks),
-        show=show,
-        rows=rows,
-        paging=paging,
-        configs=configs,
-        updates=[UpdateSummary.of(update) for update in view.job_updates(key)],
-        active_update=view.active_update(key),
-        cron=_cron_info(view, key),
-        health=views.job_health(view, key, tasks),
-    )
-
-
-def _cron_info(view: ReadModel, key: JobKey) -> CronJobInfo | None:
-    record = view.cron.get(key)
-    if record is None:
-        return None
-    return views.cron_info(view, record, record.last_trigger_ms)
-
-
-def _config_groups(
-    active: list[ScheduledTask],
-    ids: Callable[[JobSpec], ConfigId],
-    current: ConfigId | None,
-    spec: JobSpec | None,
-) -> list[ConfigGroup]:
-    """Aurora's "Configuration" tab: the active instances grouped by the config they run."""
-    instances: dict[ConfigId, list[int]] = {}
-    specs: dict[ConfigId, JobSpec] = {}
-    for task in active:
-        config = ids(task.spec)
-        instances.setdefault(config, []).append(task.instance)
-        specs.setdefault(config, task.spec)
-    if current is not None and spec is not None and current not in specs:
-        instances[current], specs[current] = [], spec
-    order = sorted(instances, key=lambda config: (config != current, min(instances[config] or [0])))
-    return [
-        ConfigGroup(
-            label=chr(ord("A") + number) if number < 26 else str(number + 1),
-            config=config,
-            instances=tuple(instances[config]),
-            description=describe(specs[config]),
-            current=config == current,
-        )
-        for number, config in enumerate(order)
-    ]
-
-
-@dataclass(frozen=True)
-class InstancePage:
-    key: JobKey
-    instance: int
-    tasks: list[TaskSummary]  # newest first
-
-
-def instance_page(view: ReadModel, key: JobKey, instance: int) -> InstancePage:
-    tasks = [t for t in view.job_tasks(key) if t.instance == instance]
-    if not tasks and key not in view.jobs:
-        raise JobNotFoundError(key)
-    tasks.sort(key=since_ms, reverse=True)
-    return InstancePage(key, instance, [view.summarize(task) for task in tasks])
-
-
-def task_of(view: ReadModel, key: JobKey, task_id: str) -> ScheduledTask:
-    task = view.tasks.get(task_id)
-    if task is None or task.job != key:
-        raise TaskNotFoundError(task_id)
-    return task
 
 
 # Updates.

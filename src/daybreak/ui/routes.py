@@ -16,8 +16,8 @@ from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from daybreak.errors import DaybreakError
-from daybreak.model.api import API_PREFIX
+from daybreak.errors import DaybreakError, InvalidParameterError
+from daybreak.model.api import API_PREFIX, process_log
 from daybreak.model.jobspec import JobKey
 from daybreak.model.task_state import TERMINAL_STATES
 from daybreak.scheduler import api_tasks
@@ -25,7 +25,7 @@ from daybreak.scheduler.access import Access, access
 from daybreak.scheduler.role import NotLeaderError, redirect_to_leader
 from daybreak.scheduler.service import Scheduler
 from daybreak.scheduler.statuses import status_of
-from daybreak.ui import pages
+from daybreak.ui import job_pages, pages
 from daybreak.ui.formatting import FILTERS, percent
 
 HERE = Path(__file__).parent
@@ -85,7 +85,7 @@ async def job(
 ) -> Template:
     key = job_key(scheduler, role, env, name)
     shown = "finished" if show == "finished" else "active"
-    return render(scheduler, "job.html", job=pages.job_page(scheduler.view, key, shown, page))
+    return render(scheduler, "job.html", job=job_pages.job_page(scheduler.view, key, shown, page))
 
 
 @get(JOB + "/{instance:int}")
@@ -94,14 +94,14 @@ async def instance_history(
 ) -> Template:
     key = job_key(scheduler, role, env, name)
     return render(
-        scheduler, "instance.html", page=pages.instance_page(scheduler.view, key, instance)
+        scheduler, "instance.html", page=job_pages.instance_page(scheduler.view, key, instance)
     )
 
 
 @get(TASK)
 async def task(scheduler: Scheduler, role: str, env: str, name: str, task_id: str) -> Template:
     key = job_key(scheduler, role, env, name)
-    found = pages.task_of(scheduler.view, key, task_id)
+    found = job_pages.task_of(scheduler.view, key, task_id)
     details = problem = None
     try:
         details = await api_tasks.task_details(scheduler, task_id, AGENT_WAIT_S)
@@ -123,7 +123,7 @@ async def browse(
     *, scheduler: Scheduler, role: str, env: str, name: str, task_id: str, path: str = ""
 ) -> Template:
     key = job_key(scheduler, role, env, name)
-    pages.task_of(scheduler.view, key, task_id)
+    job_pages.task_of(scheduler.view, key, task_id)
     listing = await api_tasks.list_task_files(scheduler, task_id, path)
     parent = "/".join(path.rstrip("/").split("/")[:-1]) if path else None
     return render(scheduler, "browse.html", key=key, listing=listing, parent=parent)
@@ -131,11 +131,28 @@ async def browse(
 
 @get(TASK + "/file", opt=access(Access.FILES))
 async def file(
-    *, scheduler: Scheduler, role: str, env: str, name: str, task_id: str, path: str
-) -> Template:
+    *, scheduler: Scheduler, role: str, env: str, name: str, task_id: str, path: str = "",
+    process: str = "", stream: str = "stdout",
+) -> Template:  # fmt: skip
+    """A file of the task's; or, given `process` (and `stream`), that process's output of its
+    latest run."""
     key = job_key(scheduler, role, env, name)
-    pages.task_of(scheduler.view, key, task_id)
+    job_pages.task_of(scheduler.view, key, task_id)
+    if process:
+        path = await latest_output(scheduler, task_id, process, stream)
+    if not path:
+        raise InvalidParameterError("name a file with path=, or a process with process=")
     return render(scheduler, "file.html", key=key, task_id=task_id, path=path)
+
+
+async def latest_output(scheduler: Scheduler, task_id: str, process: str, stream: str) -> str:
+    """The path of `process`'s `stream` (stdout or stderr) of its latest run."""
+    if stream not in ("stdout", "stderr"):
+        raise InvalidParameterError(f"stream {stream!r} is neither stdout nor stderr")
+    run = (await api_tasks.list_task_files(scheduler, task_id, f".logs/{process}")).latest_run()
+    if run is None:
+        raise InvalidParameterError(f"process {process!r} of task {task_id} has not run")
+    return process_log(process, run, stream)
 
 
 @get(JOB + "/update/{update_id:str}")
