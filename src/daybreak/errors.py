@@ -5,7 +5,7 @@ DaybreakError
 ├── InvalidCommandError     the command line itself is malformed (exit 5)
 ├── InvalidParameterError   an argument is malformed, e.g. a job key or a --bind (exit 6)
 │   ├── UnknownHostError    (daybreak.core.agents) no agent of that id or hostname
-│   └── UnknownTierError    (daybreak.core.tiers) a job names a tier the scheduler lacks
+│   └── UnknownTierError    (daybreak.model.tiers) a job names a tier the scheduler lacks
 └── QuotaExceededError      (daybreak.core.quota) a role's production quota would be exceeded
 """
 

@@ -19,6 +19,7 @@ def test_set_and_get_a_quota(cli_cluster: LocalCluster) -> None:
     assert done.code == 0, done.err
     prod = cli_cluster.job("prod", instances=2, production=True)
     assert cli_cluster.create(prod).status_code == 201
+    cli_cluster.wait_for_states(prod.key, TaskState.RUNNING, 2)
 
     shown = run_cli(["quota", "get", f"{CLUSTER}/{role}"])
     assert shown.code == 0, shown.err

@@ -9,8 +9,8 @@ import pytest
 from daybreak.core.cluster import Cluster
 from daybreak.core.fleet import Fleet, Holding, demand
 from daybreak.core.preemption import Preemptor
-from daybreak.core.tiers import UnknownTierError, may_preempt, tier_of
 from daybreak.model.jobspec import JobSpec
+from daybreak.model.tiers import UnknownTierError, may_preempt, tier_of
 from tests.core.builders import agent, job_spec
 
 PROD = job_spec("prod", tier="preferred", cpu=3)

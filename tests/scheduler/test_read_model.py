@@ -43,7 +43,11 @@ def test_what_agents_hold_follows_tasks_exactly() -> None:
     view.apply(Changes(tasks=dict(tasks)))
     assert view.held("a1") == Aggregate(cpu=0.5, ram_mb=320, disk_mb=160)
     assert view.held() == Aggregate(cpu=1.0, ram_mb=640, disk_mb=320)
+    # By role: not production (as the quota counts it), all of it.
+    assert view.held_by_role("www", production=False) == view.held()
+    assert view.held_by_role("www", production=True) == Aggregate()
     # Pending tasks hold nothing; ended and deleted ones give back exactly what they held.
     ended = {tid: msgspec.structs.replace(t, state=S.FINISHED) for tid, t in tasks.items()}
     view.apply(Changes(tasks={**ended, "t0": None, "p": task("p", S.PENDING)}))
     assert view.held() == Aggregate() and view.held("a9") == Aggregate()
+    assert view.held_by_role("www", production=False) == Aggregate()

@@ -76,7 +76,8 @@ def browser() -> Iterator[Browser]:
 @contextmanager
 def browsing(browser: Browser, url: str, **options: Any) -> Iterator[Page]:
     """A page in a context of its own (cookies, credentials) at the scheduler `url`."""
-    context = browser.new_context(base_url=url, viewport={"width": 1300, "height": 900}, **options)
+    options.setdefault("viewport", {"width": 1300, "height": 900})
+    context = browser.new_context(base_url=url, **options)
     try:
         yield context.new_page()
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import msgspec
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -20,6 +21,7 @@ from tests.ui.conftest import LIVE_S, browsing, screenshot
 
 SLEEP = "sleep 600"
 CRASHING = "echo 'bind: Address already in use' >&2; exit 1"
+BROKEN = "echo 'listen tcp :8080: EADDRINUSE' >&2; exit 3"
 
 
 @pytest.fixture(scope="module")
@@ -29,18 +31,18 @@ def troubled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]
             local.job("crashing", instances=1, cmdline=CRASHING, service=True),
             sized(local.job("huge", instances=1, cmdline=SLEEP), cpu=64),
             local.job("batch", instances=1, cmdline="true"),
-            local.job("serving", instances=1, cmdline=SLEEP, service=True,
+            local.job("serving", instances=3, cmdline=SLEEP, service=True,
                       update=UpdateSettings(watch_secs=5)),
         ]  # fmt: skip
         for spec in jobs:
             assert local.create(spec).status_code == 201
         serving = jobs[3]
-        local.wait_for_states(serving.key, TaskState.RUNNING, 1)
+        local.wait_for_states(serving.key, TaskState.RUNNING, 3)
         local.wait_for_states(jobs[2].key, TaskState.FINISHED, 1)
         # An update to a config whose process exits at once: it fails and rolls back.
         broken = msgspec.structs.replace(serving, task=msgspec.structs.replace(
             serving.task, processes=(msgspec.structs.replace(serving.task.processes[0],
-                                                             cmdline="exit 3"),)))  # fmt: skip
+                                                             cmdline=BROKEN),)))  # fmt: skip
         response = local.api.post(f"/jobs/{serving.key}/update",
                                   content=msgspec.json.encode(UpdateRequest(spec=broken)))  # fmt: skip
         assert response.status_code == 200, response.text
@@ -122,3 +124,54 @@ def test_an_instance_row_says_why_and_links_the_failed_runs_output(
         "cannot be placed on any agent: needs cpu 64 where the largest agent has 2"
     )
     expect(page.locator("#health")).to_contain_text("cannot be placed")
+
+
+PHONE_PAGES = ("/scheduler", "/scheduler/{role}", "/scheduler/{role}/devel/crashing",
+               "/agents", "/updates", "/quotas", "/utilization")  # fmt: skip
+
+
+def test_every_page_fits_a_phone_and_follows_a_dark_system_setting(
+    browser: Browser, troubled: LocalCluster
+) -> None:
+    with browsing(browser, troubled.scheduler.url, viewport={"width": 390, "height": 844},
+                  color_scheme="dark") as phone:  # fmt: skip
+        for number, path in enumerate(PHONE_PAGES):
+            phone.goto(path.format(role=troubled.role))
+            screenshot(phone, f"phone-dark-{number}")
+            width = phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{path} is {width} px wide at 390"
+            # Every menu link is inside the header, on its dark ground.
+            header = phone.locator("header.top").bounding_box()
+            assert header is not None
+            for link in phone.locator("header.top nav a").all():
+                box = link.bounding_box()
+                assert (
+                    box is not None and box["y"] + box["height"] <= header["y"] + header["height"]
+                )
+        background = phone.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(15, 19, 28)"
+    favicon = httpx.get(troubled.scheduler.url + "/favicon.ico", follow_redirects=True)
+    assert favicon.status_code == 200 and favicon.text.startswith("<svg")
+
+
+def test_a_failed_updates_page_counts_only_what_it_touched_and_links_the_cause(
+    page: Page, troubled: LocalCluster
+) -> None:
+    key = troubled.job("serving").key
+    listed = troubled.api.get("/updates", params={"role": key.role, "name": key.name})
+    [update] = listed.json()["updates"]
+    page.goto(f"/scheduler/{troubled.role}/devel/serving/update/{update['update_id']}")
+    # Batches of one: instance 0 failed and was rolled back; 1 and 2 were never touched.
+    expect(page.locator("#progress-0")).to_have_attribute("data-status", "rolled_back")
+    for instance in (1, 2):
+        expect(page.locator(f"#progress-{instance}")).to_have_attribute("data-status",
+                                                                        "untouched")  # fmt: skip
+    expect(page.locator("#update")).to_contain_text("2 untouched (already as wanted)")
+    failure = page.locator("#update-failure")
+    expect(failure).to_contain_text("instance 0 ended FAILED")
+    screenshot(page, "update-failed")
+    failure.locator("text=stderr").click()
+    expect(page.locator("#output")).to_contain_text("EADDRINUSE", timeout=LIVE_S)
+    page.go_back()
+    page.locator("#progress-1").click()
+    expect(page.locator("h1")).to_contain_text("Instance 1 of")

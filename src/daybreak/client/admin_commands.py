@@ -68,15 +68,15 @@ def _size(text: str, what: str) -> float:
 
 
 def describe_quota(report: QuotaReport) -> str:
-    columns = (report.quota, report.production, report.non_production)
+    columns = (report.quota, report.production, report.production_running,
+               report.non_production, report.non_production_running)  # fmt: skip
     rows = [
         ["cpu", *(amount(q.cpu) for q in columns)],
         ["ram", *(size_mb(q.ram_mb) for q in columns)],
         ["disk", *(size_mb(q.disk_mb) for q in columns)],
     ]
-    return f"Quota of role {report.role}:\n" + table(
-        ["RESOURCE", "QUOTA", "PRODUCTION USE", "OTHER USE"], rows
-    )
+    headers = ["RESOURCE", "QUOTA", "PRODUCTION REQUESTED", "RUNNING", "OTHER REQUESTED", "RUNNING"]
+    return f"Quota of role {report.role}:\n" + table(headers, rows)
 
 
 @admin.command("set-quota")

@@ -22,7 +22,6 @@ from daybreak.core.reconcile import reconcile
 from daybreak.core.settings import Settings
 from daybreak.core.task_lifecycle import DELETED, Action, State, TaskFacts, transition
 from daybreak.core.throttle import flapping_penalty_ms
-from daybreak.core.tiers import check_tier
 from daybreak.model.agent import AgentInfo, MaintenanceMode
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task import ScheduledTask, TaskEvent
@@ -34,6 +33,7 @@ from daybreak.model.task_state import (
     TRANSIENT_STATES,
     TaskState,
 )
+from daybreak.model.tiers import check_tier
 
 S = TaskState
 

@@ -33,12 +33,12 @@ from daybreak.core.commands import DescheduleCron, ScheduleCron, StartCron
 from daybreak.core.jobs import check_new_spec, check_role_quota
 from daybreak.core.ready import Ready
 from daybreak.core.settings import Settings
-from daybreak.core.tiers import check_tier
 from daybreak.errors import ConfigError, DaybreakError, InvalidParameterError
 from daybreak.model.cron import CronCause, CronJob, CronRun, CronRunStatus
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import TaskState
+from daybreak.model.tiers import check_tier
 
 Run = CronRunStatus
 

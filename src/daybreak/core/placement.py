@@ -21,10 +21,10 @@ import numpy as np
 import numpy.typing as npt
 
 from daybreak.core.fleet import MISSING, RESOURCES, Fleet, Vector, demand
-from daybreak.core.tiers import is_dedicated
 from daybreak.model.agent import MaintenanceMode
 from daybreak.model.describe import size_mb
 from daybreak.model.jobspec import JobSpec, LimitConstraint, ValueConstraint
+from daybreak.model.tiers import is_dedicated
 
 Mask = npt.NDArray[np.bool_]
 SCHEDULED_PENALTY = 10.0  # more than any spread score: agents due for maintenance go last

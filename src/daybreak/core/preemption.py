@@ -21,8 +21,8 @@ import numpy.typing as npt
 
 from daybreak.core.fleet import RESOURCES, Fleet, Holding, Vector, demand
 from daybreak.core.placement import Mask, allowed_agents
-from daybreak.core.tiers import may_preempt, tier_of
 from daybreak.model.jobspec import JobSpec
+from daybreak.model.tiers import may_preempt, tier_of
 
 MAX_VICTIMS_PER_AGENT = 64  # the largest ones; beyond that an agent is not worth emptying
 Indices = npt.NDArray[np.int64]

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from daybreak.core.tiers import is_dedicated, tier_of
 from daybreak.errors import DaybreakError
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import ACTIVE_STATES
+from daybreak.model.tiers import is_dedicated, tier_of
 
 QUOTA_RESOURCES = ("cpu", "ram_mb", "disk_mb")
 

@@ -26,9 +26,9 @@ from daybreak.core.effects import Effect
 from daybreak.core.fleet import Holding
 from daybreak.core.placement import Mask, place_group
 from daybreak.core.preemption import Preemptor
-from daybreak.core.tiers import tier_of
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import PLACED_STATES, TaskState
+from daybreak.model.tiers import tier_of
 
 S = TaskState
 

@@ -21,7 +21,6 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from daybreak.core.tiers import tier_of
 from daybreak.errors import InvalidParameterError
 from daybreak.model.agent import DrainTerms
 from daybreak.model.describe import sla_policy_text
@@ -34,6 +33,7 @@ from daybreak.model.jobspec import (
 )
 from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import TaskState
+from daybreak.model.tiers import tier_of
 from daybreak.model.units import duration_text
 
 CountingPolicy = CountSlaPolicy | PercentageSlaPolicy

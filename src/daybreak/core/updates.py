@@ -61,7 +61,10 @@ class UnknownUpdateError(DaybreakError):
 
 
 def config_id(spec: JobSpec) -> ConfigId:
-    return hashlib.sha256(msgspec.json.encode(spec)).hexdigest()[:16]
+    """What a task runs, as Aurora's TaskConfig: the job's instance count is not part of it, so
+    adding instances (an update to more, `job add`) leaves the others as they are."""
+    task_config = msgspec.structs.replace(spec, instances=0)
+    return hashlib.sha256(msgspec.json.encode(task_config)).hexdigest()[:16]
 
 
 class ConfigIds:
@@ -175,7 +178,7 @@ class JobUpdates:
         for instance, task in current.items():
             if wanted is None or instance in wanted:
                 initial[instance] = self.ids(task.spec)
-                configs[initial[instance]] = task.spec
+                configs.setdefault(initial[instance], task.spec)
         desired = {
             instance: new_id
             for instance in range(spec.instances)

@@ -170,9 +170,13 @@ class Quota(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 class QuotaReport(msgspec.Struct, frozen=True, kw_only=True):
     role: str
     quota: Quota
-    # Held by the role's active production tasks (what counts against the quota), and by the rest.
+    # Requested by the role's active production tasks (what counts against the quota, pending
+    # ones too, as in Aurora), and by the rest.
     production: Quota
     non_production: Quota
+    # Of those, held by tasks placed on agents now.
+    production_running: Quota = msgspec.field(default_factory=Quota)
+    non_production_running: Quota = msgspec.field(default_factory=Quota)
 
 
 class QuotaList(msgspec.Struct, frozen=True, kw_only=True):

@@ -4,6 +4,7 @@ and what the web UI shows as a job's configuration."""
 from __future__ import annotations
 
 from daybreak.model import jobspec as m
+from daybreak.model.tiers import tier_of
 
 
 def _yes(flag: bool) -> str:
@@ -116,7 +117,7 @@ def describe(spec: m.JobSpec) -> str:
         f"Job {spec.key}",
         f"  {'service' if spec.service else 'batch job'}, {spec.instances} instance(s), "
         f"tier {spec.tier or '(scheduler default)'}, priority {spec.priority}, "
-        f"production {_yes(spec.production)}",
+        f"production {_yes(tier_of(spec).production)}",
         f"  max_task_failures {_limit(spec.max_task_failures, -1)}",
     ]
     if spec.contact:

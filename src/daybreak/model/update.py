@@ -128,6 +128,16 @@ class JobUpdate(msgspec.Struct, frozen=True, kw_only=True):
     def status(self) -> UpdateStatus:
         return self.progress.status
 
+    def untouched(self) -> set[int]:
+        """Instances counted done that the update never acted on: already as wanted (the
+        instances a rollback never had to undo, say)."""
+        acted = {event.instance for event in self.instance_events}
+        return {
+            instance
+            for instance, progress in self.progress.instances.items()
+            if progress.status is InstanceStatus.SUCCEEDED and instance not in acted
+        }
+
 
 class UpdateSummary(msgspec.Struct, frozen=True, kw_only=True):
     """One line of `update list`, and what an update operation answers."""
@@ -139,14 +149,18 @@ class UpdateSummary(msgspec.Struct, frozen=True, kw_only=True):
     created_ms: int
     modified_ms: int
     message: str | None = None
-    # Instances of the update by their status in the current direction.
+    # Instances of the update by their status in the current direction; those it never had
+    # to change (already as wanted) are counted apart, not as done.
     instances: dict[InstanceStatus, int] = msgspec.field(default_factory=dict)
+    untouched: int = 0
 
     @classmethod
     def of(cls, update: JobUpdate) -> UpdateSummary:
         counts: dict[InstanceStatus, int] = {}
-        for progress in update.progress.instances.values():
-            counts[progress.status] = counts.get(progress.status, 0) + 1
+        untouched = update.untouched()
+        for instance, progress in update.progress.instances.items():
+            if instance not in untouched:
+                counts[progress.status] = counts.get(progress.status, 0) + 1
         return cls(
             update_id=update.update_id,
             job=update.job,
@@ -156,6 +170,7 @@ class UpdateSummary(msgspec.Struct, frozen=True, kw_only=True):
             modified_ms=update.modified_ms,
             message=update.progress.message,
             instances=counts,
+            untouched=len(untouched),
         )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, tzinfo
 
 from daybreak.core.placement import PendingReason
-from daybreak.core.quota import Aggregate, QuotaUse
+from daybreak.core.quota import Aggregate, QuotaUse, counts_against_quota
 from daybreak.core.updates import ConfigIds, UnknownUpdateError
 from daybreak.model.api import Quota, TaskSummary
 from daybreak.model.cron import CronJob
@@ -49,6 +49,8 @@ class ReadModel:
         # What the tasks occupying each agent hold, in whole units (millicpus, MiB, MiB) so that
         # adding and taking away never drifts.
         self._held: dict[str, list[int]] = {}
+        # The same by role, production (as the quota counts it) apart from the rest.
+        self._held_by_role: dict[tuple[str, bool], list[int]] = {}
         self.state_counts: Counter[TaskState] = Counter()
         self.quota_use = QuotaUse()
         self.jobs: dict[JobKey, JobSpec] = {}
@@ -123,10 +125,12 @@ class ReadModel:
 
     def _hold(self, task: ScheduledTask, sign: int) -> None:
         resources = task.spec.task.resources
-        held = self._held.setdefault(str(task.agent_id), [0, 0, 0])
-        held[0] += sign * round(resources.cpu * 1000)
-        held[1] += sign * resources.ram_mb
-        held[2] += sign * resources.disk_mb
+        amounts = (round(resources.cpu * 1000), resources.ram_mb, resources.disk_mb)
+        role = (task.job.role, counts_against_quota(task.spec))
+        for held in (self._held.setdefault(str(task.agent_id), [0, 0, 0]),
+                     self._held_by_role.setdefault(role, [0, 0, 0])):  # fmt: skip
+            for column, amount in enumerate(amounts):
+                held[column] += sign * amount
 
     @staticmethod
     def _occupies(task: ScheduledTask, agent_id: str) -> bool:
@@ -158,6 +162,11 @@ class ReadModel:
         """What the tasks occupying `agent_id` (or every agent) hold."""
         rows = self._held.values() if agent_id is None else [self._held.get(agent_id, [0, 0, 0])]
         cpu, ram, disk = (sum(column) for column in zip(*rows, strict=True)) if rows else (0, 0, 0)
+        return Aggregate(cpu / 1000, ram, disk)
+
+    def held_by_role(self, role: str, production: bool) -> Aggregate:
+        """What the role's tasks placed on agents hold; `production` as the quota counts it."""
+        cpu, ram, disk = self._held_by_role.get((role, production), [0, 0, 0])
         return Aggregate(cpu / 1000, ram, disk)
 
     def agent_task_count(self, agent_id: str) -> int:

@@ -223,6 +223,8 @@ def quota_report(view: ReadModel, role: str) -> QuotaReport:
         quota=view.quotas.get(role, Quota()),
         production=_quota(view.quota_use.of_role(role)),
         non_production=_quota(view.quota_use.of_role(role, production=False)),
+        production_running=_quota(view.held_by_role(role, production=True)),
+        non_production_running=_quota(view.held_by_role(role, production=False)),
     )
 
 

@@ -15,6 +15,7 @@ from daybreak.model.health import JobHealth
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task import ScheduledTask, failed_process
 from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
+from daybreak.model.tiers import tier_of
 from daybreak.model.update import ConfigId, JobUpdate, UpdateSummary
 from daybreak.scheduler import views
 from daybreak.scheduler.read_model import ReadModel
@@ -61,6 +62,11 @@ class JobPage:
     active_update: JobUpdate | None
     cron: CronJobInfo | None
     health: JobHealth
+
+    @property
+    def production(self) -> bool:
+        """As the quota counts it (the tier decides), not the config's flag alone."""
+        return self.spec is not None and tier_of(self.spec).production
 
 
 def job_page(view: ReadModel, key: JobKey, show: str, page: int) -> JobPage:

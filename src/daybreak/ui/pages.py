@@ -14,9 +14,10 @@ from daybreak.core.updates import UnknownUpdateError
 from daybreak.model.api import DrainWait, QuotaReport
 from daybreak.model.health import Health, JobHealth
 from daybreak.model.jobspec import JobKey, JobSpec, Resources
-from daybreak.model.task import ScheduledTask
+from daybreak.model.task import ScheduledTask, failed_process
 from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
-from daybreak.model.update import ACTIVE_UPDATE_STATUSES, JobUpdate, UpdateSummary
+from daybreak.model.tiers import tier_of
+from daybreak.model.update import ACTIVE_UPDATE_STATUSES, InstanceAction, JobUpdate, UpdateSummary
 from daybreak.scheduler import views
 from daybreak.scheduler.read_model import ReadModel
 
@@ -101,6 +102,11 @@ class JobRow:
     update: JobUpdate | None  # the job's active update
     health: JobHealth
     next_cron_run_ms: int | None = None  # a cron job's
+
+    @property
+    def production(self) -> bool:
+        """As the quota counts it (the tier decides), not the config's flag alone."""
+        return self.spec is not None and tier_of(self.spec).production
 
 
 @dataclass
@@ -213,7 +219,9 @@ def updates_page(view: ReadModel) -> UpdatesPage:
 @dataclass(frozen=True)
 class InstanceProgressCell:
     instance: int
-    status: str  # the update's InstanceStatus, lower case for the page's colours
+    # The update's InstanceStatus lower case for the page's colours; or untouched, or
+    # rolled_back (succeeded, in a rollback).
+    status: str
     action: str  # add, update or remove
 
 
@@ -222,14 +230,21 @@ class UpdatePage:
     update: JobUpdate
     summary: UpdateSummary
     cells: list[InstanceProgressCell]
-    instance_events: list[tuple[int, str, int]]  # newest first: (time, action, instance)
+    instance_events: list[tuple[int, str, int]]  # this page of them, newest first
+    paging: Paging
+    # The task of the instance whose failure ended the update, and the process that failed.
+    failed_task: ScheduledTask | None = None
+    failed_process: str = ""
 
 
-def update_page(view: ReadModel, key: JobKey, update_id: str) -> UpdatePage:
+def update_page(view: ReadModel, key: JobKey, update_id: str, page: int = 1) -> UpdatePage:
     update = view.update(update_id)
     if update.job != key:  # an update of another job: not at this address
         raise UnknownUpdateError(update_id)
     plan = update.plan
+    untouched = update.untouched()
+    rolled_back = {e.instance for e in update.instance_events
+                   if e.action is InstanceAction.INSTANCE_ROLLED_BACK}  # fmt: skip
     cells = []
     for instance in sorted(plan.instances()):
         progress = update.progress.instances.get(instance)
@@ -240,9 +255,33 @@ def update_page(view: ReadModel, key: JobKey, update_id: str) -> UpdatePage:
         else:
             action = "update"
         status = "idle" if progress is None else progress.status.lower()
+        if instance in untouched:
+            status = "untouched"
+        elif instance in rolled_back and status == "succeeded":
+            status = "rolled_back"
         cells.append(InstanceProgressCell(instance, status, action))
     events = [(e.timestamp_ms, str(e.action), e.instance) for e in reversed(update.instance_events)]
-    return UpdatePage(update, UpdateSummary.of(update), cells, events[: PAGE_SIZE * 5])
+    paging = Paging.of(len(events), page)
+    failed = _failed_task(view, update)
+    return UpdatePage(
+        update, UpdateSummary.of(update), cells, list(paging.slice(events)), paging,
+        failed, "" if failed is None else failed_process(failed.events) or "",
+    )  # fmt: skip
+
+
+def _failed_task(view: ReadModel, update: JobUpdate) -> ScheduledTask | None:
+    """The newest task that failed during the update, of the instance whose failure the
+    update counted last."""
+    failures = [
+        e for e in update.instance_events if e.action is InstanceAction.INSTANCE_UPDATE_FAILED
+    ]
+    if not failures:
+        return None
+    instance = failures[-1].instance
+    ended = [t for t in view.job_tasks(update.job) if t.instance == instance
+             and t.state in (TaskState.FAILED, TaskState.LOST)
+             and t.last_event_ms >= update.created_ms]  # fmt: skip
+    return max(ended, key=lambda t: t.last_event_ms) if ended else None
 
 
 # Agents, utilization and quotas.

@@ -69,6 +69,12 @@ async def root() -> Redirect:
     return Redirect("/scheduler")
 
 
+@get("/favicon.ico", include_in_schema=False)
+async def favicon() -> Redirect:
+    """Where browsers look without being told."""
+    return Redirect("/static/favicon.svg")
+
+
 @get("/scheduler")
 async def home(scheduler: Scheduler) -> Template:
     return render(scheduler, "home.html", home=pages.home_page(scheduler.view))
@@ -156,9 +162,12 @@ async def latest_output(scheduler: Scheduler, task_id: str, process: str, stream
 
 
 @get(JOB + "/update/{update_id:str}")
-async def update(scheduler: Scheduler, role: str, env: str, name: str, update_id: str) -> Template:
+async def update(
+    *, scheduler: Scheduler, role: str, env: str, name: str, update_id: str, page: int = 1
+) -> Template:
     key = job_key(scheduler, role, env, name)
-    return render(scheduler, "update.html", page=pages.update_page(scheduler.view, key, update_id))
+    shown = pages.update_page(scheduler.view, key, update_id, page)
+    return render(scheduler, "update.html", page=shown)
 
 
 @get("/updates")
@@ -201,14 +210,14 @@ def error_page(request: Request[Any, Any, Any], error: Exception) -> Response[An
 
 
 PAGES = (
-    root, home, role_jobs, job, instance_history, task, browse, file, update, updates, agents,
-    utilization, quotas,
+    root, favicon, home, role_jobs, job, instance_history, task, browse, file, update, updates,
+    agents, utilization, quotas,
 )  # fmt: skip
 
 
 PAGES = (
-    root, home, role_jobs, job, instance_history, task, browse, file, update, updates, agents,
-    utilization, quotas,
+    root, favicon, home, role_jobs, job, instance_history, task, browse, file, update, updates,
+    agents, utilization, quotas,
 )  # fmt: skip
 
 
