@@ -175,3 +175,25 @@ def test_a_failed_updates_page_counts_only_what_it_touched_and_links_the_cause(
     page.go_back()
     page.locator("#progress-1").click()
     expect(page.locator("h1")).to_contain_text("Instance 1 of")
+
+
+def test_search_finds_jobs_hosts_and_tasks_and_a_host_has_a_page(
+    page: Page, troubled: LocalCluster
+) -> None:
+    page.goto("/scheduler")
+    page.fill("header form.search input", "crashi")
+    page.press("header form.search input", "Enter")
+    results = page.locator("#results")
+    expect(results.locator(f'a[href="/scheduler/{troubled.role}/devel/crashing"]')).to_have_count(1)
+    serving = troubled.status(troubled.job("serving").key).active[0]
+    page.goto(f"/search?q={serving.task_id[-12:]}")
+    expect(results.locator("a", has_text=serving.task_id)).to_have_count(1)
+    page.goto("/search?q=agent-")
+    results.locator('a[href="/agents/agent-1"]').click()
+    expect(page.locator("h1")).to_have_text("Agent agent-1")
+    expect(page.locator("#agent-tasks")).to_contain_text(serving.task_id)
+    screenshot(page, "agent")
+    page.goto("/search?q=nothing-is-called-this")
+    expect(results).to_contain_text("Nothing holds")
+    missing = httpx.get(troubled.scheduler.url + "/agents/no-such-agent")
+    assert missing.status_code == 404 and "no agent &#39;no-such-agent&#39;" in missing.text

@@ -194,6 +194,7 @@ PAGE_KINDS = {
     "update": r"^/scheduler/[^/]+/[^/]+/[^/]+/update/[^/]+$",
     "updates": r"^/updates$",
     "agents": r"^/agents$",
+    "agent": r"^/agents/[^/]+$",
     "utilization": r"^/utilization$",
     "quotas": r"^/quotas$",
 }

@@ -169,6 +169,10 @@ class ReadModel:
         cpu, ram, disk = self._held_by_role.get((role, production), [0, 0, 0])
         return Aggregate(cpu / 1000, ram, disk)
 
+    def agent_tasks(self, agent_id: str) -> list[ScheduledTask]:
+        """The tasks occupying the agent."""
+        return [self.tasks[task_id] for task_id in self._by_agent.get(agent_id, ())]
+
     def agent_task_count(self, agent_id: str) -> int:
         return len(self._by_agent.get(agent_id, ()))
 

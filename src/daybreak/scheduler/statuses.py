@@ -14,13 +14,14 @@ from daybreak.scheduler.agent_requests import (
     UnexpectedReplyError,
 )
 from daybreak.scheduler.service import SchedulerStoppingError, TaskNotFoundError
-from daybreak.scheduler.views import RoleNotFoundError
+from daybreak.scheduler.views import RoleNotFoundError, UnknownAgentError
 
 STATUS_OF: tuple[tuple[type[DaybreakError], int], ...] = (
     (JobNotFoundError, 404),
     (NotCronError, 404),
     (TaskNotFoundError, 404),
     (RoleNotFoundError, 404),
+    (UnknownAgentError, 404),
     (TaskRequestFailedError, 404),
     (AgentUnavailableError, 503),
     (UnexpectedReplyError, 502),

@@ -31,6 +31,11 @@ from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
 from daybreak.scheduler.read_model import ReadModel
 
 
+class UnknownAgentError(DaybreakError):
+    def __init__(self, agent_id: str) -> None:
+        super().__init__(f"no agent {agent_id!r}: /agents lists those the scheduler knows")
+
+
 class RoleNotFoundError(DaybreakError):
     def __init__(self, role: str) -> None:
         super().__init__(f"no role {role!r}: it has no jobs, no history and no quota")

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from daybreak.core.quota import Aggregate, per_task
 from daybreak.core.updates import UnknownUpdateError
-from daybreak.model.api import DrainWait, QuotaReport
+from daybreak.model.api import DrainWait, QuotaReport, TaskSummary
 from daybreak.model.health import Health, JobHealth
 from daybreak.model.jobspec import JobKey, JobSpec, Resources
 from daybreak.model.task import ScheduledTask, failed_process
@@ -313,9 +313,9 @@ def _allocated_by(view: ReadModel, key: Callable[[ScheduledTask], str]) -> dict[
     return totals
 
 
-def agent_rows(view: ReadModel) -> list[AgentRow]:
+def agent_rows(view: ReadModel, agent_ids: list[str] | None = None) -> list[AgentRow]:
     rows = []
-    for agent in views.agent_summaries(view):
+    for agent in views.agent_summaries(view, agent_ids):
         rows.append(
             AgentRow(
                 agent_id=agent.agent_id,
@@ -356,3 +356,58 @@ def utilization(view: ReadModel) -> Utilization:
 
 def quota_reports(view: ReadModel) -> list[QuotaReport]:
     return [views.quota_report(view, role) for role in view.roles()]
+
+
+@dataclass(frozen=True)
+class AgentPage:
+    agent: AgentRow
+    address: str
+    ports: str
+    tasks: list[TaskSummary]  # those occupying it, by job and instance
+    paging: Paging
+
+
+def agent_page(view: ReadModel, agent_id: str, page: int) -> AgentPage:
+    row = next((r for r in agent_rows(view, [agent_id])), None)
+    stored = view.agents.get(agent_id)
+    if row is None or stored is None:
+        raise views.UnknownAgentError(agent_id)
+    tasks = sorted(view.agent_tasks(agent_id), key=lambda t: (str(t.job), t.instance))
+    paging = Paging.of(len(tasks), page)
+    info = stored.info
+    return AgentPage(
+        agent=row,
+        address=info.address or info.hostname,
+        ports=f"{info.ports.first}-{info.ports.last}",
+        tasks=[view.summarize(task) for task in paging.slice(tasks)],
+        paging=paging,
+    )
+
+
+# Search.
+
+SEARCH_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    query: str
+    roles: list[str]
+    jobs: list[JobKey]
+    agents: list[tuple[str, str]]  # (agent id, hostname)
+    tasks: list[ScheduledTask]
+
+
+def search(view: ReadModel, query: str) -> SearchPage:
+    """Roles, jobs, agents and tasks whose name holds `query` (a task: whose id does), at most
+    SEARCH_LIMIT of each."""
+    words = query.strip().lower()
+    if not words:
+        return SearchPage(query, [], [], [], [])
+    roles = [role for role in view.roles() if words in role.lower()]
+    jobs = [key for key in view.job_keys() if words in str(key).lower()]
+    agents = [(agent_id, stored.info.hostname) for agent_id, stored in sorted(view.agents.items())
+              if words in agent_id.lower() or words in stored.info.hostname.lower()]  # fmt: skip
+    tasks = [task for task_id, task in view.tasks.items() if words in task_id.lower()]
+    return SearchPage(query, roles[:SEARCH_LIMIT], jobs[:SEARCH_LIMIT], agents[:SEARCH_LIMIT],
+                      tasks[:SEARCH_LIMIT])  # fmt: skip

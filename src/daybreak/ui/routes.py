@@ -152,13 +152,16 @@ async def file(
 
 
 async def latest_output(scheduler: Scheduler, task_id: str, process: str, stream: str) -> str:
-    """The path of `process`'s `stream` (stdout or stderr) of its latest run."""
+    """The path of `process`'s `stream` (stdout or stderr) of its latest run (its first, if
+    it has none yet)."""
     if stream not in ("stdout", "stderr"):
         raise InvalidParameterError(f"stream {stream!r} is neither stdout nor stderr")
-    run = (await api_tasks.list_task_files(scheduler, task_id, f".logs/{process}")).latest_run()
-    if run is None:
-        raise InvalidParameterError(f"process {process!r} of task {task_id} has not run")
-    return process_log(process, run, stream)
+    try:
+        listing = await api_tasks.list_task_files(scheduler, task_id, f".logs/{process}")
+        run = listing.latest_run()
+    except DaybreakError:
+        run = None  # not started yet, or its agent is gone: the page says what it finds
+    return process_log(process, 0 if run is None else run, stream)
 
 
 @get(JOB + "/update/{update_id:str}")
@@ -180,6 +183,18 @@ async def agents(scheduler: Scheduler, page: int = 1) -> Template:
     rows = pages.agent_rows(scheduler.view)
     paging = pages.Paging.of(len(rows), page)
     return render(scheduler, "agents.html", rows=paging.slice(rows), paging=paging)
+
+
+@get(["/agents/{agent_id:str}", "/slaves/{agent_id:str}"])
+async def agent(scheduler: Scheduler, agent_id: str, page: int = 1) -> Template:
+    return render(scheduler, "agent.html", page=pages.agent_page(scheduler.view, agent_id, page))
+
+
+@get("/search")
+async def search(scheduler: Scheduler, q: str = "") -> Template:
+    """Roles, jobs, hosts and task ids holding `q`; one exact match is opened at once."""
+    found = pages.search(scheduler.view, q)
+    return render(scheduler, "search.html", found=found)
 
 
 @get("/utilization")
@@ -211,13 +226,13 @@ def error_page(request: Request[Any, Any, Any], error: Exception) -> Response[An
 
 PAGES = (
     root, favicon, home, role_jobs, job, instance_history, task, browse, file, update, updates,
-    agents, utilization, quotas,
+    agents, agent, search, utilization, quotas,
 )  # fmt: skip
 
 
 PAGES = (
     root, favicon, home, role_jobs, job, instance_history, task, browse, file, update, updates,
-    agents, utilization, quotas,
+    agents, agent, search, utilization, quotas,
 )  # fmt: skip
 
 
