@@ -118,6 +118,13 @@ def test_an_instance_row_says_why_and_links_the_failed_runs_output(
     expect(page.locator("#output")).to_contain_text("bind: Address already in use",
                                                     timeout=LIVE_S)  # fmt: skip
     screenshot(page, "job-crashing-stderr")
+    # The failed run's task page shows the end of its stderr at once.
+    failed = troubled.status(troubled.job("crashing").key).finished[-1]
+    page.goto(f"/scheduler/{troubled.role}/devel/crashing/task/{failed.task_id}")
+    expect(page.locator("#failed-main")).to_contain_text("main failed (exit 1)", timeout=LIVE_S)
+    expect(page.locator("#tail-main")).to_contain_text("bind: Address already in use",
+                                                       timeout=LIVE_S)  # fmt: skip
+    screenshot(page, "task-failed")
 
     page.goto(f"/scheduler/{troubled.role}/devel/huge")
     expect(page.locator("#instance-0 .pending-reason")).to_contain_text(
