@@ -204,3 +204,17 @@ def test_search_finds_jobs_hosts_and_tasks_and_a_host_has_a_page(
     expect(results).to_contain_text("Nothing holds")
     missing = httpx.get(troubled.scheduler.url + "/agents/no-such-agent")
     assert missing.status_code == 404 and "no agent &#39;no-such-agent&#39;" in missing.text
+
+
+def test_the_job_page_filters_by_state_and_jumps_to_an_instance(troubled: LocalCluster) -> None:
+    web = httpx.Client(base_url=troubled.scheduler.url, timeout=15)
+    path = f"/scheduler/{troubled.role}/devel/serving"
+    html = web.get(path).text
+    assert f'href="{path}?show=active&amp;state=RUNNING"' in html
+    assert html.count('<tr id="instance-') == 3
+    none = web.get(path, params={"state": "PENDING"}).text
+    assert none.count('<tr id="instance-') == 0 and "No active tasks." in none
+    jumped = web.get(f"{path}/jump", params={"instance": "2"})
+    assert jumped.status_code in (302, 303, 307) and jumped.headers["location"] == f"{path}/2"
+    assert web.get(f"{path}/jump", params={"instance": "two"}).status_code == 400
+    web.close()

@@ -3,8 +3,9 @@ with why it is in its state, and the configs they run."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from daybreak.core.jobs import JobNotFoundError
@@ -62,6 +63,9 @@ class JobPage:
     active_update: JobUpdate | None
     cron: CronJobInfo | None
     health: JobHealth
+    # The shown tasks by state, and the state they are filtered to.
+    states: dict[str, int] = field(default_factory=dict)
+    state: str | None = None
 
     @property
     def production(self) -> bool:
@@ -69,7 +73,9 @@ class JobPage:
         return self.spec is not None and tier_of(self.spec).production
 
 
-def job_page(view: ReadModel, key: JobKey, show: str, page: int) -> JobPage:
+def job_page(
+    view: ReadModel, key: JobKey, show: str, page: int, state: str | None = None
+) -> JobPage:
     tasks = view.job_tasks(key)
     spec = views.job_spec(view, key)
     if not tasks and spec is None:
@@ -85,6 +91,9 @@ def job_page(view: ReadModel, key: JobKey, show: str, page: int) -> JobPage:
         )
     else:
         listed = active
+    states = Counter(task.state.name for task in listed)
+    if state is not None:
+        listed = [task for task in listed if task.state.name == state]
     paging = Paging.of(len(listed), page)
     history = _instance_history(tasks)
     rows = []
@@ -118,6 +127,8 @@ def job_page(view: ReadModel, key: JobKey, show: str, page: int) -> JobPage:
         active_update=view.active_update(key),
         cron=_cron_info(view, key),
         health=views.job_health(view, key, tasks),
+        states=dict(sorted(states.items())),
+        state=state,
     )
 
 

@@ -7,10 +7,11 @@ Every page is one read of memory and one template; `static/live.js` keeps the pa
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get
 from litestar.exceptions import HTTPException
+from litestar.params import Parameter
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
@@ -20,6 +21,7 @@ from daybreak.errors import DaybreakError, InvalidParameterError
 from daybreak.model.api import API_PREFIX, process_log
 from daybreak.model.jobspec import JobKey
 from daybreak.model.task_state import TERMINAL_STATES
+from daybreak.model.units import is_number
 from daybreak.scheduler import api_tasks
 from daybreak.scheduler.access import Access, access
 from daybreak.scheduler.role import NotLeaderError, redirect_to_leader
@@ -87,11 +89,22 @@ async def role_jobs(scheduler: Scheduler, role: str, env: str | None = None) -> 
 
 @get(JOB)
 async def job(
-    *, scheduler: Scheduler, role: str, env: str, name: str, show: str = "active", page: int = 1
-) -> Template:
+    *, scheduler: Scheduler, role: str, env: str, name: str, show: str = "active", page: int = 1,
+    in_state: Annotated[str, Parameter(query="state")] = "",
+) -> Template:  # fmt: skip
+    """The job's tasks, those `show`n (active or finished) in `state` if given."""
     key = job_key(scheduler, role, env, name)
     shown = "finished" if show == "finished" else "active"
-    return render(scheduler, "job.html", job=job_pages.job_page(scheduler.view, key, shown, page))
+    page_of = job_pages.job_page(scheduler.view, key, shown, page, in_state.upper() or None)
+    return render(scheduler, "job.html", job=page_of)
+
+
+@get(JOB + "/jump")
+async def jump(role: str, env: str, name: str, instance: str = "") -> Redirect:
+    """To an instance's page, from the job page's box."""
+    if not is_number(instance.strip()):
+        raise InvalidParameterError(f"instance {instance!r} is not a number")
+    return Redirect(f"/scheduler/{role}/{env}/{name}/{int(instance)}")
 
 
 @get(JOB + "/{instance:int}")
@@ -225,14 +238,14 @@ def error_page(request: Request[Any, Any, Any], error: Exception) -> Response[An
 
 
 PAGES = (
-    root, favicon, home, role_jobs, job, instance_history, task, browse, file, update, updates,
-    agents, agent, search, utilization, quotas,
+    root, favicon, home, role_jobs, job, jump, instance_history, task, browse, file, update,
+    updates, agents, agent, search, utilization, quotas,
 )  # fmt: skip
 
 
 PAGES = (
-    root, favicon, home, role_jobs, job, instance_history, task, browse, file, update, updates,
-    agents, agent, search, utilization, quotas,
+    root, favicon, home, role_jobs, job, jump, instance_history, task, browse, file, update,
+    updates, agents, agent, search, utilization, quotas,
 )  # fmt: skip
 
 
