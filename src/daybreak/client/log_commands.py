@@ -14,7 +14,7 @@ from daybreak.client.connect import client_for
 from daybreak.errors import DaybreakError, InvalidParameterError
 from daybreak.model.api import JobStatus, OutputChunk, SandboxListing, TaskSummary, process_log
 from daybreak.model.jobkey import parse_instance_key
-from daybreak.model.task import failed_process
+from daybreak.model.task import log_process
 
 CHUNK_BYTES = 256 * 1024
 
@@ -35,13 +35,10 @@ def _task_of(status: JobStatus, instance: int) -> TaskSummary:
 
 def _process_of(task: TaskSummary, status: JobStatus) -> str:
     """The process that failed, else the job's first."""
-    failed = failed_process(task.events)
-    if failed is not None:
-        return failed
-    spec = status.spec
-    if spec is None or not spec.task.processes:
+    process = log_process(task.events, status.spec)
+    if process is None:
         raise InvalidParameterError(f"name the process of task {task.task_id}")
-    return spec.task.processes[0].name
+    return process
 
 
 def _print_all(client: ApiClient, task_id: str, path: str) -> None:

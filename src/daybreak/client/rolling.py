@@ -15,7 +15,7 @@ from daybreak.errors import DaybreakError
 from daybreak.model.api import JobStatus, KillRequest, KillResult, RestartRequest, RestartResult
 from daybreak.model.jobkey import format_instances
 from daybreak.model.jobspec import JobKey
-from daybreak.model.task_state import TaskState
+from daybreak.model.task_state import FAILED_STATES, TaskState
 
 
 class RestartFailedError(DaybreakError):
@@ -121,7 +121,7 @@ def _check(
         new_failures = {
             t.task_id for t in status.finished
             if t.instance == instance and t.task_id not in state.old_tasks
-            and t.state in (TaskState.FAILED, TaskState.LOST)
+            and t.state in FAILED_STATES
             and t.task_id not in state.seen_failed
         }  # fmt: skip
         if new_failures:

@@ -31,8 +31,7 @@ from daybreak.model.jobspec import (
     PercentageSlaPolicy,
     SlaPolicy,
 )
-from daybreak.model.task import ScheduledTask
-from daybreak.model.task_state import TaskState
+from daybreak.model.task import ScheduledTask, running_since_ms
 from daybreak.model.tiers import tier_of
 from daybreak.model.units import duration_text
 
@@ -78,13 +77,6 @@ def needed_up(policy: CountingPolicy, total: int) -> int:
         # rounding of the division.
         needed = math.ceil(total * policy.percentage / 100 - 1e-9)
     return max(0, min(needed, total - 1))
-
-
-def running_since_ms(task: ScheduledTask) -> int | None:
-    if task.state is not TaskState.RUNNING:
-        return None
-    return next((e.timestamp_ms for e in reversed(task.events) if e.state is TaskState.RUNNING),
-                None)  # fmt: skip
 
 
 class SlaBudget:

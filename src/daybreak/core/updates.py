@@ -20,8 +20,8 @@ from daybreak.core.update_status import ROLLING_STATUSES
 from daybreak.errors import DaybreakError, InvalidParameterError
 from daybreak.model.jobspec import CountSlaPolicy, JobKey, JobSpec, PercentageSlaPolicy
 from daybreak.model.records import Changes
-from daybreak.model.task import ScheduledTask
-from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
+from daybreak.model.task import ScheduledTask, running_since_ms
+from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES
 from daybreak.model.update import (
     ACTIVE_UPDATE_STATUSES,
     ConfigId,
@@ -86,12 +86,7 @@ def instance_views(
     active: dict[int, updater.TaskRun] = {}
     ended: dict[int, list[updater.TaskRun]] = {}
     for task in tasks:
-        running_since = None
-        if task.state is TaskState.RUNNING:
-            running_since = next(
-                (e.timestamp_ms for e in reversed(task.events) if e.state is TaskState.RUNNING),
-                None,
-            )
+        running_since = running_since_ms(task)
         view = updater.TaskRun(task.task_id, ids(task.spec), task.state, running_since)
         if task.state in ACTIVE_STATES:
             active[task.instance] = view

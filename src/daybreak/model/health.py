@@ -23,8 +23,8 @@ from enum import StrEnum
 import msgspec
 
 from daybreak.model.jobspec import JobSpec
-from daybreak.model.task import ScheduledTask
-from daybreak.model.task_state import ACTIVE_STATES, TaskState
+from daybreak.model.task import ScheduledTask, last_message
+from daybreak.model.task_state import ACTIVE_STATES, FAILED_STATES, TaskState
 from daybreak.model.update import JobUpdate, UpdateStatus
 
 
@@ -45,7 +45,6 @@ NEEDS_ATTENTION = frozenset({
     Health.FAILED,
 })  # fmt: skip
 FAILED_UPDATES = frozenset({UpdateStatus.ROLLED_BACK, UpdateStatus.FAILED, UpdateStatus.ERROR})
-FAILED_STATES = frozenset({TaskState.FAILED, TaskState.LOST})
 
 
 class JobHealth(msgspec.Struct, frozen=True, kw_only=True):
@@ -165,7 +164,4 @@ def _count(instances: int) -> str:
 
 def _last_words(task: ScheduledTask) -> str:
     """What the last event of a task said, or its state."""
-    for event in reversed(task.events):
-        if event.message:
-            return event.message
-    return task.state.name
+    return last_message(task.events) or task.state.name

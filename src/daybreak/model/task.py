@@ -58,3 +58,24 @@ def failed_process(events: Iterable[TaskEvent]) -> str | None:
         if found:
             return found[1]
     return None
+
+
+def log_process(events: Iterable[TaskEvent], spec: JobSpec | None) -> str | None:
+    """Whose output to show of a task: the process that failed it, else its first."""
+    failed = failed_process(events)
+    if failed is not None or spec is None or not spec.task.processes:
+        return failed
+    return spec.task.processes[0].name
+
+
+def last_message(events: Iterable[TaskEvent]) -> str | None:
+    """What the newest event that said anything said."""
+    return next((event.message for event in reversed(tuple(events)) if event.message), None)
+
+
+def running_since_ms(task: ScheduledTask) -> int | None:
+    """When a RUNNING task last entered RUNNING."""
+    if task.state is not TaskState.RUNNING:
+        return None
+    return next((e.timestamp_ms for e in reversed(task.events) if e.state is TaskState.RUNNING),
+                None)  # fmt: skip

@@ -42,5 +42,7 @@ ACTIVE_STATES = LIVE_STATES | {
     TaskState.ASSIGNED,
     TaskState.STARTING,
 }
+# Ended for want of success: its process failed, or its agent was lost.
+FAILED_STATES = frozenset({TaskState.FAILED, TaskState.LOST})
 # States in which the task occupies resources on an agent.
 AGENT_ASSIGNED_STATES = ACTIVE_STATES - {TaskState.PENDING, TaskState.THROTTLED}

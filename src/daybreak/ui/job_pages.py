@@ -14,8 +14,8 @@ from daybreak.model.cron import CronJobInfo
 from daybreak.model.describe import describe
 from daybreak.model.health import JobHealth
 from daybreak.model.jobspec import JobKey, JobSpec
-from daybreak.model.task import ScheduledTask, failed_process
-from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
+from daybreak.model.task import ScheduledTask, last_message, log_process
+from daybreak.model.task_state import ACTIVE_STATES, FAILED_STATES, TERMINAL_STATES, TaskState
 from daybreak.model.tiers import tier_of
 from daybreak.model.update import ConfigId, JobUpdate, UpdateSummary
 from daybreak.scheduler import views
@@ -145,9 +145,9 @@ def _instance_history(tasks: Iterable[ScheduledTask]) -> dict[int, tuple[int, Sc
 
 
 def _failure(task: ScheduledTask | None) -> str | None:
-    if task is None or task.state not in (TaskState.FAILED, TaskState.LOST):
+    if task is None or task.state not in FAILED_STATES:
         return None
-    words = next((e.message for e in reversed(task.events) if e.message), None)
+    words = last_message(task.events)
     return f"last run {task.state.name}" + (f": {words}" if words else "")
 
 
@@ -155,8 +155,7 @@ def _logs(task: ScheduledTask, last_ended: ScheduledTask | None) -> dict[str, An
     shown = task if task.agent_id is not None else last_ended
     if shown is None or shown.agent_id is None:
         return {}
-    first = shown.spec.task.processes[0].name if shown.spec.task.processes else ""
-    process = failed_process(shown.events) or first
+    process = log_process(shown.events, shown.spec) or ""
     return {"logs_task_id": shown.task_id, "log_process": process}
 
 

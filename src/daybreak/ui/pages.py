@@ -15,7 +15,7 @@ from daybreak.model.api import DrainWait, QuotaReport, TaskSummary
 from daybreak.model.health import Health, JobHealth
 from daybreak.model.jobspec import JobKey, JobSpec, Resources
 from daybreak.model.task import ScheduledTask, failed_process
-from daybreak.model.task_state import ACTIVE_STATES, TERMINAL_STATES, TaskState
+from daybreak.model.task_state import ACTIVE_STATES, FAILED_STATES, TERMINAL_STATES, TaskState
 from daybreak.model.tiers import tier_of
 from daybreak.model.update import ACTIVE_UPDATE_STATUSES, InstanceAction, JobUpdate, UpdateSummary
 from daybreak.scheduler import views
@@ -67,7 +67,7 @@ class TaskCounts:
             self.other_active += 1
         elif state in TERMINAL_STATES:
             self.finished += 1
-            if state in (TaskState.FAILED, TaskState.LOST):
+            if state in FAILED_STATES:
                 self.failed += 1
 
     def __iadd__(self, other: TaskCounts) -> TaskCounts:
@@ -279,7 +279,7 @@ def _failed_task(view: ReadModel, update: JobUpdate) -> ScheduledTask | None:
         return None
     instance = failures[-1].instance
     ended = [t for t in view.job_tasks(update.job) if t.instance == instance
-             and t.state in (TaskState.FAILED, TaskState.LOST)
+             and t.state in FAILED_STATES
              and t.last_event_ms >= update.created_ms]  # fmt: skip
     return max(ended, key=lambda t: t.last_event_ms) if ended else None
 
