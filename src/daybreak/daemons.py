@@ -207,6 +207,18 @@ def agent_command(**options: Any) -> None:
     help="How long a job's SLA coordinator has to answer (Aurora's -sla_coordinator_timeout).",
 )
 @click.option(
+    "--usage-history",
+    default="3h",
+    show_default=True,
+    help="How far back each task's cpu and memory graph goes (kept in memory).",
+)
+@click.option(
+    "--usage-history-step",
+    default="1m",
+    show_default=True,
+    help="One point of each task's usage graph per this much time.",
+)
+@click.option(
     "--security",
     "security_file",
     type=click.Path(dir_okay=False, exists=True),
@@ -236,6 +248,8 @@ def scheduler_command(
     sla_aware_kill_non_prod: bool,
     host_maintenance_polling_interval: str,
     sla_coordinator_timeout: str,
+    usage_history: str,
+    usage_history_step: str,
     security_file: str | None,
 ) -> None:
     """Run the scheduler: the store, the API, and the decisions."""
@@ -287,6 +301,10 @@ def scheduler_command(
     from daybreak.scheduler.settings import SchedulerConfig
     from daybreak.server import run_scheduler
 
+    usage_step_ms = ms(usage_history_step, "--usage-history-step")
+    if usage_step_ms <= 0:
+        raise click.BadParameter("must be longer than 0", param_hint="--usage-history-step")
+
     run_scheduler(
         SchedulerConfig(
             store_url=store_url,
@@ -302,6 +320,8 @@ def scheduler_command(
             coordinator_timeout_s=parse_duration_s(
                 sla_coordinator_timeout, "--sla-coordinator-timeout"
             ),
+            usage_window_ms=ms(usage_history, "--usage-history"),
+            usage_step_ms=usage_step_ms,
             core=core,
         )
     )

@@ -45,7 +45,11 @@ class UiCluster:
 
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiCluster]:
-    with running_cluster("sqlite", tmp_path_factory.mktemp("ui"), agents=1) as local:
+    # Usage measured every second and a graph point a second, so graphs grow while tests look.
+    with running_cluster(
+        "sqlite", tmp_path_factory.mktemp("ui"), "--usage-history-step", "1s",
+        agent_args=("--usage-interval", "1s"), agents=1,
+    ) as local:  # fmt: skip
         spec = local.job(name="web", instances=2, cmdline=TICKING, service=True)
         assert local.create(spec).status_code == 201
         status = local.wait_for_states(spec.key, TaskState.RUNNING, 2)

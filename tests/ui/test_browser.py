@@ -91,6 +91,42 @@ def test_an_update_page_shows_the_update_progress_live(page: Page, ui: UiCluster
     screenshot(page, "update-done")
 
 
+def test_a_running_task_has_cpu_and_memory_graphs_next_to_its_limits(
+    page: Page, ui: UiCluster
+) -> None:
+    page.goto(ui.task_path)
+    ram = page.locator("#usage-ram")
+    # A point a second: the graph grows a line once two have been heard, without a reload.
+    expect(ram.locator("polyline.usage")).to_have_count(1, timeout=LIVE_S)
+    expect(page.locator("#usage-cpu polyline.usage")).to_have_count(1)
+    expect(ram.locator("line.limit")).to_have_count(1)
+    expect(page.locator("#usage-graphs")).to_contain_text("of 32 MiB asked")
+    box = ram.bounding_box()
+    assert box is not None and box["width"] > 200, box
+    history = ui.local.api.get(f"/tasks/{ui.task_id}/usage").json()
+    assert history["ram_limit_mb"] == 32
+    assert len(history["points"]) >= 2
+    assert all(ram_mb > 0 for _at, _cpu, ram_mb in history["points"])
+    screenshot(page, "task-usage-graphs")
+
+
+def test_a_table_sorts_by_the_header_clicked_and_keeps_its_order(page: Page, ui: UiCluster) -> None:
+    page.goto(ui.job_path)
+    rows = page.locator("#instances tr[data-state]")
+    expect(rows.first).to_have_id("instance-0")
+    header = page.locator("#instances th", has_text="instance")
+    header.click()  # ascending, as they came
+    expect(header).to_have_attribute("aria-sort", "ascending")
+    header.click()
+    expect(header).to_have_attribute("aria-sort", "descending")
+    expect(rows.first).to_have_id("instance-1")
+    page.reload()  # the tab remembers the order
+    expect(rows.first).to_have_id("instance-1")
+    screenshot(page, "job-sorted")
+    page.locator("#instances th", has_text="instance").click()
+    expect(rows.first).to_have_id("instance-0")
+
+
 def test_a_pending_instance_turns_running_without_a_reload(page: Page, ui: UiCluster) -> None:
     """Runs last in this module: it adds an agent to the cluster."""
     on_r2 = ValueConstraint(attribute="rack", values=("r2",))

@@ -10,10 +10,12 @@ from urllib.parse import urljoin, urlparse
 import msgspec
 import pytest
 
+import daybreak
 from daybreak.model.api import API_PREFIX
 from daybreak.model.jobspec import ValueConstraint
 from daybreak.model.task_state import TaskState
 from daybreak.model.update import UpdateRequest, UpdateStarted
+from tests.cluster.conftest import wait_for
 from tests.ui.conftest import TICKING, UiCluster
 
 LINK = re.compile(r'href="([^"#]+)"')
@@ -53,8 +55,8 @@ def test_role_page_groups_jobs_and_shows_the_quota(ui: UiCluster) -> None:
     pending_job(ui, "waiting", 1)
     html = page(ui, f"/scheduler/{ui.job.role}")
     # Grouped by health: the one no agent can take ahead of the healthy one.
-    stuck = html.index('<table class="jobs cannot-be-placed">')
-    healthy = html.index('<table class="jobs healthy">')
+    stuck = html.index('id="jobs-cannot-be-placed"')
+    healthy = html.index('id="jobs-healthy"')
     assert stuck < html.index(">waiting</a>") < healthy < html.index(">web</a>")
     assert "Quota and usage" in html
     assert page(ui, f"/scheduler/{ui.job.role}/devel").count(">web</a>") == 1
@@ -175,6 +177,19 @@ def test_update_pages_show_progress(ui: UiCluster) -> None:
 def test_agents_utilization_and_quota_pages(ui: UiCluster) -> None:
     agents = page(ui, "/agents")
     assert 'id="agent-agent-1"' in agents and "rack=r1" in agents
+    row = re.search(r'<tr id="agent-agent-1">(.*?)</tr>', agents, re.S)
+    assert row is not None and f">{daybreak.__version__}</td>" in row.group(1)
+    assert re.search(r"\d+ ms ago|\ds ago", row.group(1)), row.group(1)  # heard just now
+    assert "using " in row.group(1)  # what its tasks measured, next to what they hold
+
+    # The agent measures its tasks every second; the page shows the last heartbeat's figures.
+    def measured() -> str | None:
+        html = page(ui, "/agents/agent-1")
+        return html if re.search(r"by its [1-9]\d* running task", html) else None
+
+    # Other tests of the module may add tasks: at least the job's own are measured.
+    agent = wait_for(measured, "the agent page to show what its tasks use")
+    assert 'id="agent-heard"' in agent and 'id="agent-measured"' in agent
     utilization = page(ui, "/utilization")
     assert f'href="/scheduler/{ui.job.role}"' in utilization
     assert 'id="chart-cpu"' in utilization and "<b>free</b>" in utilization
@@ -230,7 +245,7 @@ def test_a_cron_job_shows_its_schedule_next_runs_and_runs(ui: UiCluster) -> None
     scheduled = ui.local.api.post("/cron", content=msgspec.json.encode(spec))
     assert scheduled.status_code == 200, scheduled.text
     html = page(ui, f"/scheduler/{ui.job.role}")
-    start = html.index('<table class="jobs scheduled">')
+    start = html.index('id="jobs-scheduled"')
     cron_jobs = html[start : html.index("</table>", start)]
     assert ">nightly</a>" in cron_jobs and "cron <code>15 2 * * MON-FRI</code>, next " in cron_jobs
     assert re.search(r"next \d{4}-\d\d-\d\d 02:15:00 UTC", cron_jobs)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import msgspec
 
+from daybreak import __version__
 from daybreak.agent.host import TaskHost
 from daybreak.agent.link import SchedulerLink, connect_url
 from daybreak.agent.outbox import Outbox
@@ -106,6 +107,7 @@ class Agent:
             address=self.address,
             work_dir=str(self.config.work_dir.resolve()),
             secret=self.secret,
+            version=__version__,
         )
 
     def usage(self) -> tuple[protocol.TaskUsage, ...]:

@@ -205,7 +205,7 @@ class SchedulerState:
         info = AgentInfo(
             agent_id=hello.agent_id, hostname=hello.hostname, attributes=hello.attributes,
             resources=hello.resources, ports=hello.ports, address=hello.address,
-            work_dir=hello.work_dir,
+            work_dir=hello.work_dir, version=hello.version,
         )  # fmt: skip
         secret_hash = command.secret_hash
         known = self.agents.get(info.agent_id)

@@ -38,6 +38,7 @@ class AgentInfo(msgspec.Struct, frozen=True, kw_only=True):
     # a task's sandbox is WORK_DIR/tasks/TASK_ID/sandbox there.
     address: str = ""
     work_dir: str = ""
+    version: str = ""  # the agent's daybreak release, as it said when it last connected
 
 
 class DrainTerms(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -58,6 +58,7 @@ class Hello(Message, frozen=True, kw_only=True, tag="hello"):
     # Where people reach the machine (`task ssh`), and the agent's work directory there.
     address: str = ""
     work_dir: str = ""
+    version: str = ""  # the agent's daybreak release
     # The agent's own secret, made at its first start: the scheduler keeps its hash from the
     # first hello with this id and turns away any later hello without it (an impostor holding
     # the cluster's agent token), unless the agent was given up (LOST) meanwhile.

@@ -109,6 +109,7 @@ class AgentSummary(msgspec.Struct, frozen=True, kw_only=True):
     online: bool
     maintenance: str  # NONE, SCHEDULED, DRAINING or DRAINED, as Aurora's host-status said
     tasks: int  # tasks holding resources there
+    version: str = ""  # the agent's daybreak release
     # While DRAINING: the drain's terms, and the tasks waiting for their job's SLA.
     drain: DrainRequest | None = None
     drain_waits: tuple[DrainWait, ...] = ()
@@ -207,6 +208,25 @@ class TaskDetails(msgspec.Struct, frozen=True, kw_only=True):
     message: str | None = None
     processes: tuple[ProcessInfo, ...] = ()
     usage: TaskUsage | None = None
+
+
+class UsagePoint(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """What a task used in one step of its history: cpu cores on average, memory at most."""
+
+    at_ms: int  # the step's start
+    cpu_cores: float
+    ram_mb: float
+
+
+class UsageHistory(msgspec.Struct, frozen=True, kw_only=True):
+    """A task's cpu and memory over the last hours next to what it asked for. The scheduler
+    keeps this in memory from its agents' heartbeats: a new leader starts afresh."""
+
+    task_id: str
+    step_ms: int
+    cpu_limit: float
+    ram_limit_mb: float
+    points: tuple[UsagePoint, ...] = ()
 
 
 class SandboxListing(msgspec.Struct, frozen=True, kw_only=True):

@@ -17,7 +17,13 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from daybreak.errors import DaybreakError, InvalidParameterError
 from daybreak.model import agent_protocol as protocol
-from daybreak.model.api import API_PREFIX, OutputChunk, SandboxListing, TaskDetails
+from daybreak.model.api import (
+    API_PREFIX,
+    OutputChunk,
+    SandboxListing,
+    TaskDetails,
+    UsageHistory,
+)
 from daybreak.model.units import is_number
 from daybreak.scheduler.access import Access, access
 from daybreak.scheduler.agent_requests import REPLY_TIMEOUT_S
@@ -88,6 +94,26 @@ async def get_task(task_id: str, scheduler: Scheduler) -> TaskDetails:
     return await task_details(scheduler, task_id)
 
 
+@get(TASK_PATH + "/usage")
+async def usage_history(task_id: str, scheduler: Scheduler) -> UsageHistory:
+    """The task's cpu and memory over the last hours, one point per step, next to its limits."""
+    return task_usage(scheduler, task_id)
+
+
+def task_usage(scheduler: Scheduler, task_id: str) -> UsageHistory:
+    task = scheduler.view.tasks.get(task_id)
+    if task is None:
+        raise TaskNotFoundError(task_id)
+    samples = scheduler.usage
+    return UsageHistory(
+        task_id=task_id,
+        step_ms=samples.step_ms,
+        cpu_limit=task.spec.task.resources.cpu,
+        ram_limit_mb=task.spec.task.resources.ram_mb,
+        points=samples.points(task_id, scheduler.clock.now()),
+    )
+
+
 @get(TASK_PATH + "/files", opt=access(Access.FILES))
 async def list_files(task_id: str, scheduler: Scheduler, path: str = "") -> SandboxListing:
     """The entries of a directory of the task's (`path` relative to it; "" for the top)."""
@@ -150,4 +176,4 @@ async def follow_file(
     return ServerSentEvent(stream())
 
 
-ROUTES = (get_task, list_files, read_file, follow_file)
+ROUTES = (get_task, usage_history, list_files, read_file, follow_file)

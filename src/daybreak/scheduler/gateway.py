@@ -125,7 +125,7 @@ async def _read(socket: WebSocket[Any, Any, Any], scheduler: Scheduler, agent_id
             if isinstance(message, protocol.StatusUpdate):
                 scheduler.status_update(agent_id, message)
             elif isinstance(message, protocol.Heartbeat):
-                scheduler.heartbeat(agent_id)
+                scheduler.heartbeat(agent_id, message.usage)
             elif isinstance(message, protocol.AgentReply):
                 scheduler.requests.answer(agent_id, message)
             else:

@@ -51,6 +51,7 @@ from daybreak.scheduler.coordinators import Coordinators
 from daybreak.scheduler.events import EventHub
 from daybreak.scheduler.read_model import ReadModel
 from daybreak.scheduler.settings import SchedulerConfig
+from daybreak.scheduler.usage_samples import UsageSamples
 from daybreak.store import Store
 from daybreak.store.writer import StoreWriter
 
@@ -128,6 +129,7 @@ class Scheduler:
         self.links: dict[str, AgentLink] = {}
         self._connections = 0
         self.heartbeats = 0  # received, for /metrics
+        self.usage = UsageSamples(config.usage_step_ms, config.usage_window_ms)
         self.requests = AgentRequests()
         self.view = ReadModel(
             # The cluster is replaced on a restore: look it up each time.
@@ -288,8 +290,9 @@ class Scheduler:
         """Apply an agent's report; the agent hears `Ack` once it is durable."""
         self.tell(AgentStatus(agent_id, update))
 
-    def heartbeat(self, agent_id: str) -> None:
+    def heartbeat(self, agent_id: str, usage: tuple[protocol.TaskUsage, ...] = ()) -> None:
         self.heartbeats += 1
+        self.usage.record(agent_id, self.clock.now(), usage)
         self.tell(AgentHeartbeat(agent_id))
 
     def _send(self, agent_id: str, message: protocol.Message) -> None:

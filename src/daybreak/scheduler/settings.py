@@ -29,6 +29,9 @@ class SchedulerConfig:
     advertised_url: str | None = None
     # How long a job's SLA coordinator has to answer (Aurora's -sla_coordinator_timeout).
     coordinator_timeout_s: float = 60.0
+    # Each task's usage is kept for the graphs, one point per step for the window.
+    usage_step_ms: int = 60_000
+    usage_window_ms: int = 3 * 3600_000
     core: Settings = field(default_factory=Settings)
 
     @property

@@ -201,6 +201,7 @@ def agent_summaries(view: ReadModel, agent_ids: Iterable[str] | None = None) -> 
                 tasks=view.agent_task_count(agent_id),
                 drain=stored.drain,
                 drain_waits=drain_waits(view, agent_id),
+                version=stored.info.version,
             )
         )
     return summaries

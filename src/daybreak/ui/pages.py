@@ -10,14 +10,13 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from daybreak.core.quota import Aggregate, per_task
-from daybreak.core.updates import UnknownUpdateError
-from daybreak.model.api import DrainWait, QuotaReport, TaskSummary
+from daybreak.model.api import QuotaReport
 from daybreak.model.health import Health, JobHealth
 from daybreak.model.jobspec import JobKey, JobSpec, Resources
-from daybreak.model.task import ScheduledTask, failed_process
+from daybreak.model.task import ScheduledTask
 from daybreak.model.task_state import ACTIVE_STATES, FAILED_STATES, TERMINAL_STATES, TaskState
 from daybreak.model.tiers import tier_of
-from daybreak.model.update import ACTIVE_UPDATE_STATUSES, InstanceAction, JobUpdate, UpdateSummary
+from daybreak.model.update import JobUpdate
 from daybreak.scheduler import views
 from daybreak.scheduler.read_model import ReadModel
 
@@ -161,7 +160,7 @@ def home_page(view: ReadModel) -> Home:
     order = list(Health)
     attention.sort(key=lambda job: (order.index(job.health.health), str(job.key)))
     agents = views.agent_summaries(view)
-    offered = sum((_offered(agent.resources) for agent in agents), Aggregate())
+    offered = sum((offered_by(agent.resources) for agent in agents), Aggregate())
     allocated = view.held()
     return Home(
         roles=[rows[role] for role in sorted(rows)],
@@ -195,113 +194,11 @@ def role_page(view: ReadModel, role: str, environment: str | None) -> RolePage:
     )
 
 
-# Updates.
-
-
-@dataclass(frozen=True)
-class UpdatesPage:
-    active: list[UpdateSummary]
-    recent: list[UpdateSummary]
-
-
-def updates_page(view: ReadModel) -> UpdatesPage:
-    summaries = sorted(
-        (UpdateSummary.of(update) for update in view.updates()),
-        key=lambda summary: summary.modified_ms,
-        reverse=True,
-    )
-    return UpdatesPage(
-        active=[s for s in summaries if s.status in ACTIVE_UPDATE_STATUSES],
-        recent=[s for s in summaries if s.status not in ACTIVE_UPDATE_STATUSES][:RECENT_UPDATES],
-    )
-
-
-@dataclass(frozen=True)
-class InstanceProgressCell:
-    instance: int
-    # The update's InstanceStatus lower case for the page's colours; or untouched, or
-    # rolled_back (succeeded, in a rollback).
-    status: str
-    action: str  # add, update or remove
-
-
-@dataclass(frozen=True)
-class UpdatePage:
-    update: JobUpdate
-    summary: UpdateSummary
-    cells: list[InstanceProgressCell]
-    instance_events: list[tuple[int, str, int]]  # this page of them, newest first
-    paging: Paging
-    # The task of the instance whose failure ended the update, and the process that failed.
-    failed_task: ScheduledTask | None = None
-    failed_process: str = ""
-
-
-def update_page(view: ReadModel, key: JobKey, update_id: str, page: int = 1) -> UpdatePage:
-    update = view.update(update_id)
-    if update.job != key:  # an update of another job: not at this address
-        raise UnknownUpdateError(update_id)
-    plan = update.plan
-    untouched = update.untouched()
-    rolled_back = {e.instance for e in update.instance_events
-                   if e.action is InstanceAction.INSTANCE_ROLLED_BACK}  # fmt: skip
-    cells = []
-    for instance in sorted(plan.instances()):
-        progress = update.progress.instances.get(instance)
-        if instance not in plan.initial:
-            action = "add"
-        elif instance not in plan.desired:
-            action = "remove"
-        else:
-            action = "update"
-        status = "idle" if progress is None else progress.status.lower()
-        if instance in untouched:
-            status = "untouched"
-        elif instance in rolled_back and status == "succeeded":
-            status = "rolled_back"
-        cells.append(InstanceProgressCell(instance, status, action))
-    events = [(e.timestamp_ms, str(e.action), e.instance) for e in reversed(update.instance_events)]
-    paging = Paging.of(len(events), page)
-    failed = _failed_task(view, update)
-    return UpdatePage(
-        update, UpdateSummary.of(update), cells, list(paging.slice(events)), paging,
-        failed, "" if failed is None else failed_process(failed.events) or "",
-    )  # fmt: skip
-
-
-def _failed_task(view: ReadModel, update: JobUpdate) -> ScheduledTask | None:
-    """The newest task that failed during the update, of the instance whose failure the
-    update counted last."""
-    failures = [
-        e for e in update.instance_events if e.action is InstanceAction.INSTANCE_UPDATE_FAILED
-    ]
-    if not failures:
-        return None
-    instance = failures[-1].instance
-    ended = [t for t in view.job_tasks(update.job) if t.instance == instance
-             and t.state in FAILED_STATES
-             and t.last_event_ms >= update.created_ms]  # fmt: skip
-    return max(ended, key=lambda t: t.last_event_ms) if ended else None
-
-
 # Agents, utilization and quotas.
 
 
-def _offered(resources: Resources) -> Aggregate:
+def offered_by(resources: Resources) -> Aggregate:
     return Aggregate(resources.cpu, resources.ram_mb, resources.disk_mb)
-
-
-@dataclass(frozen=True)
-class AgentRow:
-    agent_id: str
-    hostname: str
-    attributes: dict[str, str]
-    online: bool
-    maintenance: str
-    offered: Aggregate
-    allocated: Aggregate
-    tasks: int
-    drain_waits: tuple[DrainWait, ...] = ()
 
 
 def _allocated_by(view: ReadModel, key: Callable[[ScheduledTask], str]) -> dict[str, Aggregate]:
@@ -311,25 +208,6 @@ def _allocated_by(view: ReadModel, key: Callable[[ScheduledTask], str]) -> dict[
         if task.agent_id is not None and task.state in ACTIVE_STATES:
             totals[key(task)] = totals.get(key(task), Aggregate()) + per_task(task.spec)
     return totals
-
-
-def agent_rows(view: ReadModel, agent_ids: list[str] | None = None) -> list[AgentRow]:
-    rows = []
-    for agent in views.agent_summaries(view, agent_ids):
-        rows.append(
-            AgentRow(
-                agent_id=agent.agent_id,
-                hostname=agent.hostname,
-                attributes=agent.attributes,
-                online=agent.online,
-                maintenance=agent.maintenance,
-                offered=_offered(agent.resources),
-                allocated=view.held(agent.agent_id),
-                tasks=agent.tasks,
-                drain_waits=agent.drain_waits,
-            )
-        )
-    return rows
 
 
 @dataclass(frozen=True)
@@ -347,7 +225,7 @@ def utilization(view: ReadModel) -> Utilization:
     offered = Aggregate()
     for agent in views.agent_summaries(view):
         if agent.online:
-            offered += _offered(agent.resources)
+            offered += offered_by(agent.resources)
     roles = _allocated_by(view, lambda task: task.job.role)
     by_role = sorted(roles.items(), key=lambda item: (-item[1].cpu, item[0]))
     allocated = sum((usage for _, usage in by_role), Aggregate())
@@ -356,32 +234,6 @@ def utilization(view: ReadModel) -> Utilization:
 
 def quota_reports(view: ReadModel) -> list[QuotaReport]:
     return [views.quota_report(view, role) for role in view.roles()]
-
-
-@dataclass(frozen=True)
-class AgentPage:
-    agent: AgentRow
-    address: str
-    ports: str
-    tasks: list[TaskSummary]  # those occupying it, by job and instance
-    paging: Paging
-
-
-def agent_page(view: ReadModel, agent_id: str, page: int) -> AgentPage:
-    row = next((r for r in agent_rows(view, [agent_id])), None)
-    stored = view.agents.get(agent_id)
-    if row is None or stored is None:
-        raise views.UnknownAgentError(agent_id)
-    tasks = sorted(view.agent_tasks(agent_id), key=lambda t: (str(t.job), t.instance))
-    paging = Paging.of(len(tasks), page)
-    info = stored.info
-    return AgentPage(
-        agent=row,
-        address=info.address or info.hostname,
-        ports=f"{info.ports.first}-{info.ports.last}",
-        tasks=[view.summarize(task) for task in paging.slice(tasks)],
-        paging=paging,
-    )
 
 
 # Search.

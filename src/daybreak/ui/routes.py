@@ -27,7 +27,7 @@ from daybreak.scheduler.access import Access, access
 from daybreak.scheduler.role import NotLeaderError, redirect_to_leader
 from daybreak.scheduler.service import Scheduler
 from daybreak.scheduler.statuses import status_of
-from daybreak.ui import job_pages, pages
+from daybreak.ui import agent_pages, charts, job_pages, pages, update_pages
 from daybreak.ui.formatting import FILTERS, percent
 
 HERE = Path(__file__).parent
@@ -134,6 +134,9 @@ async def task(scheduler: Scheduler, role: str, env: str, name: str, task_id: st
         details=details,
         problem=problem,
         finished=found.state in TERMINAL_STATES,
+        usage_graphs=charts.usage_charts(
+            api_tasks.task_usage(scheduler, task_id), scheduler.clock.now()
+        ),
     )
 
 
@@ -182,25 +185,29 @@ async def update(
     *, scheduler: Scheduler, role: str, env: str, name: str, update_id: str, page: int = 1
 ) -> Template:
     key = job_key(scheduler, role, env, name)
-    shown = pages.update_page(scheduler.view, key, update_id, page)
+    shown = update_pages.update_page(scheduler.view, key, update_id, page)
     return render(scheduler, "update.html", page=shown)
 
 
 @get("/updates")
 async def updates(scheduler: Scheduler) -> Template:
-    return render(scheduler, "updates.html", page=pages.updates_page(scheduler.view))
+    return render(scheduler, "updates.html", page=update_pages.updates_page(scheduler.view))
 
 
 @get(["/agents", "/slaves"])
 async def agents(scheduler: Scheduler, page: int = 1) -> Template:
-    rows = pages.agent_rows(scheduler.view)
+    rows = agent_pages.agent_rows(scheduler.view, measured=scheduler.usage.agent)
     paging = pages.Paging.of(len(rows), page)
     return render(scheduler, "agents.html", rows=paging.slice(rows), paging=paging)
 
 
 @get(["/agents/{agent_id:str}", "/slaves/{agent_id:str}"])
 async def agent(scheduler: Scheduler, agent_id: str, page: int = 1) -> Template:
-    return render(scheduler, "agent.html", page=pages.agent_page(scheduler.view, agent_id, page))
+    return render(
+        scheduler,
+        "agent.html",
+        page=agent_pages.agent_page(scheduler.view, agent_id, page, scheduler.usage.agent),
+    )
 
 
 @get("/search")

@@ -35,6 +35,7 @@
         if (!replacement || replacement.innerHTML === region.innerHTML) continue;
         const open = openDetails(region);
         region.innerHTML = replacement.innerHTML;
+        region.dispatchEvent(new CustomEvent("daybreak:refreshed", { bubbles: true }));
         for (const id of open) {
           const details = id && document.getElementById(id);
           if (details) details.open = true;
