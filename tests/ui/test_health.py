@@ -218,3 +218,33 @@ def test_the_job_page_filters_by_state_and_jumps_to_an_instance(troubled: LocalC
     assert jumped.status_code in (302, 303, 307) and jumped.headers["location"] == f"{path}/2"
     assert web.get(f"{path}/jump", params={"instance": "two"}).status_code == 400
     web.close()
+
+
+def test_a_job_timeline_tells_its_creation_failures_and_update(
+    page: Page, troubled: LocalCluster
+) -> None:
+    path = f"/scheduler/{troubled.role}/devel/serving"
+    page.goto(path)
+    page.locator("a.timeline-link").click()
+    expect(page.locator("h1")).to_contain_text("Timeline of")
+    entries = page.locator("#timeline-entries")
+    expect(entries.locator("tr.created")).to_contain_text("instances 0-2 created")
+    rolled_back = entries.locator("tr.update.trouble", has_text="ROLLED_BACK")
+    expect(rolled_back).to_have_count(1)
+    rolled_back.locator("a").first.click()
+    expect(page.locator("h1")).to_contain_text("Update")
+    page.go_back()
+    # The broken config's task failed: a trouble line, with its cause and a link to the task.
+    failed = entries.locator("tr.failed.trouble").first
+    expect(failed).to_contain_text("failed")
+    failed.locator("a", has_text="task").click()
+    expect(page.locator("#task-state")).to_contain_text("FAILED")
+    screenshot(page, "job-timeline-task")
+    page.goto(f"{path}/timeline")
+    screenshot(page, "job-timeline")
+    assert (
+        httpx.get(
+            troubled.scheduler.url + f"/scheduler/{troubled.role}/devel/none/timeline"
+        ).status_code
+        == 404
+    )

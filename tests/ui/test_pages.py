@@ -207,6 +207,7 @@ PAGE_KINDS = {
     "sandbox": r"^/scheduler/[^/]+/[^/]+/[^/]+/task/[^/]+/browse$",
     "log": r"^/scheduler/[^/]+/[^/]+/[^/]+/task/[^/]+/file$",
     "update": r"^/scheduler/[^/]+/[^/]+/[^/]+/update/[^/]+$",
+    "timeline": r"^/scheduler/[^/]+/[^/]+/[^/]+/timeline$",
     "updates": r"^/updates$",
     "agents": r"^/agents$",
     "agent": r"^/agents/[^/]+$",

@@ -17,6 +17,7 @@ from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task import ScheduledTask, last_message, log_process
 from daybreak.model.task_state import ACTIVE_STATES, FAILED_STATES, TERMINAL_STATES, TaskState
 from daybreak.model.tiers import tier_of
+from daybreak.model.timeline import TimelineEntry, job_timeline
 from daybreak.model.update import ConfigId, JobUpdate, UpdateSummary
 from daybreak.scheduler import views
 from daybreak.scheduler.read_model import ReadModel
@@ -192,6 +193,22 @@ def _config_groups(
         )
         for number, config in enumerate(order)
     ]
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    key: JobKey
+    entries: list[TimelineEntry]  # this page of them, newest first
+    paging: Paging
+
+
+def timeline_page(view: ReadModel, key: JobKey, page: int) -> TimelinePage:
+    tasks = view.job_tasks(key)
+    if not tasks and key not in view.jobs:
+        raise JobNotFoundError(key)
+    entries = job_timeline(tasks, view.job_updates(key))
+    paging = Paging.of(len(entries), page)
+    return TimelinePage(key, list(paging.slice(entries)), paging)
 
 
 @dataclass(frozen=True)

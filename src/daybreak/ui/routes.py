@@ -107,6 +107,14 @@ async def jump(role: str, env: str, name: str, instance: str = "") -> Redirect:
     return Redirect(f"/scheduler/{role}/{env}/{name}/{int(instance)}")
 
 
+@get(JOB + "/timeline")
+async def timeline(scheduler: Scheduler, role: str, env: str, name: str, page: int = 1) -> Template:
+    """The job's story, newest first: creates, failures, preemptions, kills and updates."""
+    key = job_key(scheduler, role, env, name)
+    shown = job_pages.timeline_page(scheduler.view, key, page)
+    return render(scheduler, "timeline.html", page=shown)
+
+
 @get(JOB + "/{instance:int}")
 async def instance_history(
     scheduler: Scheduler, role: str, env: str, name: str, instance: int
@@ -245,14 +253,8 @@ def error_page(request: Request[Any, Any, Any], error: Exception) -> Response[An
 
 
 PAGES = (
-    root, favicon, home, role_jobs, job, jump, instance_history, task, browse, file, update,
-    updates, agents, agent, search, utilization, quotas,
-)  # fmt: skip
-
-
-PAGES = (
-    root, favicon, home, role_jobs, job, jump, instance_history, task, browse, file, update,
-    updates, agents, agent, search, utilization, quotas,
+    root, favicon, home, role_jobs, job, jump, timeline, instance_history, task, browse, file,
+    update, updates, agents, agent, search, utilization, quotas,
 )  # fmt: skip
 
 
