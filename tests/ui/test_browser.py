@@ -83,10 +83,17 @@ def test_an_update_page_shows_the_update_progress_live(page: Page, ui: UiCluster
     page.click(f'a[href="{job_path}/update/{update_id}"] >> nth=0')
     following(page)
     expect(page.locator("#update-status")).to_contain_text("ROLLING_FORWARD")
+    # While it rolls: how long it may take, which instance is in its watch, and what changes.
+    expect(page.locator("#time-left")).to_contain_text("instance(s) to go")
+    expect(page.locator("#watching tr[id^=watch-]")).not_to_have_count(0)
+    changes = page.locator("#config-changes")
+    expect(changes).to_contain_text("instances 0-2")
+    expect(changes.locator("pre.diff .add", has_text='"name": "v2"')).to_have_count(1)
     screenshot(page, "update-rolling")
     expect(page.locator("#update-status")).to_contain_text("ROLLED_FORWARD", timeout=LIVE_S * 2)
     for instance in range(3):
         expect(page.locator(f"#progress-{instance}")).to_have_attribute("data-status", "succeeded")
+    expect(page.locator("#time-left")).to_have_count(0)  # over: nothing left
     assert not_reloaded(page)
     screenshot(page, "update-done")
 

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import click
-import msgspec
 
 from daybreak.client.completion_commands import complete_job_key
 from daybreak.client.connect import client_for
@@ -296,22 +295,14 @@ def job_add(instance_key: str, count: int, wait_until: str) -> None:
 @click.option("--read-json", is_flag=True, help="Read the config as JSON.")
 def job_diff(job_key: str, config_file: str, bindings: Sequence[str], read_json: bool) -> None:
     """Show how CONFIG_FILE differs from what the scheduler runs for the job."""
-    import difflib
-
     from daybreak.config import load_job, parse_bindings
+    from daybreak.model.update_view import spec_diff
 
     key = parse_job_key(job_key)
     local = load_job(config_file, key, parse_bindings(bindings), read_json=read_json)
-
-    def lines(value: object) -> list[str]:
-        if value is None:
-            return []
-        return msgspec.json.format(msgspec.json.encode(value), indent=2).decode().splitlines()
-
     with client_for(key.cluster) as client:
         running = client.call("GET", job_path(key), JobStatus).spec
-        diff = list(difflib.unified_diff(lines(running), lines(local), f"{key} (scheduler)",
-                                         config_file, lineterm=""))  # fmt: skip
+        diff = spec_diff(running, local, f"{key} (scheduler)", config_file)
         if not diff:
             click.echo(f"No differences between {config_file} and {key}.")
             return

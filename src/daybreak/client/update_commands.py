@@ -3,6 +3,7 @@ rolling updates, as Aurora's `aurora update` had them."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -268,16 +269,26 @@ def update_info(job_key: str, update_id: str | None, as_json: bool) -> None:
     if as_json:
         print_json(details)
         return
-    click.echo(describe_update(details))
+    click.echo(describe_update(details, int(time.time() * 1000)))
 
 
-def describe_update(update: JobUpdate) -> str:
+def describe_update(update: JobUpdate, now: int) -> str:
+    from daybreak.model.units import duration_text
+    from daybreak.model.update_view import time_left
+
     lines = [
         f"Update {update.update_id} of {update.job}",
         f"  started by {update.user or '-'} at {when(update.created_ms)}; "
         f"last modified {when(update.modified_ms)}",
         f"  {progress_line(update)}",
     ]
+    left = time_left(update, now)
+    if left is not None:
+        lines.append(
+            f"  time left: {'about' if left.measured else 'at least'} "
+            f"{duration_text(left.left_ms // 1000)}, {left.remaining} instance(s) to go, "
+            f"{left.parallel} at a time"
+        )
     if update.scope is not None:
         lines.append(f"  limited to instances {', '.join(map(str, update.scope))}")
     lines.append("Update events:")

@@ -193,7 +193,7 @@ async def update(
     *, scheduler: Scheduler, role: str, env: str, name: str, update_id: str, page: int = 1
 ) -> Template:
     key = job_key(scheduler, role, env, name)
-    shown = update_pages.update_page(scheduler.view, key, update_id, page)
+    shown = update_pages.update_page(scheduler.view, key, update_id, page, scheduler.clock.now())
     return render(scheduler, "update.html", page=shown)
 
 

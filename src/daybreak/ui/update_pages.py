@@ -3,13 +3,20 @@ and the failure that ended it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from daybreak.core.updates import UnknownUpdateError
 from daybreak.model.jobspec import JobKey
-from daybreak.model.task import ScheduledTask, failed_process
-from daybreak.model.task_state import FAILED_STATES
-from daybreak.model.update import ACTIVE_UPDATE_STATUSES, InstanceAction, JobUpdate, UpdateSummary
+from daybreak.model.task import ScheduledTask, failed_process, running_since_ms
+from daybreak.model.task_state import ACTIVE_STATES, FAILED_STATES
+from daybreak.model.update import (
+    ACTIVE_UPDATE_STATUSES,
+    InstanceAction,
+    InstanceStatus,
+    JobUpdate,
+    UpdateSummary,
+)
+from daybreak.model.update_view import ConfigChange, TimeLeft, config_changes, time_left
 from daybreak.scheduler.read_model import ReadModel
 from daybreak.ui.pages import Paging
 
@@ -53,9 +60,35 @@ class UpdatePage:
     # The task of the instance whose failure ended the update, and the process that failed.
     failed_task: ScheduledTask | None = None
     failed_process: str = ""
+    changes: list[ConfigChange] = field(default_factory=list)
+    watching: list[WatchRow] = field(default_factory=list)
+    time_left: TimeLeft | None = None
 
 
-def update_page(view: ReadModel, key: JobKey, update_id: str, page: int = 1) -> UpdatePage:
+@dataclass(frozen=True)
+class WatchRow:
+    """An instance the update is working on: its new task, and how far through the watch."""
+
+    instance: int
+    task: ScheduledTask | None
+    running_ms: int | None  # in RUNNING so far, if it is
+    watch_ms: int
+
+    @property
+    def watched(self) -> float:
+        """The share of the watch done, 0 to 1."""
+        if self.running_ms is None or self.watch_ms <= 0:
+            return 0.0
+        return min(1.0, self.running_ms / self.watch_ms)
+
+
+# Instances in the watch shown on the page at most (an update works on a batch at a time).
+WATCH_ROWS = 20
+
+
+def update_page(
+    view: ReadModel, key: JobKey, update_id: str, page: int = 1, now: int = 0
+) -> UpdatePage:
     update = view.update(update_id)
     if update.job != key:  # an update of another job: not at this address
         raise UnknownUpdateError(update_id)
@@ -84,7 +117,33 @@ def update_page(view: ReadModel, key: JobKey, update_id: str, page: int = 1) -> 
     return UpdatePage(
         update, UpdateSummary.of(update), cells, list(paging.slice(events)), paging,
         failed, "" if failed is None else failed_process(failed.events) or "",
+        changes=config_changes(update), watching=_watching(view, update, now),
+        time_left=time_left(update, now),
     )  # fmt: skip
+
+
+def _watching(view: ReadModel, update: JobUpdate, now: int) -> list[WatchRow]:
+    working = sorted(i for i, p in update.progress.instances.items()
+                     if p.status is InstanceStatus.WORKING)[:WATCH_ROWS]  # fmt: skip
+    if not working or update.status not in ACTIVE_UPDATE_STATUSES:
+        return []
+    newest: dict[int, ScheduledTask] = {}
+    for candidate in view.job_tasks(update.job):
+        seen = newest.get(candidate.instance)
+        if (
+            candidate.instance in working
+            and candidate.state in ACTIVE_STATES
+            and (seen is None or candidate.last_event_ms > seen.last_event_ms)
+        ):
+            newest[candidate.instance] = candidate
+    watch_ms = update.plan.settings.watch_secs * 1000
+    rows = []
+    for instance in working:
+        task = newest.get(instance)
+        since = None if task is None else running_since_ms(task)
+        running_ms = None if since is None else max(0, now - since)
+        rows.append(WatchRow(instance, task, running_ms, watch_ms))
+    return rows
 
 
 def _failed_task(view: ReadModel, update: JobUpdate) -> ScheduledTask | None:
