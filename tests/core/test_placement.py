@@ -40,7 +40,9 @@ def test_ports_are_the_lowest_free_ones_never_shared_and_a_freed_one_is_reused_l
         {"http": 31000, "admin": 31001},
         {"http": 31002, "admin": 31003},
     ]
-    assert str(placement.reason) == "insufficient ports on 1 agent"
+    assert str(placement.reason) == (
+        "insufficient ports on 1 agent; waiting for room: needs ports 2 where the most free is 1"
+    )
     fleet.release(0, np.array([0.1, 1, 1, 0, 2]), [31000, 31001])
     # A replacement does not get the port its predecessor just left while another is free
     # (it may still be held); of the freed ones, the one freed longest ago goes first.
@@ -55,7 +57,9 @@ def test_gpus_must_fit() -> None:
     fleet = Fleet([agent("cpu-only"), agent("gpu", gpu=2)])
     placement = place_group(fleet, job_spec(cpu=1, gpu=1), 3, [])
     assert [row for row, _ in placement.assigned] == [1, 1]
-    assert str(placement.reason) == "insufficient gpu on 2 agents"
+    assert str(placement.reason) == (
+        "insufficient gpu on 2 agents; waiting for room: needs gpu 1 where the most free is 0"
+    )
 
 
 def test_scheduled_maintenance_is_used_last_draining_and_drained_never() -> None:
@@ -65,7 +69,10 @@ def test_scheduled_maintenance_is_used_last_draining_and_drained_never() -> None
     fleet.set_maintenance("a2", MaintenanceMode.DRAINED)
     placement = place_group(fleet, job_spec(cpu=2), 5, [])
     assert [row for row, _ in placement.assigned] == [3, 3, 0, 0]
-    assert str(placement.reason) == "maintenance on 2 agents; insufficient cpu on 2 agents"
+    assert str(placement.reason) == (
+        "maintenance on 2 agents; insufficient cpu on 2 agents; "
+        "waiting for room: needs cpu 2 where the most free is 0"
+    )
 
 
 def test_limit_counts_the_jobs_tasks_already_placed() -> None:
@@ -94,7 +101,8 @@ def test_reasons_count_each_agent_under_its_first_failing_filter() -> None:
     reason = pending_reason(fleet, spec, job_rows=[4])
     assert reason == PendingReason(
         (("agent offline", 1), ("dedicated to others", 1), ("constraint rack:r1", 1),
-         ("limit host:1", 1), ("insufficient cpu", 1))
+         ("limit host:1", 1), ("insufficient cpu", 1)),
+        room="cpu 2 where the most free is 1",
     )  # fmt: skip
     assert str(PendingReason(())) == "no agents registered"
 
@@ -105,7 +113,11 @@ def test_a_task_no_agent_could_ever_take_is_told_apart_from_one_waiting_for_room
     fleet.allocate(1, np.array([8.0, 0, 0, 0, 0]), ())  # "big" is busy, not too small
     waiting = pending_reason(fleet, job_spec(cpu=4, ram_mb=1024), job_rows=[])
     assert waiting.never is None
-    assert str(waiting) == "insufficient cpu on 2 agents; dedicated to others on 1 agent"
+    # The request next to the most any agent it may use has free now.
+    assert str(waiting) == (
+        "insufficient cpu on 2 agents; dedicated to others on 1 agent; "
+        "waiting for room: needs cpu 4 where the most free is 2"
+    )
     # Too big for every agent the job may use (the dedicated one is not among them).
     huge = pending_reason(fleet, job_spec(cpu=16, ram_mb=8192, gpu=1), job_rows=[])
     assert huge.never == (
@@ -132,7 +144,9 @@ def test_blocked_agents_are_not_used() -> None:
     placement = place_group(fleet, job_spec(cpu=3), 2, [], blocked=blocked)
     assert [row for row, _ in placement.assigned] == [1]
     assert (
-        str(placement.reason) == "reserved for a preemption on 1 agent; insufficient cpu on 1 agent"
+        str(placement.reason)
+        == "reserved for a preemption on 1 agent; insufficient cpu on 1 agent; "
+        "waiting for room: needs cpu 3 where the most free is 1"
     )
 
 

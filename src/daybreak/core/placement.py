@@ -43,6 +43,9 @@ class PendingReason:
 
     counts: tuple[tuple[str, int], ...]
     never: str | None = None
+    # When it could fit but no agent it may use has the room now: its request next to the
+    # most any such agent has free ("cpu 2 where the most free is 0.5").
+    room: str | None = None
 
     def __str__(self) -> str:
         if not self.counts:
@@ -50,11 +53,9 @@ class PendingReason:
         counted = "; ".join(
             f"{what} on {count:,} agent{'s' if count != 1 else ''}" for what, count in self.counts
         )
-        return (
-            counted
-            if self.never is None
-            else f"cannot be placed on any agent: {self.never}; {counted}"
-        )
+        if self.never is not None:
+            return f"cannot be placed on any agent: {self.never}; {counted}"
+        return counted if self.room is None else f"{counted}; waiting for room: needs {self.room}"
 
 
 @dataclass(slots=True)
@@ -145,13 +146,27 @@ def pending_reason(
             counted.append((what, int(hit.sum())))
         remaining &= ~vetoed
     request = demand(spec.task.resources, len(spec.ports))
-    short = fleet.free()[remaining] < request
+    free = fleet.free()[remaining]
+    short = free < request
     for column, name in enumerate(RESOURCES):
         count = int(short[:, column].sum())
         if count:
             counted.append((f"insufficient {name}", count))
     counted.sort(key=lambda item: -item[1])
-    return PendingReason(tuple(counted), _never(fleet, spec, request))
+    never = _never(fleet, spec, request)
+    room = None if never is not None or not short.any() else _room(free, request)
+    return PendingReason(tuple(counted), never, room)
+
+
+def _room(free: Vector, request: Vector) -> str:
+    """The request of each resource some agent lacks, next to the most any of them has free."""
+    most = free.max(axis=0)
+    return ", ".join(
+        f"{name} {_amount(name, request[column])} where the most free is "
+        f"{_amount(name, most[column])}"
+        for column, name in enumerate(RESOURCES)
+        if request[column] > most[column]
+    ) or "all of its request on one agent at once"
 
 
 def _never(fleet: Fleet, spec: JobSpec, request: Vector) -> str | None:
