@@ -214,6 +214,12 @@ def test_the_job_page_filters_by_state_and_jumps_to_an_instance(troubled: LocalC
     assert html.count('<tr id="instance-') == 3
     none = web.get(path, params={"state": "PENDING"}).text
     assert none.count('<tr id="instance-') == 0 and "No active tasks." in none
+    several = web.get(path, params={"state": "PENDING,RUNNING"}).text
+    assert several.count('<tr id="instance-') == 3
+    # The role page's counts lead to the tasks they count.
+    role = web.get(f"/scheduler/{troubled.role}").text
+    assert f'href="{path}?state=RUNNING">3</a>' in role
+    assert f'href="{path}?show=finished&amp;state=FAILED,LOST">' in role
     jumped = web.get(f"{path}/jump", params={"instance": "2"})
     assert jumped.status_code in (302, 303, 307) and jumped.headers["location"] == f"{path}/2"
     assert web.get(f"{path}/jump", params={"instance": "two"}).status_code == 400

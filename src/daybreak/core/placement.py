@@ -161,12 +161,15 @@ def pending_reason(
 def _room(free: Vector, request: Vector) -> str:
     """The request of each resource some agent lacks, next to the most any of them has free."""
     most = free.max(axis=0)
-    return ", ".join(
-        f"{name} {_amount(name, request[column])} where the most free is "
-        f"{_amount(name, most[column])}"
-        for column, name in enumerate(RESOURCES)
-        if request[column] > most[column]
-    ) or "all of its request on one agent at once"
+    return (
+        ", ".join(
+            f"{name} {_amount(name, request[column])} where the most free is "
+            f"{_amount(name, most[column])}"
+            for column, name in enumerate(RESOURCES)
+            if request[column] > most[column]
+        )
+        or "all of its request on one agent at once"
+    )
 
 
 def _never(fleet: Fleet, spec: JobSpec, request: Vector) -> str | None:

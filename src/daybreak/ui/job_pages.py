@@ -94,7 +94,8 @@ def job_page(
         listed = active
     states = Counter(task.state.name for task in listed)
     if state is not None:
-        listed = [task for task in listed if task.state.name == state]
+        wanted = set(state.split(","))  # one state, or several: PENDING,THROTTLED
+        listed = [task for task in listed if task.state.name in wanted]
     paging = Paging.of(len(listed), page)
     history = _instance_history(tasks)
     rows = []
