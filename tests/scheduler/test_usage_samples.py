@@ -72,3 +72,23 @@ def test_graphs_draw_each_measure_under_its_limit(count: int) -> None:
 def test_no_samples_say_so() -> None:
     history = UsageHistory(task_id="t1", step_ms=1000, cpu_limit=1.0, ram_limit_mb=64)
     assert "No usage heard yet" in str(usage_charts(history, 0))
+
+
+def test_heartbeats_repeating_a_measurement_do_not_dilute_the_rate() -> None:
+    """Agents measure every few seconds and heartbeat more often: a rate is taken between
+    measurements, by the agent's time of measuring, and a repeat changes nothing."""
+    samples = UsageSamples(step_ms=60_000, window_ms=600_000)
+
+    def beat(now_ms: int, measured_ms: int, cpu_secs: float) -> None:
+        samples.record("a1", now_ms, [TaskUsage(task_id="t1", cpu_secs=cpu_secs, ram_mb=10,
+                                                disk_mb=0, processes=1,
+                                                measured_ms=measured_ms)])  # fmt: skip
+
+    beat(0, 0, 0.0)
+    for now in range(1000, 5000, 1000):
+        beat(now, 0, 0.0)  # the same measurement, heard again
+    beat(5_000, 5_000, 2.5)  # half a core over the 5 s between measurements
+    beat(6_000, 5_000, 2.5)
+    assert [p.cpu_cores for p in samples.points("t1", 6_000)] == [0.5]
+    heard = samples.agent("a1")
+    assert heard is not None and heard.cpu_cores == 0.5

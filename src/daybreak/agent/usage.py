@@ -12,6 +12,7 @@ cgroup holds it, by the agent where none does.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -81,6 +82,7 @@ def measure(task_id: str, task_dir: Path, cgroups: TaskCgroups, pids: set[int]) 
         ram_mb=round(ram_bytes / MIB, 1),
         disk_mb=round(tree_bytes(task_dir) / MIB, 1),
         processes=len(pids),
+        measured_ms=int(time.time() * 1000),
     )
 
 

@@ -79,6 +79,9 @@ class TaskUsage(msgspec.Struct, frozen=True, kw_only=True):
     ram_mb: float  # resident memory now
     disk_mb: float  # the sandbox's size
     processes: int
+    # When the agent measured it (its clock): heartbeats repeat a measurement until the next,
+    # and a rate is only right between measurements. 0 from agents that did not say.
+    measured_ms: int = 0
 
 
 class Heartbeat(Message, frozen=True, kw_only=True, tag="heartbeat"):

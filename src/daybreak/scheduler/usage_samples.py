@@ -19,8 +19,8 @@ from daybreak.model.api import UsagePoint
 
 @dataclass(slots=True)
 class _Series:
-    # The last sample of the bucket before the newest: cpu use in the newest bucket is the
-    # cpu time spent since then over the time passed.
+    # The last measurement of the bucket before the newest: cpu use in the newest bucket is
+    # the cpu time spent since then over the time between the two measurements.
     anchor_ms: int
     anchor_cpu_secs: float
     last_ms: int
@@ -63,15 +63,19 @@ class UsageSamples:
             del self._series[next(iter(self._series))]
 
     def _add(self, usage: TaskUsage, now_ms: int) -> float:
+        # The agent's own time of measuring, for rates; the scheduler's, for where points go.
+        measured_ms = usage.measured_ms or now_ms
         series = self._series.pop(usage.task_id, None)
         if series is None:
-            series = _Series(now_ms, usage.cpu_secs, now_ms, usage.cpu_secs)
+            series = _Series(measured_ms, usage.cpu_secs, measured_ms, usage.cpu_secs)
         self._series[usage.task_id] = series  # the newest heard goes last
+        if series.buckets and measured_ms == series.last_ms:
+            return series.cpu_cores[-1]  # a heartbeat repeating the last measurement
         bucket = now_ms // self.step_ms
         if series.buckets and series.buckets[-1] != bucket:
             series.anchor_ms, series.anchor_cpu_secs = series.last_ms, series.last_cpu_secs
-        series.last_ms, series.last_cpu_secs = now_ms, usage.cpu_secs
-        elapsed_s = (now_ms - series.anchor_ms) / 1000
+        series.last_ms, series.last_cpu_secs = measured_ms, usage.cpu_secs
+        elapsed_s = (measured_ms - series.anchor_ms) / 1000
         # A task whose cpu time went down was restarted under the same id: no rate yet.
         spent = usage.cpu_secs - series.anchor_cpu_secs
         cores = spent / elapsed_s if elapsed_s > 0 and spent >= 0 else 0.0
