@@ -148,11 +148,21 @@ ROOMS: dict[str, set[str]] = {
     "daybreak.core": {"daybreak.model", "daybreak.errors"},
     "daybreak.config": {"daybreak.model", "daybreak.errors"},
     "daybreak.store": {"daybreak.model", "daybreak.errors"},
-    "daybreak.agent": {"daybreak.model", "daybreak.errors"},
+    "daybreak.agent": {"daybreak.model", "daybreak.errors", "daybreak.tls"},
     "daybreak.scheduler": {"daybreak.core", "daybreak.store", "daybreak.model", "daybreak.errors"},
+    # TLS contexts, for whatever crosses a network; a certificate maker, for the CLI.
+    "daybreak.tls": {"daybreak.errors"},
+    "daybreak.certs": {"daybreak.errors"},
     "daybreak.ui": {"daybreak.scheduler", "daybreak.core", "daybreak.model", "daybreak.errors"},
     # The command line speaks only the API: its models, and the config files it sends.
-    "daybreak.client": {"daybreak", "daybreak.model", "daybreak.errors", "daybreak.config"},
+    "daybreak.client": {
+        "daybreak",
+        "daybreak.model",
+        "daybreak.errors",
+        "daybreak.config",
+        "daybreak.tls",
+        "daybreak.certs",
+    },
     "daybreak.devcluster": {"daybreak.agent", "daybreak.errors"},
 }
 

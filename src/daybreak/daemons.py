@@ -40,6 +40,11 @@ from daybreak.model.validate import ENVIRONMENTS
     help="File holding the agent's token for the scheduler.",
 )
 @click.option(
+    "--ca-file",
+    type=click.Path(dir_okay=False),
+    help="CA certificate (PEM) an https:// scheduler is verified against [the system's].",
+)
+@click.option(
     "--cgroups/--no-cgroups",
     default=True,
     show_default=True,
@@ -219,6 +224,18 @@ def agent_command(**options: Any) -> None:
     help="One point of each task's usage graph per this much time.",
 )
 @click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Serve HTTPS with this certificate (PEM, chain after it); read again on SIGHUP.",
+)
+@click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), help="Its key (PEM).")
+@click.option(
+    "--plain-http",
+    is_flag=True,
+    help="Serve plain HTTP on an address other than loopback (without TLS, tokens and "
+    "passwords cross the network readable).",
+)
+@click.option(
     "--security",
     "security_file",
     type=click.Path(dir_okay=False, exists=True),
@@ -250,6 +267,9 @@ def scheduler_command(
     sla_coordinator_timeout: str,
     usage_history: str,
     usage_history_step: str,
+    tls_cert: str | None,
+    tls_key: str | None,
+    plain_http: bool,
     security_file: str | None,
 ) -> None:
     """Run the scheduler: the store, the API, and the decisions."""
@@ -301,6 +321,15 @@ def scheduler_command(
     from daybreak.scheduler.settings import SchedulerConfig
     from daybreak.server import run_scheduler
 
+    if (tls_cert is None) != (tls_key is None):
+        raise click.BadParameter("give both --tls-cert and --tls-key, or neither",
+                                 param_hint="--tls-cert")  # fmt: skip
+    if tls_cert is None and not plain_http and host not in ("127.0.0.1", "::1", "localhost"):
+        raise click.BadParameter(
+            f"{host} is reachable from other machines: serve HTTPS (--tls-cert and --tls-key; "
+            "`daybreak admin new-ca` and `new-cert` make them), or say --plain-http",
+            param_hint="--host",
+        )
     usage_step_ms = ms(usage_history_step, "--usage-history-step")
     if usage_step_ms <= 0:
         raise click.BadParameter("must be longer than 0", param_hint="--usage-history-step")
@@ -322,6 +351,8 @@ def scheduler_command(
             ),
             usage_window_ms=ms(usage_history, "--usage-history"),
             usage_step_ms=usage_step_ms,
+            tls_cert=None if tls_cert is None else Path(tls_cert),
+            tls_key=None if tls_key is None else Path(tls_key),
             core=core,
         )
     )

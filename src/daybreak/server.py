@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 
 import uvicorn
@@ -24,6 +25,7 @@ from daybreak.scheduler.service import DecisionFailedError, Scheduler
 from daybreak.scheduler.settings import SchedulerConfig
 from daybreak.store import Store, StoreError, open_store
 from daybreak.store.leadership import DeposedError
+from daybreak.tls import ServerContext, TlsSetupError
 from daybreak.ui.routes import template_config, ui_router
 
 log = logging.getLogger("daybreak.scheduler")
@@ -61,12 +63,14 @@ async def serve(config: SchedulerConfig, security: Security) -> None:
     """Serve until told to stop: stand by until this scheduler leads, lead until it does not
     (then stand by again). Raise if a term ends on a failed write or decision that is not a
     loss of leadership: the process then stops, having carried out nothing more."""
+    tls = _serve_tls(config)
     store = await asyncio.to_thread(open_store, config.store_url)
     leadership = leadership_for(config, store, config.address)
     role = Role(config.address, leadership)
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(role, security),
+            ssl_context_factory=None if tls is None else lambda _config, _default: tls.context,
             host=config.host,
             port=config.port,
             log_level="warning",
@@ -104,6 +108,24 @@ async def serve(config: SchedulerConfig, security: Security) -> None:
     finally:
         await leadership.release()
         await asyncio.to_thread(store.close)
+
+
+def _serve_tls(config: SchedulerConfig) -> ServerContext | None:
+    """The TLS context, if the scheduler serves HTTPS; SIGHUP reads its files again."""
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    tls = ServerContext(config.tls_cert, config.tls_key)
+
+    def reload() -> None:
+        try:
+            tls.reload()
+        except TlsSetupError as error:  # the old certificate stays in use
+            log.error("event=tls_reload_failed error=%s", error)
+            return
+        log.info("event=tls_reloaded cert=%s", config.tls_cert)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+    return tls
 
 
 async def _new_term(config: SchedulerConfig, store: Store, role: Role, epoch: int) -> Scheduler:
@@ -202,8 +224,10 @@ def _deposed(term: asyncio.Task[None]) -> bool:
 
 def run_scheduler(config: SchedulerConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # A broken security file stops the start, before the port is taken.
+    # A broken security file or certificate stops the start, before the port is taken.
     security = load_security(config)
+    if config.tls_cert is not None and config.tls_key is not None:
+        ServerContext(config.tls_cert, config.tls_key)
     try:
         uvloop.run(serve(config, security))
     except BaseException as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ import pytest
 from daybreak.model.api import AgentList, JobStatus
 from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
 from daybreak.model.task_state import TaskState
+from daybreak.tls import client_context
 from tests.agent.conftest import AgentProcess, kill_tasks_where, remove_cgroups, terminate
 from tests.databases import BACKENDS, store_url
 
@@ -49,9 +51,12 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT_S) -
 
 
 class SchedulerProcess:
-    def __init__(self, store: str, log: Path, *extra: str) -> None:
+    def __init__(self, store: str, log: Path, *extra: str, ca_file: Path | None = None) -> None:
+        """With `ca_file`, the scheduler serves HTTPS (`extra` names its certificate and key)
+        and is verified against it."""
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'http' if ca_file is None else 'https'}://127.0.0.1:{self.port}"
+        self.verify: ssl.SSLContext | bool = True if ca_file is None else client_context(ca_file)
         self.log = log
         self.args = [
             sys.executable, "-m", "daybreak", "scheduler",
@@ -78,7 +83,7 @@ class SchedulerProcess:
         if self.process.poll() is not None:
             raise AssertionError(f"the scheduler exited: {self.log.read_text()[-2000:]}")
         try:
-            return httpx.get(self.url + "/health", timeout=1).status_code == 200
+            return httpx.get(self.url + "/health", timeout=1, verify=self.verify).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -104,8 +109,9 @@ class LocalCluster:
 
     def __post_init__(self) -> None:
         self.api = httpx.Client(
-            base_url=self.scheduler.url + "/api/v1", timeout=10, headers=self.api_headers
-        )
+            base_url=self.scheduler.url + "/api/v1", timeout=10, headers=self.api_headers,
+            verify=self.scheduler.verify,
+        )  # fmt: skip
 
     def add_agent(self, rack: str | None = None, **attributes: str) -> AgentProcess:
         agent = self.start_agent(rack, **attributes)

@@ -27,6 +27,7 @@ from daybreak.errors import DaybreakError
 from daybreak.model import agent_protocol as protocol
 from daybreak.model.credentials import new_token
 from daybreak.model.task_state import TaskState
+from daybreak.tls import client_context
 
 __all__ = ["Agent", "AgentConfig", "connect_url"]
 
@@ -57,8 +58,9 @@ class Agent:
         self.outbox = Outbox(config.work_dir)
         self.host = TaskHost(config, self.agent_id, clock, self._send_update)
         self.link = SchedulerLink(
-            config.scheduler_urls, config.credential, self.outbox, self, clock
-        )
+            config.scheduler_urls, config.credential, self.outbox, self, clock,
+            tls=client_context(config.ca_file),
+        )  # fmt: skip
 
     def _identity(self) -> _Identity:
         path = self.config.work_dir / "agent.json"

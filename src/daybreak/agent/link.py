@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -68,8 +69,12 @@ class SchedulerLink:
         outbox: Outbox,
         machine: Machine,
         clock: Callable[[], int],
+        *,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.urls = [connect_url(url) for url in scheduler_urls]
+        # Verifies wss:// schedulers (a plain ws:// one takes no TLS).
+        self.tls = tls
         self.credential = credential
         self.outbox = outbox
         self.machine = machine
@@ -109,6 +114,7 @@ class SchedulerLink:
             try:
                 async with websockets.connect(
                     url,
+                    ssl=self.tls if url.startswith("wss://") else None,
                     additional_headers=headers,
                     max_size=None,
                     # A scheduler that stops answering (paused, cut off) is left in time to

@@ -36,3 +36,5 @@ class AgentConfig:
     attributes: dict[str, str] = field(default_factory=dict)
     agent_id: str | None = None
     credential: str | None = None
+    # What an https:// scheduler is verified against; None: the system's CAs.
+    ca_file: Path | None = None

@@ -18,6 +18,7 @@ from daybreak.client.clusters import ClusterEntry
 from daybreak.client.credentials import credentials_for
 from daybreak.errors import ApiError, AuthError, InvalidParameterError, NetworkError
 from daybreak.model.api import API_PREFIX, Problem
+from daybreak.tls import client_context
 
 T = TypeVar("T")
 
@@ -33,6 +34,7 @@ class ApiClient:
         self.http = httpx.Client(
             timeout=timeout_s,
             trust_env=False,
+            verify=client_context(cluster.ca_file),
             auth=credentials_for(cluster),
             follow_redirects=True,  # a standby's 307 keeps the method and the body
         )

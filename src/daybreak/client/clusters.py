@@ -25,6 +25,8 @@ class ClusterEntry:
     scheduler_urls: tuple[str, ...]  # every scheduler; any of them leads to the leader
     source: Path
     token_file: Path | None = None
+    # The CA an https:// scheduler is verified against; None: the system's CAs.
+    ca_file: Path | None = None
 
     @property
     def scheduler_url(self) -> str:
@@ -67,13 +69,14 @@ def read_clusters(path: Path) -> list[ClusterEntry]:
                 f'{path}: cluster #{index} needs a "name" and a "scheduler_uri" (an address, '
                 "or a list of them)"
             )
-        token_file = entry.get("token_file")
+        token_file, ca_file = entry.get("token_file"), entry.get("ca_file")
         clusters.append(
             ClusterEntry(
                 entry["name"],
                 tuple((url if "://" in url else f"http://{url}").rstrip("/") for url in urls),
                 path,
                 None if token_file is None else path.parent / Path(token_file).expanduser(),
+                None if ca_file is None else path.parent / Path(ca_file).expanduser(),
             )
         )
     return clusters

@@ -32,9 +32,13 @@ class SchedulerConfig:
     # Each task's usage is kept for the graphs, one point per step for the window.
     usage_step_ms: int = 60_000
     usage_window_ms: int = 3 * 3600_000
+    # The certificate and key it serves HTTPS with (read again on SIGHUP); None: plain HTTP.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     core: Settings = field(default_factory=Settings)
 
     @property
     def address(self) -> str:
         """How others reach this scheduler."""
-        return self.advertised_url or f"http://{self.host}:{self.port}"
+        scheme = "http" if self.tls_cert is None else "https"
+        return self.advertised_url or f"{scheme}://{self.host}:{self.port}"
