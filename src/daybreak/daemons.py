@@ -7,10 +7,12 @@ from typing import Any
 
 import click
 
+from daybreak.config_file import config_file_option
 from daybreak.model.validate import ENVIRONMENTS
 
 
 @click.command("agent")
+@config_file_option
 @click.option(
     "--scheduler",
     required=True,
@@ -83,6 +85,7 @@ def agent_command(**options: Any) -> None:
 
 
 @click.command("scheduler")
+@config_file_option
 @click.option(
     "--store",
     "store_url",
