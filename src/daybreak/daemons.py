@@ -233,6 +233,13 @@ def agent_command(**options: Any) -> None:
 )
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), help="Its key (PEM).")
 @click.option(
+    "--rate-limit",
+    default=100.0,
+    show_default=True,
+    help="Requests a second each client (address) may make, twice that at once; beyond it, "
+    "429 with Retry-After. 0: no limit.",
+)
+@click.option(
     "--plain-http",
     is_flag=True,
     help="Serve plain HTTP on an address other than loopback (without TLS, tokens and "
@@ -272,6 +279,7 @@ def scheduler_command(
     usage_history_step: str,
     tls_cert: str | None,
     tls_key: str | None,
+    rate_limit: float,
     plain_http: bool,
     security_file: str | None,
 ) -> None:
@@ -354,6 +362,7 @@ def scheduler_command(
             ),
             usage_window_ms=ms(usage_history, "--usage-history"),
             usage_step_ms=usage_step_ms,
+            rate_limit_per_s=rate_limit,
             tls_cert=None if tls_cert is None else Path(tls_cert),
             tls_key=None if tls_key is None else Path(tls_key),
             core=core,

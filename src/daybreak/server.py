@@ -19,6 +19,7 @@ from daybreak.scheduler.leadership import (
     LeadershipLostError,
     SoleLeadership,
 )
+from daybreak.scheduler.rate_limit import RateLimit
 from daybreak.scheduler.role import Role
 from daybreak.scheduler.security import Security
 from daybreak.scheduler.service import DecisionFailedError, Scheduler
@@ -47,8 +48,10 @@ def load_security(config: SchedulerConfig) -> Security:
     return Security.disabled()
 
 
-def create_app(role: Role, security: Security) -> Litestar:
-    return app.create_app(role, security, [ui_router()], template_config())
+def create_app(role: Role, security: Security, config: SchedulerConfig) -> Litestar:
+    rate = config.rate_limit_per_s
+    limit = None if rate <= 0 else RateLimit(rate, burst=2 * rate)
+    return app.create_app(role, security, [ui_router()], template_config(), limit)
 
 
 def leadership_for(config: SchedulerConfig, store: Store, address: str) -> Leadership:
@@ -69,7 +72,7 @@ async def serve(config: SchedulerConfig, security: Security) -> None:
     role = Role(config.address, leadership)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(role, security),
+            create_app(role, security, config),
             ssl_context_factory=None if tls is None else lambda _config, _default: tls.context,
             host=config.host,
             port=config.port,

@@ -147,6 +147,7 @@ def config(store_url: str) -> SchedulerConfig:
     return SchedulerConfig(
         store_url=store_url, host="127.0.0.1", port=0, cluster=CLUSTER,
         heartbeat_interval_ms=1000, agent_timeout_ms=10_000,
+        rate_limit_per_s=0,  # tests ask as fast as they can; the limit has its own test
     )  # fmt: skip
 
 
@@ -160,7 +161,7 @@ async def in_process(
     store = await asyncio.to_thread(open_store, store_url)
     scheduler = Scheduler(config(store_url), store, clock, SequentialIds(first_id))
     role = Role("http://scheduler")
-    app = create_app(role, Security.disabled())
+    app = create_app(role, Security.disabled(), scheduler.config)
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     try:
         await scheduler.load()

@@ -32,6 +32,7 @@ from daybreak.scheduler.access import Access, access, guard
 from daybreak.scheduler.gateway import agent_connection
 from daybreak.scheduler.metrics import metrics_route
 from daybreak.scheduler.openapi import document_errors
+from daybreak.scheduler.rate_limit import RateLimit, rate_limited
 from daybreak.scheduler.role import NotLeaderError, Role, redirect_to_leader
 from daybreak.scheduler.security import Security
 from daybreak.scheduler.statuses import status_of
@@ -89,8 +90,10 @@ def create_app(
     security: Security,
     pages: Sequence[ControllerRouterHandler] = (),
     template_config: TemplateConfig[Any] | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> Litestar:
-    """The API, with `pages` (the web UI, rendered with `template_config`) beside it."""
+    """The API, with `pages` (the web UI, rendered with `template_config`) beside it; each
+    client held to `rate_limit`, if given."""
     app = Litestar(
         route_handlers=[
             *api_jobs.ROUTES,
@@ -112,7 +115,9 @@ def create_app(
         },
         guards=[guard],
         request_max_body_size=MAX_REQUEST_BYTES,
-        middleware=[server_timing],
+        middleware=[server_timing]
+        if rate_limit is None
+        else [rate_limited(rate_limit), server_timing],
         state=State({"security": security, "role": role}),
         template_config=template_config,
         exception_handlers={
