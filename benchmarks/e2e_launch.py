@@ -68,7 +68,9 @@ def bench_cluster(
     with tempfile.TemporaryDirectory() as temporary:
         work = Path(temporary)
         store = f"sqlite:///{work / 'scheduler.db'}"
-        scheduler = SchedulerProcess(store, work / "scheduler.log", *scheduler_args).start()
+        scheduler = SchedulerProcess(
+            store, work / "scheduler.log", "--rate-limit", "0", *scheduler_args
+        ).start()
         agents = start_agents(scheduler, work, *agent_args)
         api = httpx.Client(base_url=scheduler.url + "/api/v1", timeout=60)
         try:
