@@ -148,11 +148,12 @@ ROOMS: dict[str, set[str]] = {
     "daybreak.core": {"daybreak.model", "daybreak.errors"},
     "daybreak.config": {"daybreak.model", "daybreak.errors"},
     "daybreak.store": {"daybreak.model", "daybreak.errors"},
-    "daybreak.agent": {"daybreak.model", "daybreak.errors", "daybreak.tls"},
+    "daybreak.agent": {"daybreak.model", "daybreak.errors", "daybreak.tls", "daybreak.log_format"},
     "daybreak.scheduler": {"daybreak.core", "daybreak.store", "daybreak.model", "daybreak.errors"},
     # TLS contexts, for whatever crosses a network; a certificate maker, for the CLI.
     "daybreak.tls": {"daybreak.errors"},
     "daybreak.certs": {"daybreak.errors"},
+    "daybreak.log_format": set(),
     "daybreak.ui": {"daybreak.scheduler", "daybreak.core", "daybreak.model", "daybreak.errors"},
     # The command line speaks only the API: its models, and the config files it sends.
     "daybreak.client": {

@@ -14,6 +14,13 @@ from daybreak.model.validate import ENVIRONMENTS
 @click.command("agent")
 @config_file_option
 @click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="key=value lines, or a JSON object a line (the scheduler adds one per task transition).",
+)
+@click.option(
     "--scheduler",
     required=True,
     multiple=True,
@@ -86,6 +93,13 @@ def agent_command(**options: Any) -> None:
 
 @click.command("scheduler")
 @config_file_option
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="key=value lines, or a JSON object a line (the scheduler adds one per task transition).",
+)
 @click.option(
     "--store",
     "store_url",
@@ -277,6 +291,7 @@ def scheduler_command(
     sla_coordinator_timeout: str,
     usage_history: str,
     usage_history_step: str,
+    log_format: str,
     tls_cert: str | None,
     tls_key: str | None,
     rate_limit: float,
@@ -363,6 +378,7 @@ def scheduler_command(
             usage_window_ms=ms(usage_history, "--usage-history"),
             usage_step_ms=usage_step_ms,
             rate_limit_per_s=rate_limit,
+            log_format=log_format,
             tls_cert=None if tls_cert is None else Path(tls_cert),
             tls_key=None if tls_key is None else Path(tls_key),
             core=core,

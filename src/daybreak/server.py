@@ -12,6 +12,7 @@ import uvicorn
 import uvloop
 from litestar import Litestar
 
+from daybreak import log_format
 from daybreak.scheduler import app
 from daybreak.scheduler.carrier import StoreWriteFailedError
 from daybreak.scheduler.leadership import (
@@ -77,6 +78,8 @@ async def serve(config: SchedulerConfig, security: Security) -> None:
             host=config.host,
             port=config.port,
             log_level="warning",
+            # In JSON, uvicorn's own lines go through the same (root) handler as ours.
+            log_config=None if config.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
             lifespan="on",
             ws_max_size=64 * 1024 * 1024,
             # An agent's silence is found by its heartbeats (see `daybreak.core.agents`); pings
@@ -226,7 +229,7 @@ def _deposed(term: asyncio.Task[None]) -> bool:
 
 
 def run_scheduler(config: SchedulerConfig) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    log_format.configure(config.log_format)
     # A broken security file or certificate stops the start, before the port is taken.
     security = load_security(config)
     if config.tls_cert is not None and config.tls_key is not None:

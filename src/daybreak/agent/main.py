@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
-import sys
 from pathlib import Path
 
 from daybreak.agent.daemon import Agent
@@ -14,6 +12,7 @@ from daybreak.agent.executor.processes import account_of
 from daybreak.agent.machine import default_hostname, parse_pairs, parse_ports, parse_resources
 from daybreak.agent.settings import AgentConfig
 from daybreak.errors import InvalidParameterError
+from daybreak.log_format import configure as configure_logging
 from daybreak.model.units import parse_duration_s, parse_size_mb
 
 
@@ -35,6 +34,7 @@ def build_config(
     sandbox_max_age: str,
     sandbox_max_total: str,
     gc_interval: str,
+    log_format: str = "text",
 ) -> AgentConfig:
     directory = Path(work_dir).absolute()
     directory.mkdir(parents=True, exist_ok=True)
@@ -63,6 +63,7 @@ def build_config(
         sandbox_max_age_s=parse_duration_s(sandbox_max_age, "--sandbox-max-age"),
         sandbox_max_total_mb=parse_size_mb(sandbox_max_total, "--sandbox-max-total"),
         gc_interval_s=parse_duration_s(gc_interval, "--gc-interval"),
+        log_format=log_format,
     )
 
 
@@ -73,11 +74,7 @@ def _task_user(name: str | None) -> str | None:
 
 
 def run_agent(config: AgentConfig) -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure_logging(config.log_format)
 
     async def serve() -> None:
         agent = Agent(config)

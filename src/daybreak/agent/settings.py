@@ -36,5 +36,6 @@ class AgentConfig:
     attributes: dict[str, str] = field(default_factory=dict)
     agent_id: str | None = None
     credential: str | None = None
+    log_format: str = "text"  # or "json", a JSON object a line
     # What an https:// scheduler is verified against; None: the system's CAs.
     ca_file: Path | None = None

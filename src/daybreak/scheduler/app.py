@@ -115,6 +115,9 @@ def create_app(
         },
         guards=[guard],
         request_max_body_size=MAX_REQUEST_BYTES,
+        # The process sets logging up (`daybreak.log_format`): Litestar's own would take the
+        # root logger over, in its format.
+        logging_config=None,
         middleware=[server_timing]
         if rate_limit is None
         else [rate_limited(rate_limit), server_timing],

@@ -55,6 +55,8 @@ class Carrier:
         self._arrived = asyncio.Event()
         self._writing = False
         self.failure: BaseException | None = None
+        # A log line per task transition (asked for with --log-format json).
+        self.log_transitions = False
 
     @property
     def idle(self) -> bool:
@@ -142,6 +144,8 @@ class Carrier:
         if ready.replace_all is not None:
             self.view.load(ready.replace_all)
         if ready.writes:
+            if self.log_transitions:
+                self._log_transitions(ready.writes)
             self.view.apply(ready.writes)
             self.events.publish(ready.writes, ready.deleted)
         for agent_id, message in ready.sends:
@@ -160,7 +164,25 @@ class Carrier:
         for line in ready.logs:
             fields = " ".join(f"{key}={value}" for key, value in line.fields.items())
             log.log(logging.WARNING if line.warning else logging.INFO,
-                    "event=%s %s", line.event, fields)  # fmt: skip
+                    "event=%s %s", line.event, fields,
+                    extra={"event": line.event, "fields": line.fields})  # fmt: skip
+
+    def _log_transitions(self, writes: Changes) -> None:
+        """A line per task whose state these writes change (before the read model has them)."""
+        for task_id, task in writes.tasks.items():
+            if task is None:
+                continue
+            before = self.view.tasks.get(task_id)
+            if before is not None and before.state is task.state:
+                continue
+            fields = {
+                "job": str(task.job), "instance": task.instance, "task": task_id,
+                "agent": task.agent_id, "state": task.state.name,
+                "previous": None if before is None else before.state.name,
+                "message": task.events[-1].message if task.events else None,
+            }  # fmt: skip
+            log.info("event=task_state task=%s state=%s", task_id, task.state.name,
+                     extra={"event": "task_state", "fields": fields})  # fmt: skip
 
 
 def _latest_acks(batch: list[tuple[Ready, asyncio.Future[Any] | None]]) -> dict[str, protocol.Ack]:

@@ -145,6 +145,7 @@ class Scheduler:
         self.carrier = Carrier(self.writer, self.view, self.events,
                                Outlets(send=self._send, hang_up=self.hang_up,
                                        ask_coordinator=self.coordinators.ask))  # fmt: skip
+        self.carrier.log_transitions = config.log_format == "json"
         self.rounds = 0  # scheduling rounds run, and the seconds they took, for /metrics
         self.round_seconds = 0.0
         self._wake_at = 0

@@ -32,6 +32,8 @@ class SchedulerConfig:
     # Each task's usage is kept for the graphs, one point per step for the window.
     usage_step_ms: int = 60_000
     usage_window_ms: int = 3 * 3600_000
+    # "text", or "json": a JSON object a line, and a line per task transition.
+    log_format: str = "text"
     # Requests a second each client may make (twice that at once); 0: no limit.
     rate_limit_per_s: float = 100.0
     # The certificate and key it serves HTTPS with (read again on SIGHUP); None: plain HTTP.
