@@ -20,6 +20,7 @@ from daybreak.client.job_commands import COMMANDS
 from daybreak.client.log_commands import task_logs
 from daybreak.client.sla_commands import SLA_ADMIN_COMMANDS, sla
 from daybreak.client.task_commands import task
+from daybreak.client.unit_commands import admin_install_units
 from daybreak.client.update_commands import update
 from daybreak.errors import DaybreakError, ExitCode, InvalidCommandError
 
@@ -56,7 +57,7 @@ def job() -> None:
 
 for _command in COMMANDS:
     job.add_command(_command)
-for _command in (*SLA_ADMIN_COMMANDS, *CERT_ADMIN_COMMANDS):
+for _command in (*SLA_ADMIN_COMMANDS, *CERT_ADMIN_COMMANDS, admin_install_units):
     admin.add_command(_command)
 cli.add_command(admin)
 cli.add_command(quota)
