@@ -10,16 +10,18 @@ import click
 from daybreak.config_file import config_file_option
 from daybreak.model.validate import ENVIRONMENTS
 
-
-@click.command("agent")
-@config_file_option
-@click.option(
+LOG_FORMAT_OPTION = click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
     show_default=True,
     help="key=value lines, or a JSON object a line (the scheduler adds one per task transition).",
 )
+
+
+@click.command("agent")
+@config_file_option
+@LOG_FORMAT_OPTION
 @click.option(
     "--scheduler",
     required=True,
@@ -93,13 +95,7 @@ def agent_command(**options: Any) -> None:
 
 @click.command("scheduler")
 @config_file_option
-@click.option(
-    "--log-format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="key=value lines, or a JSON object a line (the scheduler adds one per task transition).",
-)
+@LOG_FORMAT_OPTION
 @click.option(
     "--store",
     "store_url",

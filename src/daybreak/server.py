@@ -63,11 +63,14 @@ def leadership_for(config: SchedulerConfig, store: Store, address: str) -> Leade
     return SoleLeadership(store, address)
 
 
-async def serve(config: SchedulerConfig, security: Security) -> None:
+async def serve(
+    config: SchedulerConfig, security: Security, tls: ServerContext | None = None
+) -> None:
     """Serve until told to stop: stand by until this scheduler leads, lead until it does not
     (then stand by again). Raise if a term ends on a failed write or decision that is not a
     loss of leadership: the process then stops, having carried out nothing more."""
-    tls = _serve_tls(config)
+    if tls is not None:
+        _reload_on_sighup(tls)
     store = await asyncio.to_thread(open_store, config.store_url)
     leadership = leadership_for(config, store, config.address)
     role = Role(config.address, leadership)
@@ -116,11 +119,8 @@ async def serve(config: SchedulerConfig, security: Security) -> None:
         await asyncio.to_thread(store.close)
 
 
-def _serve_tls(config: SchedulerConfig) -> ServerContext | None:
-    """The TLS context, if the scheduler serves HTTPS; SIGHUP reads its files again."""
-    if config.tls_cert is None or config.tls_key is None:
-        return None
-    tls = ServerContext(config.tls_cert, config.tls_key)
+def _reload_on_sighup(tls: ServerContext) -> None:
+    """SIGHUP reads the certificate and key again (a renewed certificate, no restart)."""
 
     def reload() -> None:
         try:
@@ -128,10 +128,9 @@ def _serve_tls(config: SchedulerConfig) -> ServerContext | None:
         except TlsSetupError as error:  # the old certificate stays in use
             log.error("event=tls_reload_failed error=%s", error)
             return
-        log.info("event=tls_reloaded cert=%s", config.tls_cert)
+        log.info("event=tls_reloaded cert=%s", tls.cert_file)
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
-    return tls
 
 
 async def _new_term(config: SchedulerConfig, store: Store, role: Role, epoch: int) -> Scheduler:
@@ -232,10 +231,11 @@ def run_scheduler(config: SchedulerConfig) -> None:
     log_format.configure(config.log_format)
     # A broken security file or certificate stops the start, before the port is taken.
     security = load_security(config)
+    tls = None
     if config.tls_cert is not None and config.tls_key is not None:
-        ServerContext(config.tls_cert, config.tls_key)
+        tls = ServerContext(config.tls_cert, config.tls_key)
     try:
-        uvloop.run(serve(config, security))
+        uvloop.run(serve(config, security, tls))
     except BaseException as error:
         cause = _stopping_cause(error)
         if cause is None:

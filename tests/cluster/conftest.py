@@ -193,12 +193,16 @@ def running_cluster(
     agents: int = 2,
     role: str | None = None,
     api_headers: dict[str, str] | None = None,
+    ca_file: Path | None = None,
 ) -> Iterator[LocalCluster]:
     """A scheduler and `agents` agents (racks r1, r2, ...), all stopped afterwards, and every
-    task of `role` (unique unless given) killed."""
+    task of `role` (unique unless given) killed. With `ca_file`, the scheduler serves HTTPS
+    (`scheduler_args` name its certificate and key)."""
     role = role or unique_role()
     with store_url(backend, directory) as url:
-        scheduler = SchedulerProcess(url, directory / "scheduler.log", *scheduler_args)
+        scheduler = SchedulerProcess(
+            url, directory / "scheduler.log", *scheduler_args, ca_file=ca_file
+        )
         local = LocalCluster(
             scheduler, directory, role, agent_args=agent_args, api_headers=api_headers or {}
         )

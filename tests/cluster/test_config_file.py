@@ -11,7 +11,7 @@ from pathlib import Path
 import msgspec
 
 from daybreak.model.task_state import TaskState
-from tests.cluster.conftest import LocalCluster, SchedulerProcess, unique_role
+from tests.cluster.conftest import running_cluster
 
 
 def daybreak(*args: str) -> subprocess.CompletedProcess[str]:
@@ -24,26 +24,16 @@ def test_a_scheduler_and_an_agent_run_from_config_files(tmp_path: Path) -> None:
     # The file's cluster name loses to the harness's --cluster; its job limit holds.
     scheduler_toml.write_text('cluster = "from-file"\nmax-instances-per-job = 3\n'
                               'usage_history_step = "30s"\n')  # fmt: skip
-    scheduler = SchedulerProcess(f"sqlite:///{tmp_path / 'd.db'}", tmp_path / "scheduler.log",
-                                 "--config", str(scheduler_toml))  # fmt: skip
     agent_toml = tmp_path / "agent.toml"
-    agent_toml.write_text(f'scheduler = "{scheduler.url}"\ncgroups = false\n'
-                          'attributes = "zone=from-file"\n')  # fmt: skip
-    local = LocalCluster(scheduler, tmp_path, unique_role(),
-                         agent_args=("--config", str(agent_toml)))  # fmt: skip
-    try:
-        scheduler.start()
-        local.add_agent()  # its --attributes flag wins over the file's
+    agent_toml.write_text('cgroups = false\nattributes = "zone=from-file"\n')
+    # Its --attributes flag, given by the harness, wins over the file's.
+    with running_cluster("sqlite", tmp_path, "--config", str(scheduler_toml),
+                         agent_args=("--config", str(agent_toml)), agents=1) as local:  # fmt: skip
         too_many = local.api.post("/jobs", content=msgspec.json.encode(local.job(instances=4)))
         assert too_many.status_code == 400 and "3" in too_many.text, too_many.text
         spec = local.job(instances=2)
         assert local.api.post("/jobs", content=msgspec.json.encode(spec)).status_code == 201
         local.wait_for_states(spec.key, TaskState.RUNNING, 2)
-    finally:
-        local.api.close()
-        for agent in local.agents:
-            agent.stop()
-        scheduler.stop()
 
 
 def test_a_wrong_key_or_value_is_named_with_its_file(tmp_path: Path) -> None:

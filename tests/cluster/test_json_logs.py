@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 
 from daybreak.model.task_state import TaskState
-from tests.cluster.conftest import LocalCluster, SchedulerProcess, unique_role
+from tests.cluster.conftest import running_cluster
 
 
 def json_lines(path: Path) -> list[dict[str, object]]:
@@ -18,20 +18,12 @@ def json_lines(path: Path) -> list[dict[str, object]]:
 
 
 def test_every_line_is_json_and_each_transition_has_its_keys(tmp_path: Path) -> None:
-    scheduler = SchedulerProcess(f"sqlite:///{tmp_path / 'd.db'}", tmp_path / "scheduler.log",
-                                 "--log-format", "json")  # fmt: skip
-    local = LocalCluster(scheduler, tmp_path, unique_role(), agent_args=("--log-format", "json"))
-    try:
-        scheduler.start()
-        agent = local.add_agent()
+    with running_cluster("sqlite", tmp_path, "--log-format", "json",
+                         agent_args=("--log-format", "json"), agents=1) as local:  # fmt: skip
+        agent = local.agents[0]
         spec = local.job(instances=1)
         assert local.api.post("/jobs", content=msgspec.json.encode(spec)).status_code == 201
         local.wait_for_states(spec.key, TaskState.RUNNING, 1)
-    finally:
-        local.api.close()
-        for started in local.agents:
-            started.stop()
-        scheduler.stop()
     lines = json_lines(tmp_path / "scheduler.log")
     assert all({"ts", "level", "logger"} <= line.keys() for line in lines)
     transitions = [line for line in lines if line.get("event") == "task_state"]

@@ -21,13 +21,7 @@ import pytest
 from cryptography import x509
 
 from daybreak.model.task_state import TaskState
-from tests.cluster.conftest import (
-    CLUSTER,
-    LocalCluster,
-    SchedulerProcess,
-    unique_role,
-    wait_for,
-)
+from tests.cluster.conftest import CLUSTER, LocalCluster, running_cluster, wait_for
 from tests.conftest import run_cli
 
 
@@ -51,29 +45,19 @@ def tls_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Loc
                     "--name", "127.0.0.1", "--name", "localhost"])  # fmt: skip
     assert made.code == 0, made.err
     assert (pki / "scheduler-key.pem").stat().st_mode & 0o077 == 0  # the key is the owner's
-    scheduler = SchedulerProcess(
-        f"sqlite:///{tmp_path / 'daybreak.db'}", tmp_path / "scheduler.log",
+    with running_cluster(
+        "sqlite", tmp_path,
         "--tls-cert", str(pki / "scheduler.pem"), "--tls-key", str(pki / "scheduler-key.pem"),
-        ca_file=pki / "ca.pem",
-    )  # fmt: skip
-    local = LocalCluster(scheduler, tmp_path, unique_role(),
-                         agent_args=("--ca-file", str(pki / "ca.pem")))  # fmt: skip
-    try:
-        scheduler.start()
-        local.add_agent()
+        agent_args=("--ca-file", str(pki / "ca.pem")), agents=1, ca_file=pki / "ca.pem",
+    ) as local:  # fmt: skip
         config_root = tmp_path / "config"
         config_root.mkdir()
         (config_root / "clusters.json").write_text(json.dumps([
-            {"name": CLUSTER, "scheduler_uri": scheduler.url, "ca_file": "../pki/ca.pem"}
+            {"name": CLUSTER, "scheduler_uri": local.scheduler.url, "ca_file": "../pki/ca.pem"}
         ]))  # fmt: skip
         monkeypatch.setenv("DAYBREAK_CONFIG_ROOT", str(config_root))
         monkeypatch.setenv("HOME", str(tmp_path))
         yield local
-    finally:
-        local.api.close()
-        for agent in local.agents:
-            agent.stop()
-        scheduler.stop()
 
 
 def test_agents_and_the_cli_verify_the_scheduler_and_run_a_job_over_tls(

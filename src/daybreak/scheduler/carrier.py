@@ -45,7 +45,13 @@ class Outlets:
 
 class Carrier:
     def __init__(
-        self, writer: StoreWriter, view: ReadModel, events: EventHub, outlets: Outlets
+        self,
+        writer: StoreWriter,
+        view: ReadModel,
+        events: EventHub,
+        outlets: Outlets,
+        *,
+        log_transitions: bool = False,
     ) -> None:
         self.writer = writer
         self.view = view
@@ -56,7 +62,7 @@ class Carrier:
         self._writing = False
         self.failure: BaseException | None = None
         # A log line per task transition (asked for with --log-format json).
-        self.log_transitions = False
+        self.log_transitions = log_transitions
 
     @property
     def idle(self) -> bool:

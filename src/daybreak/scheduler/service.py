@@ -144,8 +144,8 @@ class Scheduler:
                                          config.coordinator_timeout_s)  # fmt: skip
         self.carrier = Carrier(self.writer, self.view, self.events,
                                Outlets(send=self._send, hang_up=self.hang_up,
-                                       ask_coordinator=self.coordinators.ask))  # fmt: skip
-        self.carrier.log_transitions = config.log_format == "json"
+                                       ask_coordinator=self.coordinators.ask),
+                               log_transitions=config.log_format == "json")  # fmt: skip
         self.rounds = 0  # scheduling rounds run, and the seconds they took, for /metrics
         self.round_seconds = 0.0
         self._wake_at = 0
