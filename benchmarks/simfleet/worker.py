@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import time
 from collections import Counter
@@ -164,7 +165,8 @@ async def serve(work_dir: Path) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+    # SIMFLEET_LOG_LEVEL=WARNING puts every agent's disconnection in the worker's log.
+    logging.basicConfig(level=os.environ.get("SIMFLEET_LOG_LEVEL", "ERROR"), stream=sys.stderr)
     uvloop.run(serve(Path(sys.argv[1])))
 
 

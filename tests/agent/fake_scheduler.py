@@ -25,6 +25,10 @@ WAIT_S = 20.0
 class FakeScheduler:
     heartbeat_interval_ms: int = 200
     acknowledge: bool = True
+    # How long each connection waits before the WebSocket handshake is answered: a scheduler
+    # with a queue of agents ahead of this one.
+    handshake_delay_s: float = 0.0
+    handshakes: int = 0
     hellos: list[protocol.Hello] = field(default_factory=list)
     updates: list[protocol.StatusUpdate] = field(default_factory=list)
     heartbeats: list[protocol.Heartbeat] = field(default_factory=list)
@@ -61,10 +65,21 @@ class FakeScheduler:
     async def _serve(self, started: threading.Event) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        async with websockets.serve(self._handle, "127.0.0.1", 0) as server:
+        async with websockets.serve(
+            self._handle, "127.0.0.1", 0, process_request=self._before_handshake
+        ) as server:
             self.port = next(iter(server.sockets)).getsockname()[1]
             started.set()
             await self._stop.wait()
+
+    async def _before_handshake(
+        self, _connection: websockets.ServerConnection, _request: websockets.Request
+    ) -> None:
+        self._note(self._count_handshake)
+        await asyncio.sleep(self.handshake_delay_s)
+
+    def _count_handshake(self) -> None:
+        self.handshakes += 1
 
     async def _handle(self, connection: websockets.ServerConnection) -> None:
         assert connection.request is not None

@@ -74,10 +74,44 @@ def test_many_agents_silent_at_once_are_held_back_until_most_return() -> None:
         state.handle(Tick(), now)
         for number in (0, 1, 2, 5, 6, 7, 8, 9):
             state.agents.heard_from(f"a{number}", now)
-    state.handle(hello("a3"), 40_000)
     assert lost(state) == []
     state.handle(Tick(), 40_500)
-    assert lost(state) == ["a4"]  # one timeout after the disruption ended
+    assert lost(state) == ["a3", "a4"]  # one timeout after the disruption ended
+
+
+def test_after_a_disruption_the_silent_are_not_given_up_while_others_still_return() -> None:
+    """A scheduler that thousands of agents reach at once (it woke from a pause, it restarted)
+    takes their hellos one by one: on a loaded machine, those it has not yet let in may wait
+    longer than a timeout. While agents still come back, the rest are on their way; a whole
+    timeout with no return gives them up."""
+    state = fleet(10)
+    for number in range(10):
+        state.handle(AgentDisconnected(f"a{number}", 1), 1000)
+    for now in range(1000, 30_000, 1000):
+        state.handle(Tick(), now)
+    assert state.held_back == 10
+    for number in range(7):  # most are back: the disruption is over
+        state.handle(hello(f"a{number}"), 30_000)
+    assert [line.event for line in state.handle(Tick(), 30_000).logs] == ["disruption_over"]
+
+    def tick_until(end: int) -> None:
+        for now in range(state.last_round_ms or 0, end, 500):
+            for record in state.agents:
+                state.agents.heard_from(record.info.agent_id, now)  # if connected
+            state.handle(Tick(), now)
+
+    tick_until(38_000)
+    state.handle(hello("a7"), 38_000)  # 8 s after the end of the disruption
+    tick_until(46_000)
+    state.handle(hello("a8"), 46_000)  # 16 s after it: later than a timeout, yet welcome
+    tick_until(56_000)
+    assert lost(state) == []
+    tick_until(56_500)
+    assert lost(state) == ["a9"]  # a whole timeout after the last return
+    state.handle(AgentDisconnected("a0", 1), 57_000)  # the fleet is back: timeouts as usual
+    state.handle(hello("a9"), 60_000)
+    tick_until(67_500)
+    assert lost(state) == ["a0"]
 
 
 def test_a_few_agents_silent_are_given_up_as_usual() -> None:

@@ -31,7 +31,10 @@ log = logging.getLogger("daybreak.agent")
 RECONNECT_MIN_S = 0.2
 RECONNECT_MAX_S = 5.0
 PING_S = 5.0
-OPEN_TIMEOUT_S = 5.0
+# How long the scheduler waits for a silent agent, until it says (its default).
+AGENT_TIMEOUT_S = 30.0
+# The least time a scheduler has to answer a connection.
+OPEN_TIMEOUT_MIN_S = 5.0
 # How a standby closes an agent's connection: "standby; the leader is URL".
 STANDBY_REASON = "the leader is "
 
@@ -81,6 +84,7 @@ class SchedulerLink:
         self.clock = clock
         self.heartbeat_interval_s = 5.0
         self.reconnect_max_s = RECONNECT_MAX_S
+        self.agent_timeout_s = AGENT_TIMEOUT_S
         self.leader_hint: str | None = None  # where a standby said the leader is
         self.connected = asyncio.Event()
         self._send_queue: asyncio.Queue[bytes] | None = None
@@ -125,7 +129,7 @@ class SchedulerLink:
                     # Small messages, thousands of agents: deflating them cost the scheduler
                     # more CPU than it saved bytes.
                     compression=None,
-                    open_timeout=OPEN_TIMEOUT_S,
+                    open_timeout=self.open_timeout_s,
                 ) as connection:
                     backoff = RECONNECT_MIN_S
                     await self._converse(connection)
@@ -209,6 +213,15 @@ class SchedulerLink:
         """How often this link pings the scheduler to find out that it stopped answering."""
         return max(PING_S, self.heartbeat_interval_s)
 
+    @property
+    def open_timeout_s(self) -> float:
+        """How long to wait for a scheduler to answer a connection: each scheduler we know gets
+        its share of the agent timeout. Not less: a scheduler that thousands of agents reach at
+        once (it restarted, or woke from a pause) answers them in turn, and an agent that gives
+        up before its turn only asks again, behind the others. With a short timeout no answer
+        came in time and no agent ever got back in (2,000 agents, 5 s, a loaded machine)."""
+        return max(OPEN_TIMEOUT_MIN_S, self.agent_timeout_s / len(self.urls))
+
     def _take_pace(self, welcome: protocol.Welcome) -> None:
         self.heartbeat_interval_s = welcome.heartbeat_interval_ms / 1000
         if self._connection is not None:
@@ -217,8 +230,9 @@ class SchedulerLink:
             # agents). The library's keepalive reads the interval at each ping.
             self._connection.ping_interval = self.ping_interval_s
         if welcome.agent_timeout_ms:
+            self.agent_timeout_s = welcome.agent_timeout_ms / 1000
             # Back in well within the time the scheduler waits before giving up our tasks.
-            self.reconnect_max_s = min(RECONNECT_MAX_S, welcome.agent_timeout_ms / 1000 / 5)
+            self.reconnect_max_s = min(RECONNECT_MAX_S, self.agent_timeout_s / 5)
 
     async def _answer(self, request: protocol.TaskRequest, queue: asyncio.Queue[bytes]) -> None:
         queue.put_nowait(protocol.encode(await self.machine.answer(request)))

@@ -13,8 +13,11 @@ Rules this module owns:
 - When many agents go silent at once, the cause is more likely on the scheduler's side (a
   takeover, a pause, its network) than on theirs: no agent is given up while more than a set
   share of them, or all of several, is unreachable (Kubernetes' node lifecycle controller
-  holds back evictions the same way in a large disruption). Normal timeouts resume as agents
-  return, counted from the end of the disruption: the last to return are on their way.
+  holds back evictions the same way in a large disruption). Once most are back, timeouts resume,
+  counted from the end of the disruption and again from each agent's return after it: a
+  scheduler taking thousands of hellos on a loaded machine lets them in over many seconds, and
+  while they still come in, those not yet in are on their way. A whole timeout with no return
+  ends that.
 - Maintenance is Aurora's: DRAIN moves tasks away as their jobs' SLA allows and the agent
   becomes DRAINED once it holds none; ACTIVATE returns it to service; SCHEDULE marks it to be
   used last.
@@ -148,6 +151,11 @@ class Agents:
         # Before `_walk_at` no agent can have been silent for `_walked_for` ms.
         self._walk_at: int | None = None
         self._walked_for = 0
+        # No agent's silence counts from before this (a start, a disruption's end, a return
+        # after it): one number, not a walk over thousands of records at each return.
+        self._timeouts_from = 0
+        # After a disruption, until a whole timeout passes with no agent coming back.
+        self._recovering = False
 
     def __iter__(self) -> Iterator[AgentRecord]:
         return iter(self.records.values())
@@ -170,13 +178,18 @@ class Agents:
             if agent.maintenance is MaintenanceMode.DRAINING
         }
         self._walk_at = None
+        self._timeouts_from, self._recovering = now, False
 
     def restart_timeouts(self, now: int) -> None:
         """Every agent not given up has a whole timeout from `now` (the scheduler can be
-        reached from now on, or a disruption is over)."""
-        for record in self.records.values():
-            if record.link is not L.LOST:
-                record.since_ms = now
+        reached from now on)."""
+        self._timeouts_from = now
+
+    def recover(self, now: int) -> None:
+        """A disruption is over: every agent not given up has a whole timeout from `now`, and
+        again from each return, until a whole timeout passes with none."""
+        self.restart_timeouts(now)
+        self._recovering = self._links[L.SILENT] > 0
 
     def discount_silence(self, stalled_ms: int, now: int) -> None:
         """The scheduler heard nothing for `stalled_ms` (it stood still): that long of each
@@ -184,6 +197,7 @@ class Agents:
         for record in self.records.values():
             if record.link is not L.LOST:
                 record.since_ms = min(now, record.since_ms + stalled_ms)
+        self._timeouts_from = min(now, self._timeouts_from + stalled_ms)
 
     def hello(
         self, info: AgentInfo, connection: int, now: int, secret_hash: str | None = None
@@ -194,9 +208,13 @@ class Agents:
             self.records[info.agent_id] = record
             self._links[L.SILENT] += 1
         record.stored = msgspec.structs.replace(record.stored, info=info, secret_hash=secret_hash)
+        if self._recovering and record.link is not L.CONNECTED:
+            self.restart_timeouts(now)  # the fleet is still coming back
         changed = self._move(record, E.HELLO, now)
         assert changed is not None  # every link state takes a hello
         record.connection = connection
+        if not self._links[L.SILENT]:
+            self._recovering = False
         return changed
 
     def disconnected(self, agent_id: str, connection: int, now: int) -> Changed | None:
@@ -215,8 +233,11 @@ class Agents:
         """Agents mute or silent past the timeout, in id order."""
         if not self._may_have_timed_out(now, timeout_ms):
             return []
+        past = self._past(now, timeout_ms)
+        if past:
+            self._recovering = False  # a whole timeout passed with no return
         changes = []
-        for agent_id in sorted(self._past(now, timeout_ms)):
+        for agent_id in sorted(past):
             record = self.records[agent_id]
             event = E.MUTE if record.link is L.CONNECTED else E.TIMED_OUT
             changed = self._move(record, event, now)
@@ -252,9 +273,10 @@ class Agents:
         for agent_id, record in self.records.items():
             if record.link is L.LOST:
                 continue
-            if now - record.since_ms >= timeout_ms:
+            since = max(record.since_ms, self._timeouts_from)
+            if now - since >= timeout_ms:
                 past.append(agent_id)  # and walked for again until it is given up
-            quietest = min(quietest, record.since_ms)
+            quietest = min(quietest, since)
         self._walk_at, self._walked_for = quietest + timeout_ms, timeout_ms
         return past
 

@@ -317,11 +317,11 @@ class SchedulerState:
             return
         if self.held_back:
             # Those not back yet may be on their way (a fleet reconnects over seconds, not at
-            # once): each gets a whole timeout from here, as after a start.
+            # once): each gets a whole timeout from here, and from each return after it.
             ready.log("disruption_over", unreachable=silent, agents=population,
-                      action=f"timeouts start over for {silent}")  # fmt: skip
+                      action=f"timeouts start over for {silent}, and at each return")  # fmt: skip
             self.held_back = 0
-            self.agents.restart_timeouts(now)
+            self.agents.recover(now)
         for changed in self.agents.timeouts(now, timeout_ms):
             agent_id = changed.record.info.agent_id
             if AgentAction.HANG_UP in changed.actions:
