@@ -23,6 +23,7 @@ steps = st.lists(
         st.tuples(st.just("wait"), st.integers(0, 40)),
         st.tuples(st.just("discount"), st.integers(0, 20)),
         st.tuples(st.just("restart_timeouts"), st.none()),
+        st.tuples(st.just("recover"), st.none()),
         st.tuples(st.just("timeouts"), st.sampled_from([5, 10, 30])),
         st.tuples(st.just("restore"), st.none()),
     ),
@@ -32,7 +33,7 @@ steps = st.lists(
 
 def walked_unreachable(agents: Agents, now: int, timeout_ms: int) -> tuple[int, int]:
     alive = [r for r in agents.records.values() if r.link is not Link.LOST]
-    silent = sum(r.link is Link.SILENT or now - r.since_ms >= timeout_ms for r in alive)
+    silent = sum(r.link is Link.SILENT or now - agents.silent_since(r) >= timeout_ms for r in alive)
     return silent, len(alive)
 
 
@@ -40,7 +41,7 @@ def walked_timeouts(agents: Agents, now: int, timeout_ms: int) -> list[str]:
     return sorted(
         agent_id
         for agent_id, r in agents.records.items()
-        if r.link is not Link.LOST and now - r.since_ms >= timeout_ms
+        if r.link is not Link.LOST and now - agents.silent_since(r) >= timeout_ms
     )
 
 
@@ -67,6 +68,8 @@ def test_counted_answers_are_those_of_a_walk(steps: list[tuple[str, object]]) ->
             agents.discount_silence(int(argument), now)  # type: ignore[call-overload]
         elif step == "restart_timeouts":
             agents.restart_timeouts(now)
+        elif step == "recover":
+            agents.recover(now)
         elif step == "restore":
             stored: dict[str, StoredAgent] = {a: r.stored for a, r in agents.records.items()}
             agents.restore(stored, now)

@@ -180,6 +180,11 @@ class Agents:
         self._walk_at = None
         self._timeouts_from, self._recovering = now, False
 
+    def silent_since(self, record: AgentRecord) -> int:
+        """Whence `record`'s silence counts: its own time, or a later restart of every
+        timeout."""
+        return max(record.since_ms, self._timeouts_from)
+
     def restart_timeouts(self, now: int) -> None:
         """Every agent not given up has a whole timeout from `now` (the scheduler can be
         reached from now on)."""
@@ -273,7 +278,7 @@ class Agents:
         for agent_id, record in self.records.items():
             if record.link is L.LOST:
                 continue
-            since = max(record.since_ms, self._timeouts_from)
+            since = self.silent_since(record)
             if now - since >= timeout_ms:
                 past.append(agent_id)  # and walked for again until it is given up
             quietest = min(quietest, since)
