@@ -237,6 +237,12 @@ def agent_command(**options: Any) -> None:
     help="One point of each task's usage graph per this much time.",
 )
 @click.option(
+    "--audit-retention",
+    default="90d",
+    show_default=True,
+    help="How long the audit log (daybreak admin audit) keeps each entry.",
+)
+@click.option(
     "--tls-cert",
     type=click.Path(dir_okay=False, exists=True),
     help="Serve HTTPS with this certificate (PEM, chain after it); read again on SIGHUP.",
@@ -248,6 +254,14 @@ def agent_command(**options: Any) -> None:
     show_default=True,
     help="Requests a second each client (address) may make, twice that at once; beyond it, "
     "429 with Retry-After. 0: no limit.",
+)
+@click.option(
+    "--max-requests-per-client",
+    type=click.IntRange(min=0),
+    default=64,
+    show_default=True,
+    help="Requests of one client (address) answered at once, open event streams included; "
+    "beyond it, 503 with Retry-After. 0: no limit.",
 )
 @click.option(
     "--plain-http",
@@ -287,10 +301,12 @@ def scheduler_command(
     sla_coordinator_timeout: str,
     usage_history: str,
     usage_history_step: str,
+    audit_retention: str,
     log_format: str,
     tls_cert: str | None,
     tls_key: str | None,
     rate_limit: float,
+    max_requests_per_client: int,
     plain_http: bool,
     security_file: str | None,
 ) -> None:
@@ -373,7 +389,9 @@ def scheduler_command(
             ),
             usage_window_ms=ms(usage_history, "--usage-history"),
             usage_step_ms=usage_step_ms,
+            audit_retention_ms=ms(audit_retention, "--audit-retention"),
             rate_limit_per_s=rate_limit,
+            max_requests_per_client=max_requests_per_client,
             log_format=log_format,
             tls_cert=None if tls_cert is None else Path(tls_cert),
             tls_key=None if tls_key is None else Path(tls_key),

@@ -20,7 +20,7 @@ from daybreak.scheduler.leadership import (
     LeadershipLostError,
     SoleLeadership,
 )
-from daybreak.scheduler.rate_limit import RateLimit
+from daybreak.scheduler.rate_limit import InFlight, RateLimit
 from daybreak.scheduler.role import Role
 from daybreak.scheduler.security import Security
 from daybreak.scheduler.service import DecisionFailedError, Scheduler
@@ -50,9 +50,11 @@ def load_security(config: SchedulerConfig) -> Security:
 
 
 def create_app(role: Role, security: Security, config: SchedulerConfig) -> Litestar:
-    rate = config.rate_limit_per_s
+    rate, at_once = config.rate_limit_per_s, config.max_requests_per_client
     limit = None if rate <= 0 else RateLimit(rate, burst=2 * rate)
-    return app.create_app(role, security, [ui_router()], template_config(), limit)
+    in_flight = None if at_once <= 0 else InFlight(at_once)
+    return app.create_app(role, security, [ui_router()], template_config(),
+                          rate_limit=limit, in_flight=in_flight)  # fmt: skip
 
 
 def leadership_for(config: SchedulerConfig, store: Store, address: str) -> Leadership:

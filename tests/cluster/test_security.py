@@ -92,7 +92,7 @@ def test_every_mutating_route_needs_credentials_and_the_role(secured: LocalClust
     api = secured.api
     spec = secured.job(instances=1)
     body = msgspec.json.encode(spec)
-    routes = [*mutating_routes(api, secured.role), ("GET", "/backup")]
+    routes = [*mutating_routes(api, secured.role), ("GET", "/backup"), ("GET", "/audit")]
     assert ("POST", "/jobs") in routes and len(routes) >= 2
     admin_only = set()
     for method, path in routes:
@@ -114,6 +114,7 @@ def test_every_mutating_route_needs_credentials_and_the_role(secured: LocalClust
         ("PUT", f"/quotas/{secured.role}"),
         ("GET", "/backup"),
         ("POST", "/restore"),
+        ("GET", "/audit"),
     }
 
     # The role's user may; so may an admin; reads stay open as configured.

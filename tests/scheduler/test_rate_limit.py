@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daybreak.scheduler.rate_limit import RateLimit
+from daybreak.scheduler.rate_limit import InFlight, RateLimit
 
 
 class Clock:
@@ -24,3 +24,11 @@ def test_a_client_gets_its_burst_then_the_rate_and_is_told_how_long_to_wait() ->
     assert 0 < limit.take("a") <= 0.1
     clock.now = 100.0  # a long pause refills the burst, and no more
     assert sum(limit.take("a") == 0.0 for _ in range(25)) == 20
+
+
+def test_a_client_has_at_most_its_limit_in_flight_and_each_end_frees_one() -> None:
+    in_flight = InFlight(2)
+    assert [in_flight.enter("a"), in_flight.enter("a"), in_flight.enter("a")] == [True, True, False]
+    assert in_flight.enter("b")  # another client has its own
+    in_flight.leave("a")
+    assert in_flight.enter("a") and not in_flight.enter("a")

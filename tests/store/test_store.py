@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -28,7 +27,6 @@ from daybreak.model.update import (
 from daybreak.store import StoreError, open_store
 from daybreak.store.leadership import DeposedError
 from daybreak.store.store import Store
-from tests.databases import BACKENDS, store_url
 
 KEY = JobKey(cluster="c", role="www", environment="prod", name="hello")
 SPEC = JobSpec(
@@ -82,19 +80,6 @@ CRON = CronJob(
 )  # fmt: skip
 
 
-@pytest.fixture(params=BACKENDS)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with store_url(request.param, tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-def store(url: str) -> Iterator[Store]:
-    store = open_store(url)
-    yield store
-    store.close()
-
-
 def test_everything_written_is_read_back_and_deletes_delete(store: Store) -> None:
     agent = StoredAgent(
         info=AgentInfo(agent_id="a1", hostname="h1", resources=SPEC.task.resources),
@@ -131,7 +116,7 @@ def test_reopening_migrates_nothing_twice_and_keeps_the_data(url: str) -> None:
     version = store.version()
     store.close()
     reopened = open_store(url)
-    assert reopened.version() == version == "0004"
+    assert reopened.version() == version == "0005"
     assert reopened.load().tasks == [task(1)]
     reopened.close()
 

@@ -13,6 +13,7 @@ import click
 
 from daybreak import __version__
 from daybreak.client.admin_commands import admin, quota
+from daybreak.client.audit_commands import admin_audit
 from daybreak.client.cert_commands import CERT_ADMIN_COMMANDS
 from daybreak.client.completion_commands import completion_command
 from daybreak.client.cron_commands import cron
@@ -57,7 +58,7 @@ def job() -> None:
 
 for _command in COMMANDS:
     job.add_command(_command)
-for _command in (*SLA_ADMIN_COMMANDS, *CERT_ADMIN_COMMANDS, admin_install_units):
+for _command in (*SLA_ADMIN_COMMANDS, *CERT_ADMIN_COMMANDS, admin_install_units, admin_audit):
     admin.add_command(_command)
 cli.add_command(admin)
 cli.add_command(quota)

@@ -1,11 +1,13 @@
-"""The API's operator routes: agents and their maintenance, quotas, backup and restore."""
+"""The API's operator routes: agents and their maintenance, quotas, backup and restore, and
+the audit log."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import MediaType, Response, get, post, put
 from litestar.openapi import ResponseSpec
+from litestar.params import Parameter
 
 from daybreak.core.commands import Restore, SetMaintenance, SetQuota
 from daybreak.errors import InvalidParameterError
@@ -19,6 +21,7 @@ from daybreak.model.api import (
     QuotaReport,
     RestoreResult,
 )
+from daybreak.model.audit import AuditList
 from daybreak.scheduler import views
 from daybreak.scheduler.access import Access, access
 from daybreak.scheduler.service import Scheduler
@@ -93,4 +96,23 @@ async def restore(body: bytes, scheduler: Scheduler) -> RestoreResult:
     return RestoreResult(tasks=tasks, jobs=jobs)
 
 
-ROUTES = (list_agents, set_maintenance, list_quotas, get_quota, set_quota, backup, restore)
+MAX_AUDIT_PAGE = 1000
+MAX_AUDIT_ID = 2**63 - 1  # the column's
+
+
+@get(API_PREFIX + "/audit", opt=access(Access.ADMIN))
+async def read_audit(
+    scheduler: Scheduler,
+    limit: Annotated[int, Parameter(ge=1, le=MAX_AUDIT_PAGE)] = 100,
+    before: Annotated[int | None, Parameter(ge=1, le=MAX_AUDIT_ID)] = None,
+    who: str | None = None,
+) -> AuditList:
+    """Requests that asked for a change, newest first: who, from where, what, and the answer.
+    The next page: `before` as the last page said."""
+    await scheduler.audit.flushed()  # a caller sees its own requests
+    return await scheduler.writer.call(lambda: scheduler.store.read_audit(limit, before, who))
+
+
+ROUTES = (
+    list_agents, set_maintenance, list_quotas, get_quota, set_quota, backup, restore, read_audit,
+)  # fmt: skip

@@ -29,10 +29,11 @@ from daybreak.scheduler import (
     api_updates,
 )
 from daybreak.scheduler.access import Access, access, guard
+from daybreak.scheduler.audit import audited
 from daybreak.scheduler.gateway import agent_connection
 from daybreak.scheduler.metrics import metrics_route
 from daybreak.scheduler.openapi import document_errors
-from daybreak.scheduler.rate_limit import RateLimit, rate_limited
+from daybreak.scheduler.rate_limit import InFlight, RateLimit, rate_limited
 from daybreak.scheduler.role import NotLeaderError, Role, redirect_to_leader
 from daybreak.scheduler.security import Security
 from daybreak.scheduler.statuses import status_of
@@ -90,10 +91,12 @@ def create_app(
     security: Security,
     pages: Sequence[ControllerRouterHandler] = (),
     template_config: TemplateConfig[Any] | None = None,
+    *,
     rate_limit: RateLimit | None = None,
+    in_flight: InFlight | None = None,
 ) -> Litestar:
     """The API, with `pages` (the web UI, rendered with `template_config`) beside it; each
-    client held to `rate_limit`, if given."""
+    client held to `rate_limit` and `in_flight`, where given."""
     app = Litestar(
         route_handlers=[
             *api_jobs.ROUTES,
@@ -118,9 +121,12 @@ def create_app(
         # The process sets logging up (`daybreak.log_format`): Litestar's own would take the
         # root logger over, in its format.
         logging_config=None,
-        middleware=[server_timing]
-        if rate_limit is None
-        else [rate_limited(rate_limit), server_timing],
+        # Outermost first: a request shed for its rate is not worth an audit entry.
+        middleware=[
+            rate_limited(rate_limit, in_flight),
+            audited(lambda: None if role.scheduler is None else role.scheduler.audit),
+            server_timing,
+        ],
         state=State({"security": security, "role": role}),
         template_config=template_config,
         exception_handlers={

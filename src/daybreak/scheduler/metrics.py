@@ -64,6 +64,10 @@ class SchedulerCollector(Collector):
             value=scheduler.writer.transactions,
         )  # fmt: skip
         yield CounterMetricFamily(
+            "daybreak_audit_entries_unwritten", "Audit entries lost to a failed store write.",
+            value=scheduler.audit.unwritten,
+        )  # fmt: skip
+        yield CounterMetricFamily(
             "daybreak_scheduling_rounds", "Scheduling rounds run.", value=scheduler.rounds
         )
         yield CounterMetricFamily(

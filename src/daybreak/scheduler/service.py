@@ -45,6 +45,7 @@ from daybreak.scheduler.agent_requests import (
     AgentUnavailableError,
     Reply,
 )
+from daybreak.scheduler.audit import AuditTrail
 from daybreak.scheduler.carrier import Carrier, Outlets
 from daybreak.scheduler.clock import Clock, SystemClock
 from daybreak.scheduler.coordinators import Coordinators
@@ -117,6 +118,7 @@ class Scheduler:
         # The leadership epoch this scheduler writes under (None: unfenced, for tests).
         self.epoch = epoch
         self.writer = StoreWriter(store, epoch)
+        self.audit = AuditTrail(self.writer, config.audit_retention_ms, self.clock.now)
         liveness = Liveness(
             config.heartbeat_interval_ms,
             config.agent_timeout_ms,
@@ -199,6 +201,7 @@ class Scheduler:
             await asyncio.gather(task, return_exceptions=True)
             await self.coordinators.close()
             self.hang_up_everyone()
+            await self.audit.flushed()
             # The store is its owner's to close; the writer, ours.
             await asyncio.to_thread(self.writer.close)
 

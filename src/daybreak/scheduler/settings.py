@@ -32,10 +32,12 @@ class SchedulerConfig:
     # Each task's usage is kept for the graphs, one point per step for the window.
     usage_step_ms: int = 60_000
     usage_window_ms: int = 3 * 3600_000
+    audit_retention_ms: int = 90 * 86_400_000
     # "text", or "json": a JSON object a line, and a line per task transition.
     log_format: str = "text"
     # Requests a second each client may make (twice that at once); 0: no limit.
     rate_limit_per_s: float = 100.0
+    max_requests_per_client: int = 64  # at once; 0: no limit
     # The certificate and key it serves HTTPS with (read again on SIGHUP); None: plain HTTP.
     tls_cert: Path | None = None
     tls_key: Path | None = None

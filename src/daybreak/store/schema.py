@@ -66,5 +66,17 @@ leadership = Table(
     Column("renewed_at", DateTime(timezone=True), nullable=True),
 )
 
+# Every request that asked for a change (`daybreak.model.audit`), in the order answered. Not
+# in a backup: a restore replaces the state, never the record of who changed it.
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("at_ms", BigInteger, nullable=False, index=True),
+    Column("who", String(255), nullable=False, index=True),
+    Column("record", LargeBinary, nullable=False),
+)  # fmt: skip
+
 # The tables a backup holds, in the order a restore writes them.
 ALL_TABLES = (jobs, tasks, agents, quotas, updates, cron_jobs)

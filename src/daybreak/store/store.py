@@ -18,12 +18,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from daybreak.errors import DaybreakError
 from daybreak.model.api import Quota
+from daybreak.model.audit import AuditEntry, AuditList
 from daybreak.model.cron import CronJob
 from daybreak.model.jobspec import JobSpec
 from daybreak.model.records import Changes, Snapshot, StoredAgent
 from daybreak.model.task import ScheduledTask
 from daybreak.model.update import JobUpdate
-from daybreak.store import schema
+from daybreak.store import audit_log, schema
 from daybreak.store.leadership import check_epoch, take_over
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -219,6 +220,18 @@ class Store:
         values = [to_row(k, v) for k, v in rows.items() if v is not None]
         if values:
             connection.exec_driver_sql(_upsert(connection.dialect.name, table, key), values)
+
+    # The audit log, beside the state.
+
+    def append_audit(
+        self, entries: list[AuditEntry], epoch: int | None, forget_before_ms: int | None = None
+    ) -> None:
+        audit_log.append(self.engine, entries, epoch, forget_before_ms)
+
+    def read_audit(
+        self, limit: int, before: int | None = None, who: str | None = None
+    ) -> AuditList:
+        return audit_log.read(self.engine, limit, before, who)
 
     # Backup and restore: the whole state, consistent.
 
