@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck smoke unit bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,11 @@ typecheck: $(STAMP)
 unit: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest -n 4 --dist worksteal
 
-test: lint typecheck unit
+# The package as a user installs it: the wheel in a fresh virtualenv runs the example job.
+smoke: $(STAMP)
+	$(BIN)/python tests/smoke_wheel.py
+
+test: lint typecheck smoke unit
 
 # The fleet benchmark's full size (5,000 agents, 100,000 instances) is run by hand.
 bench: $(STAMP)
