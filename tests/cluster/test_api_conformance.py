@@ -4,7 +4,9 @@ body) is one the document describes. Bounded: 30 examples an operation."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +32,9 @@ CHECKS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesis.BaseSchema]:
-    directory: Path = tmp_path_factory.mktemp("conformance")
+@contextlib.contextmanager
+def scheduler_schema(directory: Path) -> Iterator[schemathesis.BaseSchema]:
+    """A real scheduler's API, as its OpenAPI document describes it."""
     scheduler = SchedulerProcess(f"sqlite:///{directory / 'db'}", directory / "scheduler.log")
     scheduler.start()
     try:
@@ -43,26 +45,46 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesi
         scheduler.stop()
 
 
-def test_every_answer_is_one_the_document_describes(api_schema: schemathesis.BaseSchema) -> None:
-    """Every operation, each with its own examples; every failure found is reported at once."""
-    failures: dict[str, str] = {}
+@pytest.fixture(scope="module")
+def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesis.BaseSchema]:
+    with scheduler_schema(tmp_path_factory.mktemp("conformance")) as schema:
+        yield schema
+
+
+@dataclass
+class Fuzzed:
+    operations: int = 0
+    cases: int = 0  # requests sent
+    failures: dict[str, str] = field(default_factory=dict)  # each operation's first, with its case
+
+
+def fuzz(api_schema: schemathesis.BaseSchema, examples: int) -> Fuzzed:
+    """Every operation, each with up to `examples` generated requests; every failure found is
+    reported at once. (`benchmarks/api_fuzz.py` runs it longer.)"""
+    fuzzed = Fuzzed()
     loaded = list(api_schema.get_all_operations())
     operations = [result.ok() for result in loaded if isinstance(result, Ok)]
     assert len(operations) == len(loaded), "the document itself has errors"
-    assert len(operations) >= 15
+    fuzzed.operations = len(operations)
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
+        @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck),
                   database=None)  # fmt: skip
         def check(case: schemathesis.Case[Any]) -> None:
+            fuzzed.cases += 1
             case.call_and_validate(checks=CHECKS)
 
         try:
             check()
-        except (
-            Exception,
-            BaseExceptionGroup,
-        ) as failure:  # each operation's first failure, with its case
-            failures[operation.label] = str(failure)[:2000]
-    assert not failures, "\n\n".join(f"{label}: {text}" for label, text in failures.items())
+        except (Exception, BaseExceptionGroup) as failure:
+            fuzzed.failures[operation.label] = str(failure)[:2000]
+    return fuzzed
+
+
+def test_every_answer_is_one_the_document_describes(api_schema: schemathesis.BaseSchema) -> None:
+    fuzzed = fuzz(api_schema, EXAMPLES)
+    assert fuzzed.operations >= 15
+    assert not fuzzed.failures, "\n\n".join(
+        f"{label}: {text}" for label, text in fuzzed.failures.items()
+    )
