@@ -33,9 +33,11 @@ CHECKS = [
 
 
 @contextlib.contextmanager
-def scheduler_schema(directory: Path) -> Iterator[schemathesis.BaseSchema]:
-    """A real scheduler's API, as its OpenAPI document describes it."""
-    scheduler = SchedulerProcess(f"sqlite:///{directory / 'db'}", directory / "scheduler.log")
+def scheduler_schema(directory: Path, *flags: str) -> Iterator[schemathesis.BaseSchema]:
+    """A real scheduler's API (started with `flags`), as its OpenAPI document describes it."""
+    scheduler = SchedulerProcess(
+        f"sqlite:///{directory / 'db'}", directory / "scheduler.log", *flags
+    )
     scheduler.start()
     try:
         document = schemathesis.openapi.from_url(scheduler.url + "/api/v1/openapi.json")

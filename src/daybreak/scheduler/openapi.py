@@ -29,7 +29,9 @@ def errors_of(path: str, method: str, level: Access, has_parameters: bool) -> di
     """The error statuses of one operation, each with when it is answered."""
     errors = {
         500: "the scheduler failed unexpectedly (its log has the details)",
-        503: "no scheduler leads just now, or this one is stopping: retry",
+        503: "no scheduler leads just now, this one is stopping, or the caller has too many "
+        "requests under way (--max-requests-per-client): retry after Retry-After",
+        429: "the caller asks faster than --rate-limit: retry after Retry-After",
     }
     if has_parameters or method in CHANGES:
         errors[400] = "the request is malformed or breaks a rule; the error says where"
