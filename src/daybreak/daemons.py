@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from daybreak.config_file import config_file_option
+from daybreak.model.agent_protocol import DEFAULT_AGENT_TIMEOUT_MS
 from daybreak.model.validate import ENVIRONMENTS
 
 LOG_FORMAT_OPTION = click.option(
@@ -111,7 +112,7 @@ def agent_command(**options: Any) -> None:
 )
 @click.option(
     "--agent-timeout",
-    default="30s",
+    default=f"{DEFAULT_AGENT_TIMEOUT_MS // 1000}s",
     show_default=True,
     help="An agent silent this long has its tasks LOST and placed elsewhere.",
 )
@@ -357,12 +358,12 @@ def scheduler_command(
         ),
     )
     from daybreak.scheduler.settings import SchedulerConfig
-    from daybreak.server import run_scheduler
+    from daybreak.server import LOOPBACK, run_scheduler
 
     if (tls_cert is None) != (tls_key is None):
         raise click.BadParameter("give both --tls-cert and --tls-key, or neither",
                                  param_hint="--tls-cert")  # fmt: skip
-    if tls_cert is None and not plain_http and host not in ("127.0.0.1", "::1", "localhost"):
+    if tls_cert is None and not plain_http and host not in LOOPBACK:
         raise click.BadParameter(
             f"{host} is reachable from other machines: serve HTTPS (--tls-cert and --tls-key; "
             "`daybreak admin new-ca` and `new-cert` make them), or say --plain-http",

@@ -32,10 +32,10 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-def configure(log_format: str) -> bool:
-    """Set the root logger up; True if it logs JSON."""
+def configure(log_format: str) -> None:
+    """Set the root logger up, for "text" or "json"."""
     handler = logging.StreamHandler()
-    as_json = log_format == "json"
-    handler.setFormatter(JsonFormatter() if as_json else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(
+        JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    )
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    return as_json

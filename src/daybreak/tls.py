@@ -14,19 +14,12 @@ class TlsSetupError(DaybreakError):
     pass
 
 
-def client_context(
-    ca_file: Path | None, cert_file: Path | None = None, key_file: Path | None = None
-) -> ssl.SSLContext:
-    """Verifies the scheduler against `ca_file` (None: the system's CAs), and presents a
-    client certificate if given one (mutual TLS)."""
+def client_context(ca_file: Path | None) -> ssl.SSLContext:
+    """Verifies the scheduler against `ca_file` (None: the system's CAs)."""
     try:
-        context = ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
-        if cert_file is not None:
-            context.load_cert_chain(cert_file, key_file)
+        return ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
     except (OSError, ssl.SSLError) as error:
-        named = ", ".join(str(p) for p in (ca_file, cert_file, key_file) if p is not None)
-        raise TlsSetupError(f"cannot use TLS files {named}: {error}") from None
-    return context
+        raise TlsSetupError(f"cannot use the CA file {ca_file}: {error}") from None
 
 
 class ServerContext:

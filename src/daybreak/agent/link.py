@@ -31,8 +31,6 @@ log = logging.getLogger("daybreak.agent")
 RECONNECT_MIN_S = 0.2
 RECONNECT_MAX_S = 5.0
 PING_S = 5.0
-# How long the scheduler waits for a silent agent, until it says (its default).
-AGENT_TIMEOUT_S = 30.0
 # The least time a scheduler has to answer a connection.
 OPEN_TIMEOUT_MIN_S = 5.0
 # How a standby closes an agent's connection: "standby; the leader is URL".
@@ -84,7 +82,7 @@ class SchedulerLink:
         self.clock = clock
         self.heartbeat_interval_s = 5.0
         self.reconnect_max_s = RECONNECT_MAX_S
-        self.agent_timeout_s = AGENT_TIMEOUT_S
+        self.agent_timeout_s = protocol.DEFAULT_AGENT_TIMEOUT_MS / 1000  # until welcomed
         self.leader_hint: str | None = None  # where a standby said the leader is
         self.connected = asyncio.Event()
         self._send_queue: asyncio.Queue[bytes] | None = None

@@ -16,11 +16,11 @@ import click
 def admin_new_ca(directory: Path, name: str, days: int) -> None:
     """Make a CA in DIRECTORY: ca.pem (give it to agents and clients) and ca-key.pem (keep it
     where only whoever makes certificates can read it)."""
-    from daybreak.certs import new_ca
+    from daybreak.certs import CA_KEY, new_ca
 
     certificate = new_ca(directory, name, days)
     click.echo(f"CA certificate: {certificate}")
-    click.echo(f"CA key:         {directory / 'ca-key.pem'} (readable by its owner only)")
+    click.echo(f"CA key:         {directory / CA_KEY} (readable by its owner only)")
 
 
 @click.command("new-cert")

@@ -68,7 +68,7 @@ class Liveness:
     given up."""
 
     heartbeat_interval_ms: int = 1000
-    agent_timeout_ms: int = 30_000
+    agent_timeout_ms: int = protocol.DEFAULT_AGENT_TIMEOUT_MS
     # No agent is given up while more than this share of them (and more than
     # `disruption_minimum`), or all of several, cannot be reached at once.
     disruption_share: float = 0.3

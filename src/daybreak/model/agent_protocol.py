@@ -35,6 +35,9 @@ from daybreak.model.task_state import TaskState
 
 PROTOCOL_VERSION = 2
 BATCHES_SINCE = 2  # the first version that takes a frame holding several messages
+# How long a scheduler waits for a silent agent unless told otherwise (`--agent-timeout`); an
+# agent assumes it until the scheduler's welcome says.
+DEFAULT_AGENT_TIMEOUT_MS = 30_000
 MAX_BATCH = 256  # messages in one frame at most
 CONNECT_PATH = "/api/v1/agents/connect"
 

@@ -33,7 +33,7 @@ from daybreak.scheduler.audit import audited
 from daybreak.scheduler.gateway import agent_connection
 from daybreak.scheduler.metrics import metrics_route
 from daybreak.scheduler.openapi import document_errors
-from daybreak.scheduler.rate_limit import InFlight, RateLimit, rate_limited
+from daybreak.scheduler.rate_limit import InFlight, RateLimit, limited_per_client
 from daybreak.scheduler.role import NotLeaderError, Role, redirect_to_leader
 from daybreak.scheduler.security import Security
 from daybreak.scheduler.statuses import status_of
@@ -123,7 +123,7 @@ def create_app(
         logging_config=None,
         # Outermost first: a request shed for its rate is not worth an audit entry.
         middleware=[
-            rate_limited(rate_limit, in_flight),
+            limited_per_client(rate_limit, in_flight),
             audited(lambda: None if role.scheduler is None else role.scheduler.audit),
             server_timing,
         ],

@@ -76,7 +76,7 @@ class InFlight:
             del self._counts[client]  # no entry for a client with nothing in flight
 
 
-def rate_limited(
+def limited_per_client(
     limit: RateLimit | None, in_flight: InFlight | None
 ) -> Callable[[ASGIApp], ASGIApp]:
     def middleware(app: ASGIApp) -> ASGIApp:
