@@ -67,6 +67,9 @@ class SimulatedMachine:
     def usage(self) -> tuple[protocol.TaskUsage, ...]:
         return ()
 
+    def renew_credentials(self, message: protocol.Credentials) -> None:
+        return None  # simulated tasks call no API
+
     def launch(self, message: protocol.Launch) -> None:
         if message.task_id in self.tasks:
             return  # a launch sent again: the task is already here

@@ -38,6 +38,11 @@ LOG_FORMAT_OPTION = click.option(
     help="Where sandboxes, checkpoints and unacknowledged status updates live.",
 )
 @click.option("--hostname", help="The name tasks see as {{mesos.hostname}} [machine's].")
+@click.option(
+    "--address",
+    help="Where people reach this machine: `task run` and `task ssh` go there by ssh "
+    "[the machine's fully qualified name].",
+)
 @click.option("--attributes", metavar="NAME=VALUE,...", help="e.g. rack=r1,zone=a (host is added).")
 @click.option(
     "--resources",
@@ -244,6 +249,13 @@ def agent_command(**options: Any) -> None:
     help="How long the audit log (daybreak admin audit) keeps each entry.",
 )
 @click.option(
+    "--workload-credential-ttl",
+    default="15m",
+    show_default=True,
+    help="How long the credential each task gets to call the API as its role lasts; its "
+    "agent is sent a fresh one every third of that.",
+)
+@click.option(
     "--tls-cert",
     type=click.Path(dir_okay=False, exists=True),
     help="Serve HTTPS with this certificate (PEM, chain after it); read again on SIGHUP.",
@@ -303,6 +315,7 @@ def scheduler_command(
     usage_history: str,
     usage_history_step: str,
     audit_retention: str,
+    workload_credential_ttl: str,
     log_format: str,
     tls_cert: str | None,
     tls_key: str | None,
@@ -370,8 +383,11 @@ def scheduler_command(
             param_hint="--host",
         )
     usage_step_ms = ms(usage_history_step, "--usage-history-step")
-    if usage_step_ms <= 0:
-        raise click.BadParameter("must be longer than 0", param_hint="--usage-history-step")
+    credential_ttl_ms = ms(workload_credential_ttl, "--workload-credential-ttl")
+    for value, flag in ((usage_step_ms, "--usage-history-step"),
+                        (credential_ttl_ms, "--workload-credential-ttl")):  # fmt: skip
+        if value <= 0:
+            raise click.BadParameter("must be longer than 0", param_hint=flag)
 
     run_scheduler(
         SchedulerConfig(
@@ -391,6 +407,7 @@ def scheduler_command(
             usage_window_ms=ms(usage_history, "--usage-history"),
             usage_step_ms=usage_step_ms,
             audit_retention_ms=ms(audit_retention, "--audit-retention"),
+            workload_credential_ttl_ms=credential_ttl_ms,
             rate_limit_per_s=rate_limit,
             max_requests_per_client=max_requests_per_client,
             log_format=log_format,

@@ -12,14 +12,13 @@ import msgspec
 import pytest
 
 from daybreak.model.audit import UNAUTHENTICATED, AuditList
-from tests.cluster.conftest import CLUSTER, LocalCluster, running_cluster, unique_role
+from tests.cluster.conftest import CLUSTER, LocalCluster
 from tests.cluster.test_security import (
-    AGENT_TOKEN,
     ALICE_TOKEN,
     BOB_TOKEN,
     OPS_TOKEN,
     bearer,
-    security_file,
+    secured_cluster,
 )
 from tests.conftest import run_cli
 
@@ -28,14 +27,7 @@ OPS = bearer(OPS_TOKEN)
 
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[LocalCluster]:
-    credential = tmp_path / "agent-token"
-    credential.write_text(AGENT_TOKEN + "\n")
-    role = unique_role()
-    config = security_file(tmp_path / "security.toml", role)
-    with running_cluster(
-        "sqlite", tmp_path, "--security", str(config),
-        agent_args=("--credential-file", str(credential)), agents=1, role=role,
-    ) as local:  # fmt: skip
+    with secured_cluster("sqlite", tmp_path) as local:
         yield local
 
 

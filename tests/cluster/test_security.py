@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -60,16 +61,24 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.fixture
-def secured(backend: str, tmp_path: Path) -> Iterator[LocalCluster]:
+@contextmanager
+def secured_cluster(backend: str, tmp_path: Path, *scheduler_args: str) -> Iterator[LocalCluster]:
+    """A scheduler with alice (of the cluster's role), bob (of another) and ops (an admin),
+    and one agent with its token."""
     credential = tmp_path / "agent-token"
     credential.write_text(AGENT_TOKEN + "\n")
     role = unique_role()
     config = security_file(tmp_path / "security.toml", role)
     with running_cluster(
-        backend, tmp_path, "--security", str(config),
+        backend, tmp_path, "--security", str(config), *scheduler_args,
         agent_args=("--credential-file", str(credential)), agents=1, role=role,
     ) as local:  # fmt: skip
+        yield local
+
+
+@pytest.fixture
+def secured(backend: str, tmp_path: Path) -> Iterator[LocalCluster]:
+    with secured_cluster(backend, tmp_path) as local:
         yield local
 
 

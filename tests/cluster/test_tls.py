@@ -22,6 +22,7 @@ from cryptography import x509
 
 from daybreak.model.task_state import TaskState
 from tests.cluster.conftest import CLUSTER, LocalCluster, running_cluster, wait_for
+from tests.cluster.test_workload_identity import DAYBREAK
 from tests.conftest import run_cli
 
 
@@ -64,13 +65,20 @@ def test_agents_and_the_cli_verify_the_scheduler_and_run_a_job_over_tls(
     tls_cluster: LocalCluster, tmp_path: Path
 ) -> None:
     assert tls_cluster.scheduler.url.startswith("https://")
-    spec = tls_cluster.job(name="secure", instances=1)
+    key = f"{CLUSTER}/{tls_cluster.role}/devel/secure"
+    # The task asks too, verifying the scheduler against the CA its agent gave it.
+    asked = tmp_path / "asked-by-the-task"
+    cmdline = f"{DAYBREAK} job status {key} > {asked} 2>&1; echo $? >> {asked}; sleep 600"
+    spec = tls_cluster.job(name="secure", instances=1, cmdline=cmdline)
     created = tls_cluster.api.post("/jobs", content=msgspec.json.encode(spec))
     assert created.status_code == 201, created.text
     tls_cluster.wait_for_states(spec.key, TaskState.RUNNING, 1)  # the agent, over wss://
     status = run_cli(["job", "status", str(spec.key)])
     assert status.code == 0, status.err
     assert "RUNNING" in status.out
+    answer = wait_for(lambda: asked.exists() and asked.read_text().endswith("\n0\n") and
+                      asked.read_text(), "the task's own call over TLS")  # fmt: skip
+    assert key in answer
     # Without the cluster's CA, neither a client nor the CLI trusts the scheduler.
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         httpx.get(tls_cluster.scheduler.url + "/health")

@@ -116,7 +116,7 @@ def test_reopening_migrates_nothing_twice_and_keeps_the_data(url: str) -> None:
     version = store.version()
     store.close()
     reopened = open_store(url)
-    assert reopened.version() == version == "0005"
+    assert reopened.version() == version == "0006"
     assert reopened.load().tasks == [task(1)]
     reopened.close()
 
@@ -183,3 +183,22 @@ def test_a_replaced_leader_writes_nothing(url: str) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_every_scheduler_of_a_store_signs_with_one_key_made_once(url: str) -> None:
+    """The first to ask makes the key; another scheduler, a takeover or a reopening reads
+    the same, so a standby that takes over honours the credentials its predecessor signed."""
+    first, second = open_store(url), open_store(url)
+    try:
+        key = first.signing_key()
+        assert len(key) == 32
+        second.take_over("http://s2")
+        assert second.signing_key() == key == first.signing_key()
+    finally:
+        first.close()
+        second.close()
+    reopened = open_store(url)
+    try:
+        assert reopened.signing_key() == key
+    finally:
+        reopened.close()

@@ -54,7 +54,7 @@ class Agent:
         identity = self._identity()
         self.agent_id, self.secret = identity.agent_id, identity.secret
         # Looked up once: it may ask DNS, which must not stall the loop at each reconnect.
-        self.address = socket.getfqdn()
+        self.address = config.address or socket.getfqdn()
         self.outbox = Outbox(config.work_dir)
         self.host = TaskHost(config, self.agent_id, clock, self._send_update)
         self.link = SchedulerLink(
@@ -116,7 +116,10 @@ class Agent:
         return self.host.usage()
 
     def launch(self, message: protocol.Launch) -> None:
-        self.host.launch(message)
+        self.host.launch(message, self.link.cluster)
+
+    def renew_credentials(self, message: protocol.Credentials) -> None:
+        self.host.renew_credentials(message)
 
     def kill(self, message: protocol.Kill) -> None:
         self.host.kill(message)

@@ -36,6 +36,7 @@ from daybreak.agent.executor.planner import Phase
 from daybreak.agent.executor.supervisor import TaskSupervisor
 from daybreak.agent.executor.tree import ProcessTables
 from daybreak.agent.gc import sandboxes_to_remove
+from daybreak.agent.identity import give_identity, task_environment, write_credential
 from daybreak.agent.paths import TaskPaths, task_paths, tasks_dir
 from daybreak.agent.probes import (
     SNOOZE_FILE,
@@ -52,7 +53,7 @@ from daybreak.agent.tracked import Tracked, finished_sandboxes, measure_usage
 from daybreak.agent.usage import oom_message, over_limit
 from daybreak.errors import DaybreakError
 from daybreak.model import agent_protocol as protocol
-from daybreak.model.jobspec import HttpLifecycle, TaskInstance
+from daybreak.model.jobspec import HttpLifecycle
 from daybreak.model.render import render_task
 from daybreak.model.task_state import TaskState
 
@@ -153,7 +154,8 @@ class TaskHost:
 
     # Launching and stopping.
 
-    def launch(self, message: protocol.Launch) -> None:
+    def launch(self, message: protocol.Launch, cluster: str = "") -> None:
+        """Start a task the scheduler sent; `cluster` is the cluster's name, for its tasks."""
         task_id = message.task_id
         if task_id in self.tasks or task_id in self._preparing:
             return  # a launch sent again after a reconnect: already here
@@ -177,14 +179,24 @@ class TaskHost:
             self._report_unrunnable(task_id, f"Cannot run the task: {error}")
             return
         self._preparing[task_id] = None
-        self._own(self._prepare_and_start(task, now, user))
+        paths = task_paths(self.config.work_dir, task_id)
+        launch = TaskLaunch(
+            task=task,
+            launched_ms=now,
+            user=user,
+            environment=task_environment(
+                paths, cluster, self.config.scheduler_urls, self.config.ca_file
+            ),
+        )
+        self._own(self._prepare_and_start(launch, message.credential))
 
-    async def _prepare_and_start(self, task: TaskInstance, now: int, user: str | None) -> None:
+    async def _prepare_and_start(self, launch: TaskLaunch, credential: str) -> None:
         # Making the sandbox and the cgroups and forking is nearly all of a launch's cost, and
         # most of it waits on the kernel: in worker threads, launches overlap and the loop
         # stays free for the messages and the tasks already running.
+        task = launch.task
         try:
-            prepared = await asyncio.to_thread(self._prepare, task, now, user)
+            prepared = await asyncio.to_thread(self._prepare, launch, credential)
         finally:
             kill_message = self._preparing.pop(task.task_id)
         if isinstance(prepared, str):
@@ -205,10 +217,11 @@ class TaskHost:
             self._report(tracked, TaskState.STARTING, None)
 
     def _prepare(
-        self, task: TaskInstance, now: int, user: str | None
+        self, launch: TaskLaunch, credential: str
     ) -> tuple[TaskSupervisor, TaskCgroups] | str:
         """The task's cgroups and sandbox with its first processes started, or why they could
         not be made."""
+        task = launch.task
         cgroups = TaskCgroups(())
         if self.hierarchies:
             cgroups = create_task_cgroups(
@@ -218,18 +231,33 @@ class TaskHost:
                 task.task.resources,
                 self.config.task_pids_max,
             )
-        launch = TaskLaunch(task=task, launched_ms=now, user=user, cgroup_procs=cgroups.procs_files)
+        launch = msgspec.structs.replace(launch, cgroup_procs=cgroups.procs_files)
         paths = task_paths(self.config.work_dir, task.task_id)
         try:
             supervisor = TaskSupervisor.create(paths, launch)
+            give_identity(paths, credential, launch.user, self.config.ca_file)
         except OSError as error:
             cgroups.remove()
             return f"Cannot prepare the sandbox: {error}"
         # The first processes start here too. Nothing else knows the task yet, and a new
         # task consults no process table: a private one keeps the shared one to the loop.
         with contextlib.suppress(OSError):  # the loop's next advance meets it again
-            supervisor.advance(now, ProcessTables(time.monotonic, AGENT_CHILDREN.adopted))
+            supervisor.advance(
+                launch.launched_ms, ProcessTables(time.monotonic, AGENT_CHILDREN.adopted)
+            )
         return supervisor, cgroups
+
+    def renew_credentials(self, message: protocol.Credentials) -> None:
+        """Replace the credentials of the tasks still running here with fresh ones."""
+        for task_id, credential in message.by_task.items():
+            tracked = self.tasks.get(task_id)
+            if tracked is None or tracked.supervisor.finished:
+                continue  # preparing (its launch's credential is fresh) or ended
+            supervisor = tracked.supervisor
+            try:
+                write_credential(supervisor.paths, credential, supervisor.launch.user)
+            except OSError as error:
+                log.warning("task=%s event=credential_not_renewed error=%r", task_id, error)
 
     def kill(self, message: protocol.Kill) -> None:
         if message.task_id in self._preparing:

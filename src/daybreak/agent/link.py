@@ -46,6 +46,8 @@ class Machine(Protocol):
 
     def launch(self, message: protocol.Launch) -> None: ...
 
+    def renew_credentials(self, message: protocol.Credentials) -> None: ...
+
     def kill(self, message: protocol.Kill) -> None: ...
 
     async def answer(self, request: protocol.TaskRequest) -> protocol.AgentReply: ...
@@ -84,6 +86,7 @@ class SchedulerLink:
         self.reconnect_max_s = RECONNECT_MAX_S
         self.agent_timeout_s = protocol.DEFAULT_AGENT_TIMEOUT_MS / 1000  # until welcomed
         self.leader_hint: str | None = None  # where a standby said the leader is
+        self.cluster = ""  # the cluster's name, as the scheduler's welcome says it
         self.connected = asyncio.Event()
         self._send_queue: asyncio.Queue[bytes] | None = None
         self._connection: websockets.ClientConnection | None = None
@@ -221,6 +224,7 @@ class SchedulerLink:
         return max(OPEN_TIMEOUT_MIN_S, self.agent_timeout_s / len(self.urls))
 
     def _take_pace(self, welcome: protocol.Welcome) -> None:
+        self.cluster = welcome.cluster or self.cluster
         self.heartbeat_interval_s = welcome.heartbeat_interval_ms / 1000
         if self._connection is not None:
             # Pings at most as often as heartbeats: a fleet told to beat less often would
@@ -262,6 +266,8 @@ class SchedulerLink:
             self.machine.kill(message)
         elif isinstance(message, protocol.Ack):
             self.outbox.ack(message.seq)
+        elif isinstance(message, protocol.Credentials):
+            self.machine.renew_credentials(message)
         elif isinstance(message, protocol.Welcome):
             # Welcomed again: the fleet grew or shrank, and this is our new pace.
             self._take_pace(message)

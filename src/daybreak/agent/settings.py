@@ -39,3 +39,5 @@ class AgentConfig:
     log_format: str = "text"  # or "json", a JSON object a line
     # What an https:// scheduler is verified against; None: the system's CAs.
     ca_file: Path | None = None
+    # Where people reach the machine (`task ssh`); None: its fully qualified name.
+    address: str | None = None

@@ -28,14 +28,36 @@ RETRY_S = 0.5
 STREAM_TIMEOUT = httpx.Timeout(10.0, read=None)
 
 
+class _Presenting(httpx.BaseTransport):
+    """Presents the caller's credentials with every request, a redirected one too: a standby
+    redirects to the leader, another origin, and httpx drops the Authorization header of a
+    request redirected across origins (the caller would be refused as anonymous)."""
+
+    def __init__(self, inner: httpx.BaseTransport, auth: httpx.Auth) -> None:
+        self.inner, self.auth = inner, auth
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if "Authorization" not in request.headers:
+            request = next(self.auth.sync_auth_flow(request))
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 class ApiClient:
     def __init__(self, cluster: ClusterEntry, timeout_s: float = 30) -> None:
         self.cluster = cluster
+        transport: httpx.BaseTransport = httpx.HTTPTransport(
+            verify=client_context(cluster.ca_file), trust_env=False
+        )
+        auth = credentials_for(cluster)
+        if auth is not None:
+            transport = _Presenting(transport, auth)
         self.http = httpx.Client(
             timeout=timeout_s,
             trust_env=False,
-            verify=client_context(cluster.ca_file),
-            auth=credentials_for(cluster),
+            transport=transport,
             follow_redirects=True,  # a standby's 307 keeps the method and the body
         )
 

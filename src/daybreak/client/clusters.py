@@ -4,7 +4,9 @@ for a cluster with standby schedulers), and optionally a `token_file` holding th
 token for it.
 
 Looked for in `$DAYBREAK_CONFIG_ROOT`, then `~/.daybreak`, then `/etc/daybreak`; the first
-file that names the cluster wins.
+file that names the cluster wins. Inside a task, its own cluster comes from the environment its
+agent gave it (`DAYBREAK_CLUSTER`, `DAYBREAK_API`, `DAYBREAK_TOKEN_FILE`, `DAYBREAK_CA_FILE`:
+`daybreak.agent.identity`), before any file: the task calls as itself, with its credential.
 """
 
 from __future__ import annotations
@@ -90,7 +92,29 @@ def all_clusters() -> list[ClusterEntry]:
     return list(seen.values())
 
 
+def from_task_environment(name: str) -> ClusterEntry | None:
+    """The cluster of the task this runs in, if it is `name`."""
+    environment = os.environ
+    urls = [url for url in environment.get("DAYBREAK_API", "").split(",") if url]
+    if environment.get("DAYBREAK_CLUSTER") != name or not urls:
+        return None
+    token_file, ca_file = (
+        environment.get("DAYBREAK_TOKEN_FILE"),
+        environment.get("DAYBREAK_CA_FILE"),
+    )
+    return ClusterEntry(
+        name,
+        tuple(url.rstrip("/") for url in urls),
+        Path("$DAYBREAK_API"),
+        None if not token_file else Path(token_file),
+        None if not ca_file else Path(ca_file),
+    )
+
+
 def find_cluster(name: str) -> ClusterEntry:
+    inside = from_task_environment(name)
+    if inside is not None:
+        return inside
     clusters = all_clusters()
     for entry in clusters:
         if entry.name == name:

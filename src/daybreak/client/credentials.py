@@ -30,13 +30,31 @@ def credentials_for(cluster: ClusterEntry) -> httpx.Auth | None:
     if token:
         return BearerAuth(token.strip())
     if cluster.token_file is not None:
+        return TokenFileAuth(cluster)
+    return _from_netrc(cluster)
+
+
+class TokenFileAuth(httpx.Auth):
+    """The token in the cluster's token file, read at each request: a task's credential is
+    replaced while the task runs (and a command may wait longer than one lasts)."""
+
+    def __init__(self, cluster: ClusterEntry) -> None:
+        assert cluster.token_file is not None
+        self.cluster, self.path = cluster, cluster.token_file
+        self.token()  # a file that cannot be read is said before anything is sent
+
+    def token(self) -> str:
         try:
-            return BearerAuth(cluster.token_file.read_text().strip())
+            return self.path.read_text().strip()
         except OSError as error:
             raise AuthError(
-                f"cannot read the token_file of cluster {cluster.name} ({cluster.source}): {error}"
+                f"cannot read the token_file of cluster {self.cluster.name} "
+                f"({self.cluster.source}): {error}"
             ) from error
-    return _from_netrc(cluster)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.token()}"
+        yield request
 
 
 def _from_netrc(cluster: ClusterEntry) -> httpx.Auth | None:

@@ -236,6 +236,7 @@ class SchedulerState:
             applied_seq=applied_seq,
             agent_timeout_ms=pace.agent_timeout_ms,
             protocol=protocol.PROTOCOL_VERSION,
+            cluster=self.cluster_name,
         )
 
     def _repace(self, now: int, ready: Ready) -> None:

@@ -14,7 +14,9 @@ The conversation:
    update above that number. A later `Welcome` re-paces the conversation (the fleet grew or
    shrank): only its heartbeat interval and timeout count.
 3. From then on, in any order: the agent sends `StatusUpdate`s and `Heartbeat`s; the scheduler
-   sends `Launch`, `Kill`, `Ack` and requests about a task (`ListFiles`, `ReadFile`,
+   sends `Launch`, `Kill`, `Ack`, `Credentials` (to agents of version 3 or later: fresh
+   credentials for the tasks it holds, after each welcome and then periodically) and requests
+   about a task (`ListFiles`, `ReadFile`,
    `DescribeTask`), which the agent answers with `FileList`, `FileChunk`, `TaskDescription` or
    `RequestFailed` carrying the same `request_id`.
 
@@ -33,8 +35,9 @@ from daybreak.model.agent import PortRange
 from daybreak.model.jobspec import JobSpec, Resources
 from daybreak.model.task_state import TaskState
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 BATCHES_SINCE = 2  # the first version that takes a frame holding several messages
+CREDENTIALS_SINCE = 3  # the first that takes `Credentials`
 # How long a scheduler waits for a silent agent unless told otherwise (`--agent-timeout`); an
 # agent assumes it until the scheduler's welcome says.
 DEFAULT_AGENT_TIMEOUT_MS = 30_000
@@ -154,6 +157,7 @@ class Welcome(Message, frozen=True, kw_only=True, tag="welcome"):
     # keeps its reconnect backoff well under it (0: not said).
     agent_timeout_ms: int = 0
     protocol: int = 1  # the scheduler's version (a scheduler of version 1 did not say)
+    cluster: str = ""  # the cluster's name, which the agent tells its tasks
 
 
 class Launch(Message, frozen=True, kw_only=True, tag="launch"):
@@ -161,6 +165,9 @@ class Launch(Message, frozen=True, kw_only=True, tag="launch"):
     spec: JobSpec  # the agent fills in the late-bound templates with its own hostname
     instance: int
     ports: dict[str, int]
+    # What the task presents to call the API as its role (`daybreak.model.credentials`);
+    # the agent puts it in the sandbox before the first process starts.
+    credential: str = ""
 
 
 class Kill(Message, frozen=True, kw_only=True, tag="kill"):
@@ -170,6 +177,12 @@ class Kill(Message, frozen=True, kw_only=True, tag="kill"):
 
 class Ack(Message, frozen=True, kw_only=True, tag="ack"):
     seq: int  # every update up to and including this number is applied
+
+
+class Credentials(Message, frozen=True, kw_only=True, tag="credentials"):
+    """Fresh credentials for tasks the agent holds, by task id, before the last ones expire."""
+
+    by_task: dict[str, str]
 
 
 class ListFiles(Message, frozen=True, kw_only=True, tag="list_files"):
@@ -196,7 +209,7 @@ class DescribeTask(Message, frozen=True, kw_only=True, tag="describe_task"):
 AgentMessage = (
     Hello | StatusUpdate | Heartbeat | FileList | FileChunk | TaskDescription | RequestFailed
 )
-SchedulerMessage = Welcome | Launch | Kill | Ack | ListFiles | ReadFile | DescribeTask
+SchedulerMessage = Welcome | Launch | Kill | Ack | Credentials | ListFiles | ReadFile | DescribeTask
 AgentReply = FileList | FileChunk | TaskDescription | RequestFailed
 TaskRequest = ListFiles | ReadFile | DescribeTask
 

@@ -8,6 +8,9 @@
 - ADMIN: an admin;
 - AGENT: an agent's credential.
 
+A task presents its workload credential (`daybreak.scheduler.workload`): it is a user of its
+role, checked by the leader, which alone knows whether the task still runs.
+
 No credentials where some are needed is 401; the wrong ones for the role or admin is 403.
 """
 
@@ -24,7 +27,9 @@ from litestar.exceptions import (
 )
 from litestar.handlers import BaseRouteHandler
 
+from daybreak.model.credentials import is_workload_credential
 from daybreak.scheduler.passwords import TooManyPasswordChecksError
+from daybreak.scheduler.role import NotLeaderError, Role
 from daybreak.scheduler.security import BadCredentialsError, Principal, Security
 
 # Basic first: a browser answers only the first challenge of the header, and Basic is the one
@@ -62,7 +67,7 @@ async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
             raise _unauthenticated("agents must present a token the scheduler's agents accept")
         return
     try:
-        principal = await security.authenticate(header)
+        principal = await _caller(connection, security, header)
     except BadCredentialsError as error:
         raise _unauthenticated(f"not authenticated: {error}") from error
     except TooManyPasswordChecksError as error:
@@ -91,6 +96,19 @@ async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
             raise PermissionDeniedException(
                 detail=f"{principal.name} may not read the files of role {role!r}"
             )
+
+
+async def _caller(
+    connection: ASGIConnection[Any, Any, Any, Any], security: Security, header: str | None
+) -> Principal | None:
+    scheme, _, value = (header or "").partition(" ")
+    if security.enabled and scheme.lower() == "bearer" and is_workload_credential(value.strip()):
+        standing: Role = connection.app.state.role
+        scheduler = standing.scheduler
+        if scheduler is None or scheduler.identities is None:
+            raise NotLeaderError(standing.leader_address())  # the leader knows the task
+        return scheduler.identities.principal(value.strip())
+    return await security.authenticate(header)
 
 
 def _role_of_task(

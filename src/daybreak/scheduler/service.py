@@ -53,6 +53,7 @@ from daybreak.scheduler.events import EventHub
 from daybreak.scheduler.read_model import ReadModel
 from daybreak.scheduler.settings import SchedulerConfig
 from daybreak.scheduler.usage_samples import UsageSamples
+from daybreak.scheduler.workload import WorkloadIdentities
 from daybreak.store import Store
 from daybreak.store.writer import StoreWriter
 
@@ -101,6 +102,7 @@ class AgentLink:
     connection: int
     send: Sender
     hang_up: Callable[[], None]
+    protocol: int = protocol.PROTOCOL_VERSION  # the agent's version, from its hello
 
 
 class Scheduler:
@@ -148,6 +150,8 @@ class Scheduler:
                                Outlets(send=self._send, hang_up=self.hang_up,
                                        ask_coordinator=self.coordinators.ask),
                                log_transitions=config.log_format == "json")  # fmt: skip
+        # Tasks' credentials, once the store has given the cluster's key (`load`).
+        self.identities: WorkloadIdentities | None = None
         self.rounds = 0  # scheduling rounds run, and the seconds they took, for /metrics
         self.round_seconds = 0.0
         self._wake_at = 0
@@ -157,6 +161,10 @@ class Scheduler:
 
     async def load(self) -> None:
         snapshot = await self.writer.call(self.store.load)
+        key = await self.writer.call(self.store.signing_key)
+        self.identities = WorkloadIdentities(
+            key, self.config.workload_credential_ttl_ms, self.view, self.clock.now
+        )
         self.state.load(snapshot, self.clock.now())
         self.view.load(snapshot)
         log.info("event=loaded tasks=%d jobs=%d agents=%d",
@@ -169,6 +177,7 @@ class Scheduler:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self.carrier.run(), name="carrier")
                 group.create_task(self._timer(), name="timer")
+                group.create_task(self._renew_credentials(), name="credentials")
         except BaseExceptionGroup:
             failure = self.carrier.failure
             if failure is not None:
@@ -282,7 +291,7 @@ class Scheduler:
         previous = self.links.get(hello.agent_id)
         if previous is not None:
             previous.hang_up()  # an agent restarted before its old connection timed out
-        self.links[hello.agent_id] = AgentLink(connection, send, hang_up)
+        self.links[hello.agent_id] = AgentLink(connection, send, hang_up, hello.protocol)
 
     def agent_disconnected(self, agent_id: str, send: Sender) -> None:
         link = self.links.get(agent_id)
@@ -301,10 +310,33 @@ class Scheduler:
 
     def _send(self, agent_id: str, message: protocol.Message) -> None:
         link = self.links.get(agent_id)
-        if link is not None:
-            link.send(message)
         # An agent not connected hears of it when it reconnects: reconciliation kills
         # what should not run, and sends again a launch it never got.
+        if link is None:
+            return
+        if isinstance(message, protocol.Launch) and self.identities is not None:
+            message = self.identities.for_launch(message)  # signed as it leaves: fresh
+        link.send(message)
+        if isinstance(message, protocol.Welcome):
+            # The tasks it held while away may have outlived their credentials.
+            self._send_credentials(agent_id, link)
+
+    def _send_credentials(self, agent_id: str, link: AgentLink) -> None:
+        if self.identities is None or link.protocol < protocol.CREDENTIALS_SINCE:
+            return
+        renewal = self.identities.renewal(agent_id)
+        if renewal is not None:
+            link.send(renewal)
+
+    async def _renew_credentials(self) -> None:
+        """Every task holds a credential that has not expired: fresh ones go to every agent
+        well before the last expire (each is renewed twice in its life)."""
+        never = asyncio.Event()
+        every_ms = max(1000, self.config.workload_credential_ttl_ms // 3)
+        while True:
+            await self.clock.sleep_until(self.clock.now() + every_ms, never)
+            for agent_id, link in list(self.links.items()):
+                self._send_credentials(agent_id, link)
 
     def hang_up(self, agent_id: str) -> None:
         """Close an agent's connection; it reconnects, says hello and is reconciled."""

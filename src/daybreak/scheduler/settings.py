@@ -33,6 +33,8 @@ class SchedulerConfig:
     usage_step_ms: int = 60_000
     usage_window_ms: int = 3 * 3600_000
     audit_retention_ms: int = 90 * 86_400_000
+    # How long a task's credential lasts (`daybreak.scheduler.workload`); renewed before.
+    workload_credential_ttl_ms: int = 15 * 60_000
     # "text", or "json": a JSON object a line, and a line per task transition.
     log_format: str = "text"
     # Requests a second each client may make (twice that at once); 0: no limit.

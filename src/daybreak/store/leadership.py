@@ -9,6 +9,8 @@ replaced, however paused or slow, writes nothing once its successor has taken ov
 
 from __future__ import annotations
 
+import secrets
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -58,3 +60,15 @@ def take_over(connection: Connection, address: str, backend_pid: int | None = No
         )
     )
     return int(connection.execute(sa.select(table.c.epoch).where(ROW)).scalar_one())
+
+
+def signing_key(connection: Connection) -> bytes:
+    """The cluster's key for tasks' credentials, made here by the first scheduler to ask; any
+    that asks at the same moment reads the one that was made."""
+    table = schema.leadership
+    connection.execute(
+        sa.update(table)
+        .where(ROW, table.c.signing_key.is_(None))
+        .values(signing_key=secrets.token_bytes(32))
+    )
+    return bytes(connection.execute(sa.select(table.c.signing_key).where(ROW)).scalar_one())

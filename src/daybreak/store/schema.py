@@ -64,6 +64,9 @@ leadership = Table(
     Column("leader", String(1024), nullable=False),
     Column("backend_pid", Integer, nullable=True),
     Column("renewed_at", DateTime(timezone=True), nullable=True),
+    # The key every leader signs tasks' credentials with, made by the first that asks: a
+    # standby that takes over honours what its predecessor signed.
+    Column("signing_key", LargeBinary, nullable=True),
 )
 
 # Every request that asked for a change (`daybreak.model.audit`), in the order answered. Not

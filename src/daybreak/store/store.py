@@ -25,7 +25,7 @@ from daybreak.model.records import Changes, Snapshot, StoredAgent
 from daybreak.model.task import ScheduledTask
 from daybreak.model.update import JobUpdate
 from daybreak.store import audit_log, schema
-from daybreak.store.leadership import check_epoch, take_over
+from daybreak.store.leadership import check_epoch, signing_key, take_over
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # A scheduler paused between two statements of a write (SIGSTOP, a VM frozen) keeps its
@@ -239,6 +239,11 @@ class Store:
         """Become the leader (the next epoch); returns the epoch every write must carry."""
         with self.engine.begin() as connection:
             return take_over(connection, address, backend_pid)
+
+    def signing_key(self) -> bytes:
+        """The key tasks' credentials are signed with, the same for every scheduler."""
+        with self.engine.begin() as connection:
+            return signing_key(connection)
 
     def backup(self) -> bytes:
         with self.engine.connect() as connection, connection.begin():

@@ -31,6 +31,9 @@ class TaskLaunch(msgspec.Struct, frozen=True, kw_only=True):
     user: str | None = None
     # `cgroup.procs` files every process of the task joins before it executes.
     cgroup_procs: tuple[str, ...] = ()
+    # What every process gets besides the fixed variables: where the cluster's API is, and
+    # the task's credential for it (`daybreak.agent.identity`).
+    environment: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class Record(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):

@@ -23,7 +23,8 @@ import re
 import shlex
 import shutil
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -79,6 +80,7 @@ class Launcher:
     task: TaskInstance
     user: str | None
     cgroup_procs: tuple[str, ...]
+    extra_environment: Mapping[str, str] = field(default_factory=dict)
 
     @cached_property
     def account(self) -> pwd.struct_passwd | None:
@@ -106,6 +108,7 @@ class Launcher:
     def environment(self) -> dict[str, str]:
         """What every run of the task gets; a run adds BASH_ENV when a profile exists."""
         env = {
+            **self.extra_environment,
             "PATH": os.environ.get("PATH", FALLBACK_PATH),
             "MESOS_SANDBOX": str(self.paths.root),
             TASK_MARKER: self.task.task_id,

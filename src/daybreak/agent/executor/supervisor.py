@@ -63,7 +63,9 @@ class TaskSupervisor:
         self.launch = launch
         self.task_id = launch.task.task_id
         self.planner = TaskPlanner(launch.task.task)
-        self.launcher = Launcher(paths, launch.task, launch.user, launch.cgroup_procs)
+        self.launcher = Launcher(
+            paths, launch.task, launch.user, launch.cgroup_procs, launch.environment
+        )
         self.view = TaskView()
         self.waiters: dict[int, _Run] = {}
         self._writer: CheckpointWriter | None = None
