@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The browser tests drive Debian's Chromium; Playwright never downloads a browser of its own.
 CHROMIUM := /usr/bin/chromium
+SSHD := /usr/sbin/sshd
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: demo test lint typecheck smoke unit bench clean
@@ -19,6 +20,11 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
+# The several-hosts tests reach each host's tasks by ssh (`task run`, `task ssh`), as people do.
+$(SSHD):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq openssh-server
+
 demo: $(STAMP)
 	$(BIN)/python -m daybreak.demo
 
@@ -31,7 +37,7 @@ typecheck: $(STAMP)
 
 # Four workers on two cores: the end-to-end tests mostly wait on real processes. Work-stealing
 # keeps the last minutes from running on one worker (838 s with the default, 576 s with it).
-unit: $(STAMP) $(CHROMIUM)
+unit: $(STAMP) $(CHROMIUM) $(SSHD)
 	$(BIN)/pytest -n 4 --dist worksteal
 
 # The package as a user installs it: the wheel in a fresh virtualenv runs the example job.
