@@ -1,5 +1,5 @@
-"""The long-running parts: `daybreak agent`, `daybreak scheduler`, and `daybreak up`/`down`
-for a whole local cluster."""
+"""The long-running parts: `daybreak agent` and `daybreak scheduler` (`daybreak up`/`down`, a
+whole local cluster, are `daybreak.devcluster_commands`)."""
 
 from __future__ import annotations
 
@@ -61,6 +61,13 @@ LOG_FORMAT_OPTION = click.option(
     type=click.Path(dir_okay=False),
     help="CA certificate (PEM) an https:// scheduler is verified against [the system's].",
 )
+@click.option(
+    "--client-cert",
+    type=click.Path(dir_okay=False),
+    help="Show the scheduler this certificate (PEM) instead of a token: mutual TLS, on the "
+    "scheduler's --agent-port.",
+)
+@click.option("--client-key", type=click.Path(dir_okay=False), help="Its key (PEM).")
 @click.option(
     "--cgroups/--no-cgroups",
     default=True,
@@ -262,6 +269,17 @@ def agent_command(**options: Any) -> None:
 )
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), help="Its key (PEM).")
 @click.option(
+    "--agent-port",
+    type=click.IntRange(1, 65535),
+    help="Serve agents that show a client certificate (mutual TLS) on this port too; they need "
+    "no token there. Needs --agent-ca and --tls-cert.",
+)
+@click.option(
+    "--agent-ca",
+    type=click.Path(dir_okay=False, exists=True),
+    help="The CA (PEM) whose client certificates --agent-port takes.",
+)
+@click.option(
     "--rate-limit",
     default=100.0,
     show_default=True,
@@ -319,6 +337,8 @@ def scheduler_command(
     log_format: str,
     tls_cert: str | None,
     tls_key: str | None,
+    agent_port: int | None,
+    agent_ca: str | None,
     rate_limit: float,
     max_requests_per_client: int,
     plain_http: bool,
@@ -376,6 +396,9 @@ def scheduler_command(
     if (tls_cert is None) != (tls_key is None):
         raise click.BadParameter("give both --tls-cert and --tls-key, or neither",
                                  param_hint="--tls-cert")  # fmt: skip
+    if (agent_port is None) != (agent_ca is None) or (agent_port and tls_cert is None):
+        raise click.BadParameter("mutual TLS for agents takes --agent-port, --agent-ca and "
+                                 "--tls-cert together", param_hint="--agent-port")  # fmt: skip
     if tls_cert is None and not plain_http and host not in LOOPBACK:
         raise click.BadParameter(
             f"{host} is reachable from other machines: serve HTTPS (--tls-cert and --tls-key; "
@@ -413,65 +436,11 @@ def scheduler_command(
             log_format=log_format,
             tls_cert=None if tls_cert is None else Path(tls_cert),
             tls_key=None if tls_key is None else Path(tls_key),
+            agent_port=agent_port,
+            agent_ca=None if agent_ca is None else Path(agent_ca),
             core=core,
         )
     )
 
 
-@click.command("up")
-@click.option("--agents", default=3, show_default=True, help="How many agents to start.")
-@click.option("--port", default=8081, show_default=True, help="The scheduler's port.")
-@click.option(
-    "--data",
-    default=".daybreak",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Where the state, the sandboxes and the logs go; running again resumes it.",
-)
-@click.option("--detach", is_flag=True, help="Start and return; `daybreak down` stops it.")
-@click.option(
-    "--schedulers",
-    default=1,
-    show_default=True,
-    type=click.IntRange(1, 9),
-    help="Schedulers (one leads, the others stand by), on ports PORT, PORT+1, ...; more than "
-    "one needs a PostgreSQL --store.",
-)
-@click.option("--store", help="postgresql://USER@HOST:PORT/DB [SQLite under --data].")
-def up_command(
-    *, agents: int, port: int, data: str, detach: bool, schedulers: int, store: str | None
-) -> None:
-    """Start a local cluster: a scheduler (or several) and N agents on 127.0.0.1, as cluster
-    devcluster."""
-    from pathlib import Path
-
-    from daybreak.client.clusters import register_cluster, search_path
-    from daybreak.devcluster import CLUSTER, DevCluster, greeting, run_foreground, start
-
-    cluster = DevCluster(Path(data), port, agents, schedulers, store)
-
-    def register() -> None:
-        register_cluster(CLUSTER, cluster.urls, search_path()[0])
-
-    if detach:
-        start(cluster)
-        register()
-        click.echo(greeting(cluster))
-        click.echo(f"Stop it with: daybreak down --data {data}")
-        return
-    run_foreground(cluster, register)
-
-
-@click.command("down")
-@click.option("--data", default=".daybreak", show_default=True, type=click.Path(file_okay=False))
-def down_command(data: str) -> None:
-    """Stop a local cluster started with `daybreak up --detach`."""
-    from pathlib import Path
-
-    from daybreak.devcluster import DevCluster, down
-
-    stopped = down(DevCluster(Path(data), 0, 0))
-    click.echo(f"Stopped {stopped} process(es) of the cluster in {data}.")
-
-
-COMMANDS = (agent_command, scheduler_command, up_command, down_command)
+COMMANDS = (agent_command, scheduler_command)

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+from typing import Literal
 
 import uvicorn
 import uvloop
@@ -39,7 +40,9 @@ EXIT_STOPPED = 70
 
 def load_security(config: SchedulerConfig) -> Security:
     if config.security_file is not None:
-        return Security.load(config.security_file)
+        security = Security.load(config.security_file)
+        security.certified_agents_port = config.agent_port
+        return security
     if config.host not in LOOPBACK:
         log.warning(
             "event=no_security host=%s: without --security anyone who reaches this port may "
@@ -65,27 +68,23 @@ def leadership_for(config: SchedulerConfig, store: Store, address: str) -> Leade
     return SoleLeadership(store, address)
 
 
-async def serve(
-    config: SchedulerConfig, security: Security, tls: ServerContext | None = None
-) -> None:
-    """Serve until told to stop: stand by until this scheduler leads, lead until it does not
-    (then stand by again). Raise if a term ends on a failed write or decision that is not a
-    loss of leadership: the process then stops, having carried out nothing more."""
-    if tls is not None:
-        _reload_on_sighup(tls)
-    store = await asyncio.to_thread(open_store, config.store_url)
-    leadership = leadership_for(config, store, config.address)
-    role = Role(config.address, leadership)
-    server = uvicorn.Server(
+def _http_server(
+    asgi: Litestar,
+    config: SchedulerConfig,
+    port: int,
+    tls: ServerContext | None,
+    lifespan: Literal["on", "off"],
+) -> uvicorn.Server:
+    return uvicorn.Server(
         uvicorn.Config(
-            create_app(role, security, config),
+            asgi,
             ssl_context_factory=None if tls is None else lambda _config, _default: tls.context,
             host=config.host,
-            port=config.port,
+            port=port,
             log_level="warning",
             # In JSON, uvicorn's own lines go through the same (root) handler as ours.
             log_config=None if config.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
-            lifespan="on",
+            lifespan=lifespan,
             ws_max_size=64 * 1024 * 1024,
             # An agent's silence is found by its heartbeats (see `daybreak.core.agents`); pings
             # from here to thousands of agents would cost more than all their heartbeats.
@@ -96,6 +95,29 @@ async def serve(
             timeout_graceful_shutdown=3,
         )
     )
+
+
+async def serve(
+    config: SchedulerConfig,
+    security: Security,
+    tls: ServerContext | None = None,
+    agents_tls: ServerContext | None = None,
+) -> None:
+    """Serve until told to stop: stand by until this scheduler leads, lead until it does not
+    (then stand by again). Raise if a term ends on a failed write or decision that is not a
+    loss of leadership: the process then stops, having carried out nothing more. With
+    `agents_tls`, agents with a certificate from the agents' CA are served on a port of their
+    own (`--agent-port`)."""
+    _reload_on_sighup([context for context in (tls, agents_tls) if context is not None])
+    store = await asyncio.to_thread(open_store, config.store_url)
+    leadership = leadership_for(config, store, config.address)
+    role = Role(config.address, leadership)
+    asgi = create_app(role, security, config)
+    server = _http_server(asgi, config, config.port, tls, lifespan="on")
+    # The same application: its startup and shutdown are the main server's.
+    agents_server = None
+    if agents_tls is not None and config.agent_port is not None:
+        agents_server = _http_server(asgi, config, config.agent_port, agents_tls, lifespan="off")
     # If this scheduler can lead at once (on SQLite it always can), its state is loaded before
     # the port opens: no one is told "no leader yet" by a scheduler about to lead.
     epoch = await leadership.acquire_now()
@@ -103,6 +125,8 @@ async def serve(
     try:
         async with asyncio.TaskGroup() as group:
             serving = group.create_task(server.serve(), name="http")
+            if agents_server is not None:
+                group.create_task(agents_server.serve(), name="agents-https")
             leading = group.create_task(
                 _lead(
                     config,
@@ -116,23 +140,27 @@ async def serve(
             )
             await serving
             leading.cancel()  # told to stop: end the term, or the standing by
+            if agents_server is not None:
+                agents_server.should_exit = True
     finally:
         await leadership.release()
         await asyncio.to_thread(store.close)
 
 
-def _reload_on_sighup(tls: ServerContext) -> None:
+def _reload_on_sighup(contexts: list[ServerContext]) -> None:
     """SIGHUP reads the certificate and key again (a renewed certificate, no restart)."""
 
     def reload() -> None:
-        try:
-            tls.reload()
-        except TlsSetupError as error:  # the old certificate stays in use
-            log.error("event=tls_reload_failed error=%s", error)
-            return
-        log.info("event=tls_reloaded cert=%s", tls.cert_file)
+        for tls in contexts:
+            try:
+                tls.reload()
+            except TlsSetupError as error:  # the old certificate stays in use
+                log.error("event=tls_reload_failed error=%s", error)
+                continue
+            log.info("event=tls_reloaded cert=%s", tls.cert_file)
 
-    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+    if contexts:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
 
 
 async def _new_term(config: SchedulerConfig, store: Store, role: Role, epoch: int) -> Scheduler:
@@ -234,10 +262,13 @@ def run_scheduler(config: SchedulerConfig) -> None:
     # A broken security file or certificate stops the start, before the port is taken.
     security = load_security(config)
     tls = None
+    agents_tls = None
     if config.tls_cert is not None and config.tls_key is not None:
         tls = ServerContext(config.tls_cert, config.tls_key)
+        if config.agent_ca is not None:
+            agents_tls = ServerContext(config.tls_cert, config.tls_key, config.agent_ca)
     try:
-        uvloop.run(serve(config, security, tls))
+        uvloop.run(serve(config, security, tls, agents_tls))
     except BaseException as error:
         cause = _stopping_cause(error)
         if cause is None:

@@ -1,8 +1,9 @@
 """TLS between the scheduler, its agents and the CLI (issue 19, item 2), with a CA made by
 `daybreak admin new-ca` and certificates by `new-cert`: the scheduler serves HTTPS, an agent and
 the CLI verify it against the cluster's CA, a client that does not trust the CA is refused, a
-renewed certificate is served after SIGHUP without a restart, and plain HTTP on an address
-other machines reach is refused unless asked for."""
+renewed certificate is served after SIGHUP without a restart, plain HTTP on an address other
+machines reach is refused unless asked for, and agents may prove who they are with a client
+certificate instead of a token (mutual TLS, on the agents' own port)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,22 @@ import httpx
 import msgspec
 import pytest
 from cryptography import x509
+from websockets.exceptions import InvalidStatus, WebSocketException
+from websockets.sync.client import connect
 
+from daybreak.agent.link import connect_url
 from daybreak.model.task_state import TaskState
-from tests.cluster.conftest import CLUSTER, LocalCluster, running_cluster, wait_for
+from daybreak.tls import client_context
+from tests.agent.conftest import AgentProcess
+from tests.cluster.conftest import (
+    CLUSTER,
+    LocalCluster,
+    free_port,
+    running_cluster,
+    unique_role,
+    wait_for,
+)
+from tests.cluster.test_security import ALICE_TOKEN, bearer, security_file
 from tests.cluster.test_workload_identity import DAYBREAK
 from tests.conftest import run_cli
 
@@ -125,3 +139,56 @@ def test_new_cert_needs_a_ca_and_keeps_what_exists(tmp_path: Path) -> None:
     assert run_cli(["admin", "new-ca", str(tmp_path / "ca")]).code == 0
     again = run_cli(["admin", "new-ca", str(tmp_path / "ca")])
     assert again.code != 0 and "exists: remove it first" in again.err
+
+
+def agent_socket(url: str, tls: ssl.SSLContext) -> int:
+    """Open the agents' WebSocket as an agent would (without a token); its HTTP status."""
+    try:
+        with connect(connect_url(url), ssl=tls, open_timeout=5):
+            return 101
+    except InvalidStatus as refused:
+        return refused.response.status_code
+
+
+def test_agents_may_show_a_client_certificate_instead_of_a_token(tmp_path: Path) -> None:
+    pki, stranger = tmp_path / "pki", tmp_path / "stranger"
+    for ca in (pki, stranger):
+        assert run_cli(["admin", "new-ca", str(ca)]).code == 0
+    for args in (["new-cert", str(pki / "scheduler"), "--ca", str(pki), "--name", "127.0.0.1"],
+                 ["new-cert", str(pki / "agent"), "--ca", str(pki), "--name", "agent-1", "--client"],
+                 ["new-cert", str(stranger / "agent"), "--ca", str(stranger), "--name", "agent-1",
+                  "--client"]):  # fmt: skip
+        made = run_cli(["admin", *args])
+        assert made.code == 0, made.err
+    role = unique_role()
+    agent_port = free_port()
+    with running_cluster(
+        "sqlite", tmp_path, "--security", str(security_file(tmp_path / "security.toml", role)),
+        "--tls-cert", str(pki / "scheduler.pem"), "--tls-key", str(pki / "scheduler-key.pem"),
+        "--agent-port", str(agent_port), "--agent-ca", str(pki / "ca.pem"),
+        agents=0, role=role, ca_file=pki / "ca.pem",
+    ) as local:  # fmt: skip
+        agent = AgentProcess(
+            f"https://127.0.0.1:{agent_port}", tmp_path / "agent-1", "--agent-id", "agent-1",
+            "--ca-file", str(pki / "ca.pem"), "--client-cert", str(pki / "agent.pem"),
+            "--client-key", str(pki / "agent-key.pem"),
+        )  # fmt: skip
+        local.agents.append(agent.start())
+        local.wait_until_online(agent)  # no token: its certificate
+        spec = local.job(name="certified", instances=1)
+        created = local.api.post("/jobs", content=msgspec.json.encode(spec),
+                                 headers=bearer(ALICE_TOKEN))  # fmt: skip
+        assert created.status_code == 201, created.text
+        local.wait_for_states(spec.key, TaskState.RUNNING, 1)
+
+        certified = client_context(pki / "ca.pem", pki / "agent.pem", pki / "agent-key.pem")
+        assert agent_socket(f"https://127.0.0.1:{agent_port}", certified) == 101
+        # The certificate counts only on the agents' port; elsewhere a token is asked for (a
+        # WebSocket refused before it opens is answered 403, whatever the reason).
+        assert agent_socket(local.scheduler.url, certified) == 403
+        # The agents' port takes no connection without a certificate of the agents' CA.
+        for tls in (client_context(pki / "ca.pem"),
+                    client_context(pki / "ca.pem", stranger / "agent.pem",
+                                   stranger / "agent-key.pem")):  # fmt: skip
+            with pytest.raises((ssl.SSLError, OSError, WebSocketException)):
+                agent_socket(f"https://127.0.0.1:{agent_port}", tls)

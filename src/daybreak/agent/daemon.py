@@ -59,7 +59,8 @@ class Agent:
         self.host = TaskHost(config, self.agent_id, clock, self._send_update)
         self.link = SchedulerLink(
             config.scheduler_urls, config.credential, self.outbox, self, clock,
-            tls=client_context(config.ca_file),
+            tls=client_context(config.ca_file, config.client_cert, config.client_key),
+            own_ports=config.client_cert is not None,
         )  # fmt: skip
 
     def _identity(self) -> _Identity:

@@ -15,6 +15,7 @@ import random
 import ssl
 from collections.abc import Callable, Sequence
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import msgspec
 import websockets
@@ -74,8 +75,12 @@ class SchedulerLink:
         clock: Callable[[], int],
         *,
         tls: ssl.SSLContext | None = None,
+        own_ports: bool = False,
     ) -> None:
         self.urls = [connect_url(url) for url in scheduler_urls]
+        # Schedulers serve this agent on a port of their own (mutual TLS): a leader a standby
+        # names is reached at our address for its host, not at the one it advertises.
+        self.own_ports = own_ports
         # Verifies wss:// schedulers (a plain ws:// one takes no TLS).
         self.tls = tls
         self.credential = credential
@@ -114,7 +119,7 @@ class SchedulerLink:
             turn += 1
             if self.leader_hint is not None:
                 # A standby said where the leader is: go there first, even if not on our list.
-                url, self.leader_hint = connect_url(self.leader_hint), None
+                url, self.leader_hint = self._ours(self.leader_hint), None
                 turn -= 1
             try:
                 async with websockets.connect(
@@ -208,6 +213,15 @@ class SchedulerLink:
             finally:
                 for helper in (sender, beats, *answers):
                     helper.cancel()
+
+    def _ours(self, leader: str) -> str:
+        """Where to reach the leader a standby named: the address it gave, or on the agents'
+        own port (`own_ports`), our address for that host if we have one."""
+        host = urlsplit(connect_url(leader)).hostname
+        for url in self.urls if self.own_ports else ():
+            if urlsplit(url).hostname == host:
+                return url
+        return connect_url(leader)
 
     @property
     def ping_interval_s(self) -> float:

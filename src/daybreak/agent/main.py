@@ -28,6 +28,8 @@ def build_config(
     agent_id: str | None,
     credential_file: str | None,
     ca_file: str | None,
+    client_cert: str | None,
+    client_key: str | None,
     cgroups: bool,
     task_user: str | None,
     task_pids_max: int,
@@ -41,6 +43,8 @@ def build_config(
     directory.mkdir(parents=True, exist_ok=True)
     host = hostname or default_hostname()
     given = parse_pairs(attributes or "", "--attributes")
+    if (client_cert is None) != (client_key is None):
+        raise InvalidParameterError("give both --client-cert and --client-key, or neither")
     credential = None
     if credential_file is not None:
         try:
@@ -58,6 +62,8 @@ def build_config(
         agent_id=agent_id,
         credential=credential,
         ca_file=None if ca_file is None else Path(ca_file),
+        client_cert=None if client_cert is None else Path(client_cert),
+        client_key=None if client_key is None else Path(client_key),
         cgroups=cgroups,
         task_user=_task_user(task_user),
         task_pids_max=task_pids_max,

@@ -39,5 +39,8 @@ class AgentConfig:
     log_format: str = "text"  # or "json", a JSON object a line
     # What an https:// scheduler is verified against; None: the system's CAs.
     ca_file: Path | None = None
+    # A client certificate and its key, shown to the scheduler instead of a token (mutual TLS).
+    client_cert: Path | None = None
+    client_key: Path | None = None
     # Where people reach the machine (`task ssh`); None: its fully qualified name.
     address: str | None = None

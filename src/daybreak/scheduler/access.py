@@ -63,8 +63,12 @@ async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
     security: Security = connection.app.state.security
     header = connection.headers.get("authorization")
     if level is Access.AGENT:
-        if not security.agent_allowed(header):
-            raise _unauthenticated("agents must present a token the scheduler's agents accept")
+        server = connection.scope.get("server")
+        if not security.agent_allowed(header, None if server is None else server[1]):
+            raise _unauthenticated(
+                "agents must present a token the scheduler's agents accept, or connect to "
+                "the agents' port with a certificate of the agents' CA"
+            )
         return
     try:
         principal = await _caller(connection, security, header)

@@ -90,6 +90,9 @@ class Security:
             token: name for name, user in settings.users.items() for token in user.tokens
         }
         self.agent_tokens = frozenset(settings.agents.tokens)
+        # The port where every connection has shown a certificate of the agents' CA (mutual
+        # TLS, `--agent-port`): an agent there needs no token.
+        self.certified_agents_port: int | None = None
         self.passwords = PasswordChecks()
 
     @classmethod
@@ -144,8 +147,11 @@ class Security:
             return None
         return name if await self.passwords.verify(name, password, user.password) else None
 
-    def agent_allowed(self, authorization: str | None) -> bool:
+    def agent_allowed(self, authorization: str | None, local_port: int | None = None) -> bool:
+        """Whether a connection made to `local_port` with `authorization` is an agent's."""
         if not self.enabled:
+            return True
+        if local_port is not None and local_port == self.certified_agents_port:
             return True
         scheme, _, value = (authorization or "").partition(" ")
         return scheme.lower() == "bearer" and hash_token(value.strip()) in self.agent_tokens

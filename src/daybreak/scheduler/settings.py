@@ -43,6 +43,10 @@ class SchedulerConfig:
     # The certificate and key it serves HTTPS with (read again on SIGHUP); None: plain HTTP.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # Mutual TLS for agents: a second port where agents show a certificate from this CA
+    # instead of a token; None: agents use the main port and a token.
+    agent_port: int | None = None
+    agent_ca: Path | None = None
     core: Settings = field(default_factory=Settings)
 
     @property
