@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 # The browser tests drive Debian's Chromium; Playwright never downloads a browser of its own.
 CHROMIUM := /usr/bin/chromium
 SSHD := /usr/sbin/sshd
+RUNC := /usr/sbin/runc
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: demo test lint typecheck smoke unit bench clean
@@ -25,6 +26,14 @@ $(SSHD):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq openssh-server
 
+# Tasks in images: runc runs them, skopeo pulls and umoci unpacks images, catatonit holds each
+# container open; the tests build images from busybox-static and serve them with the
+# distribution registry.
+$(RUNC):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq runc skopeo umoci catatonit \
+		busybox-static docker-registry
+
 demo: $(STAMP)
 	$(BIN)/python -m daybreak.demo
 
@@ -37,7 +46,7 @@ typecheck: $(STAMP)
 
 # Four workers on two cores: the end-to-end tests mostly wait on real processes. Work-stealing
 # keeps the last minutes from running on one worker (838 s with the default, 576 s with it).
-unit: $(STAMP) $(CHROMIUM) $(SSHD)
+unit: $(STAMP) $(CHROMIUM) $(SSHD) $(RUNC)
 	$(BIN)/pytest -n 4 --dist worksteal
 
 # The package as a user installs it: the wheel in a fresh virtualenv runs the example job.

@@ -69,6 +69,18 @@ LOG_FORMAT_OPTION = click.option(
 )
 @click.option("--client-key", type=click.Path(dir_okay=False), help="Its key (PEM).")
 @click.option(
+    "--insecure-registry",
+    "insecure_registries",
+    multiple=True,
+    metavar="HOST:PORT",
+    help="A registry to pull images from over plain HTTP; repeat it for each.",
+)
+@click.option(
+    "--registry-credentials",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Registries' credentials, as `skopeo login` writes them (containers-auth.json).",
+)
+@click.option(
     "--cgroups/--no-cgroups",
     default=True,
     show_default=True,

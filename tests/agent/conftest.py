@@ -154,6 +154,7 @@ def remove_cgroups(work_dir: Path) -> None:
     identity = work_dir / "agent.json"
     if not identity.exists():
         return
+    remove_containers(work_dir)
     agent_id = json.loads(identity.read_text())["agent_id"]
     tasks = work_dir / "tasks"
     ours = {entry.name for entry in tasks.iterdir()} if tasks.is_dir() else set()
@@ -166,6 +167,19 @@ def remove_cgroups(work_dir: Path) -> None:
             while not cgroups.remove() and time.monotonic() < deadline:
                 time.sleep(0.01)  # the last processes are being reaped
         TaskCgroups((parent,)).remove()  # emptied first, as the task cgroups were
+
+
+def remove_containers(work_dir: Path) -> None:
+    """The containers of tasks the test left running: their first process, which only waits,
+    holds the task's cgroup (the task's own processes were killed by their environment)."""
+    root = work_dir / "containers"
+    if not root.is_dir():
+        return
+    listed = subprocess.run(["runc", "--root", str(root), "list", "--quiet"],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    for container_id in listed.stdout.split():
+        subprocess.run(["runc", "--root", str(root), "delete", "--force", container_id],
+                       capture_output=True, check=False)  # fmt: skip
 
 
 SMALL = Resources(cpu=0.1, ram_mb=64, disk_mb=64)

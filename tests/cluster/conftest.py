@@ -238,12 +238,15 @@ def cli_cluster(
     yield cluster
 
 
-def register_for_cli(local: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Name `local` CLUSTER in a clusters file of the test's own, the only one the CLI reads."""
+def register_for_cli(
+    local: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **more: str
+) -> None:
+    """Name `local` CLUSTER in a clusters file of the test's own, the only one the CLI reads
+    (with `more` keys in its entry)."""
     config_root = tmp_path / "config"
     config_root.mkdir()
     (config_root / "clusters.json").write_text(
-        json.dumps([{"name": CLUSTER, "scheduler_uri": local.scheduler.url}])
+        json.dumps([{"name": CLUSTER, "scheduler_uri": local.scheduler.url, **more}])
     )
     monkeypatch.setenv("DAYBREAK_CONFIG_ROOT", str(config_root))
     monkeypatch.setenv("HOME", str(tmp_path))  # no clusters file of the user's

@@ -36,7 +36,7 @@ def test_examples_define_the_jobs_the_readme_promises() -> None:
         "cron.aurora", "update_strategies.aurora", "sla_policies.aurora",
         "containers.aurora", "scheduling.aurora", "processes.aurora",
     } <= files  # fmt: skip
-    assert len(EXAMPLE_KEYS) == 26
+    assert len(EXAMPLE_KEYS) == 25
 
 
 @pytest.mark.parametrize(("file", "key"), EXAMPLE_KEYS)
@@ -173,20 +173,11 @@ def test_sla_policies(name: str, policy: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("name", "container"),
     [
-        (
-            "docker",
-            {"type": "docker", "image": "python:3.11-slim",
-             "parameters": [{"name": "env", "value": "MODE=docker"}]},
-        ),
+        ("docker", {"type": "docker", "image": "python:3.11-slim", "parameters": []}),
         (
             "mesos_docker",
             {"type": "mesos", "image": {"type": "docker", "name": "python", "tag": "3.11-slim"},
              "volumes": [{"container_path": "/data", "host_path": "/srv/data", "mode": "RO"}]},
-        ),
-        (
-            "mesos_appc",
-            {"type": "mesos", "image": {"type": "appc", "name": "app", "image_id": "sha512-abc123"},
-             "volumes": []},
         ),
         ("wrapped", {"type": "docker", "image": "busybox", "parameters": []}),
     ],

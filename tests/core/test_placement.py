@@ -7,7 +7,8 @@ from daybreak.core.cluster import Cluster
 from daybreak.core.fleet import Fleet
 from daybreak.core.placement import PendingReason, Scoring, pending_reason, place_group
 from daybreak.core.scheduling import schedule
-from daybreak.model.agent import MaintenanceMode
+from daybreak.model.agent import CONTAINER_RUNTIME, MaintenanceMode
+from daybreak.model.jobspec import DockerContainer
 from tests.core.builders import agent, job_spec
 
 
@@ -167,3 +168,21 @@ def test_with_no_agent_at_all_nothing_is_placed_and_the_reason_says_so() -> None
     placement = place_group(Fleet(), job_spec(), 2, [])
     assert placement.assigned == []
     assert str(placement.reason) == "no agents registered"
+
+
+def test_a_task_in_an_image_goes_only_where_a_container_runtime_is() -> None:
+    with_runtime = agent("boxes", cpu=2, more={CONTAINER_RUNTIME: "runc"})
+    fleet = Fleet([agent("plain", cpu=8), with_runtime])
+    boxed = msgspec.structs.replace(
+        job_spec(cpu=1), container=DockerContainer(image="registry:5000/web:1")
+    )
+    assert [row for row, _ in place_group(fleet, boxed, 2, []).assigned] == [1, 1]
+    assert [row for row, _ in place_group(fleet, job_spec(cpu=1), 1, []).assigned] == [0]
+    fleet.set_online("boxes", False)
+    reason = pending_reason(fleet, boxed, job_rows=[])
+    assert reason.counts == (("agent offline", 1), ("no container runtime", 1))
+    assert reason.never is None  # the agent that can may come back
+    plain_only = pending_reason(Fleet([agent("plain", cpu=8)]), boxed, job_rows=[])
+    assert (
+        plain_only.never == "it runs in an image, and no agent it may use has a container runtime"
+    )

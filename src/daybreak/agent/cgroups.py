@@ -197,7 +197,12 @@ class TaskCgroups:
 
 def agent_directories(hierarchies: list[Hierarchy], agent_id: str) -> list[Path]:
     """Where an agent's task cgroups go, one per hierarchy."""
-    return [hierarchy.base / f"daybreak-{agent_id}" for hierarchy in hierarchies]
+    return [hierarchy.base / agent_cgroup_name(agent_id) for hierarchy in hierarchies]
+
+
+def agent_cgroup_name(agent_id: str) -> str:
+    """The agent's tasks' cgroups' parent, within the agent's own cgroup in each hierarchy."""
+    return f"daybreak-{agent_id}"
 
 
 def create_task_cgroups(

@@ -18,6 +18,7 @@ import msgspec
 
 from daybreak import __version__
 from daybreak.agent.host import TaskHost
+from daybreak.agent.identity import renew_credentials
 from daybreak.agent.link import SchedulerLink, connect_url
 from daybreak.agent.outbox import Outbox
 from daybreak.agent.paths import make_tasks_dir
@@ -103,7 +104,7 @@ class Agent:
         return protocol.Hello(
             agent_id=self.agent_id,
             hostname=self.config.hostname,
-            attributes=self.config.attributes,
+            attributes={**self.host.capabilities(), **self.config.attributes},
             resources=self.config.resources,
             ports=self.config.ports,
             inventory=self.host.inventory(),
@@ -120,7 +121,7 @@ class Agent:
         self.host.launch(message, self.link.cluster)
 
     def renew_credentials(self, message: protocol.Credentials) -> None:
-        self.host.renew_credentials(message)
+        renew_credentials(self.host.tasks, message)
 
     def kill(self, message: protocol.Kill) -> None:
         self.host.kill(message)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -25,10 +26,13 @@ import msgspec
 
 from daybreak.agent.cgroups import (
     TaskCgroups,
+    agent_cgroup_name,
     agent_directories,
     create_task_cgroups,
     machine_hierarchies,
 )
+from daybreak.agent.containers import CONTAINER_ATTRIBUTES, Runtime
+from daybreak.agent.containers import prepare as prepare_container
 from daybreak.agent.executor.checkpoint import TaskLaunch
 from daybreak.agent.executor.health import Health, HealthTracker
 from daybreak.agent.executor.orphans import AGENT_CHILDREN, become_subreaper
@@ -36,7 +40,8 @@ from daybreak.agent.executor.planner import Phase
 from daybreak.agent.executor.supervisor import TaskSupervisor
 from daybreak.agent.executor.tree import ProcessTables
 from daybreak.agent.gc import sandboxes_to_remove
-from daybreak.agent.identity import give_identity, task_environment, write_credential
+from daybreak.agent.identity import give_identity, task_environment
+from daybreak.agent.images import ImageStore
 from daybreak.agent.paths import TaskPaths, task_paths, tasks_dir
 from daybreak.agent.probes import (
     SNOOZE_FILE,
@@ -49,11 +54,11 @@ from daybreak.agent.probes import (
 )
 from daybreak.agent.settings import AgentConfig
 from daybreak.agent.task_users import TaskUserError, check_reachable, task_user
-from daybreak.agent.tracked import Tracked, finished_sandboxes, measure_usage
+from daybreak.agent.tracked import Tracked, finished_sandboxes, measure_usage, release
 from daybreak.agent.usage import oom_message, over_limit
 from daybreak.errors import DaybreakError
 from daybreak.model import agent_protocol as protocol
-from daybreak.model.jobspec import HttpLifecycle
+from daybreak.model.jobspec import HttpLifecycle, image_reference
 from daybreak.model.render import render_task
 from daybreak.model.task_state import TaskState
 
@@ -90,11 +95,21 @@ class TaskHost:
             trust_env=False, limits=httpx.Limits(max_keepalive_connections=0)
         )
         self._group: asyncio.TaskGroup | None = None
+        # Tasks in images: None where this machine lacks a tool for them.
+        self.runtime = Runtime.find(config.work_dir / "containers")
+        self.images = ImageStore(
+            config.work_dir / "images", config.insecure_registries, config.registry_credentials
+        )
+
+    def capabilities(self) -> dict[str, str]:
+        """What the machine can run, as attributes constraints can name."""
+        return {} if self.runtime is None else CONTAINER_ATTRIBUTES
 
     def start(self, group: asyncio.TaskGroup) -> None:
         """Take back the tasks on disk, and run the host's work in `group`: whatever fails
         there ends the agent, loudly."""
         self._group = group
+        self._loop = asyncio.get_running_loop()
         if not become_subreaper():
             log.warning("event=no_subreaper: orphans of tasks without cgroups may outlive them")
         self.recover()
@@ -234,11 +249,19 @@ class TaskHost:
         launch = msgspec.structs.replace(launch, cgroup_procs=cgroups.procs_files)
         paths = task_paths(self.config.work_dir, task.task_id)
         try:
+            if image_reference(task.container) is not None:
+                container = prepare_container(
+                    self.runtime, self.images, paths, task,
+                    cgroup=f"{agent_cgroup_name(self.agent_id)}/{task.task_id}",
+                    progress=functools.partial(self._progress, task.task_id),
+                )  # fmt: skip
+                launch = msgspec.structs.replace(launch, container=container)
             supervisor = TaskSupervisor.create(paths, launch)
             give_identity(paths, credential, launch.user, self.config.ca_file)
-        except OSError as error:
-            cgroups.remove()
-            return f"Cannot prepare the sandbox: {error}"
+        except (OSError, DaybreakError) as error:
+            release(launch.container, cgroups)
+            what = "the sandbox" if isinstance(error, OSError) else "the task's image"
+            return f"Cannot prepare {what}: {error}"
         # The first processes start here too. Nothing else knows the task yet, and a new
         # task consults no process table: a private one keeps the shared one to the loop.
         with contextlib.suppress(OSError):  # the loop's next advance meets it again
@@ -247,17 +270,9 @@ class TaskHost:
             )
         return supervisor, cgroups
 
-    def renew_credentials(self, message: protocol.Credentials) -> None:
-        """Replace the credentials of the tasks still running here with fresh ones."""
-        for task_id, credential in message.by_task.items():
-            tracked = self.tasks.get(task_id)
-            if tracked is None or tracked.supervisor.finished:
-                continue  # preparing (its launch's credential is fresh) or ended
-            supervisor = tracked.supervisor
-            try:
-                write_credential(supervisor.paths, credential, supervisor.launch.user)
-            except OSError as error:
-                log.warning("task=%s event=credential_not_renewed error=%r", task_id, error)
+    def _progress(self, task_id: str, message: str) -> None:
+        """A launch's news (pulling its image), from the launch's thread."""
+        self._loop.call_soon_threadsafe(self.report, task_id, TaskState.STARTING, message)
 
     def kill(self, message: protocol.Kill) -> None:
         if message.task_id in self._preparing:
@@ -390,7 +405,7 @@ class TaskHost:
         )
         for task_id in removed:
             tracked = self.tasks.pop(task_id)
-            tracked.cgroups.remove()
+            tracked.release()
             await asyncio.to_thread(shutil.rmtree, tracked.supervisor.paths.root, True)
             log.info("task=%s event=sandbox_removed", task_id)
         return removed
@@ -466,7 +481,7 @@ class TaskHost:
                 self._unwatch(tracked)
                 supervisor.close()
                 # Emptying a memory cgroup reclaims its page cache: not on the loop.
-                self._own(asyncio.to_thread(tracked.cgroups.remove))
+                self._own(asyncio.to_thread(tracked.release))
         elif (
             phase is Phase.ACTIVE
             and tracked.reported in (None, TaskState.STARTING)

@@ -14,14 +14,18 @@ A credential is replaced whole (written aside, then renamed): a reader never see
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from daybreak.agent.executor.processes import account_of
 from daybreak.agent.paths import TaskPaths
+from daybreak.agent.tracked import Tracked
 from daybreak.model import agent_protocol as protocol
+
+log = logging.getLogger("daybreak.agent")
 
 IDENTITY_DIR = ".daybreak"
 
@@ -67,6 +71,19 @@ def give_identity(
         shutil.copyfile(ca_file, ca_copy(paths))
     if credential:
         write_credential(paths, credential, user)
+
+
+def renew_credentials(tasks: Mapping[str, Tracked], message: protocol.Credentials) -> None:
+    """Replace the credentials of the tasks still running here with fresh ones."""
+    for task_id, credential in message.by_task.items():
+        tracked = tasks.get(task_id)
+        if tracked is None or tracked.supervisor.finished:
+            continue  # preparing (its launch's credential is fresh) or ended
+        supervisor = tracked.supervisor
+        try:
+            write_credential(supervisor.paths, credential, supervisor.launch.user)
+        except OSError as error:
+            log.warning("task=%s event=credential_not_renewed error=%r", task_id, error)
 
 
 def write_credential(paths: TaskPaths, credential: str, user: str | None) -> None:

@@ -44,3 +44,6 @@ class AgentConfig:
     client_key: Path | None = None
     # Where people reach the machine (`task ssh`); None: its fully qualified name.
     address: str | None = None
+    # Registries pulled from over plain HTTP (host:port), and the registries' credentials.
+    insecure_registries: frozenset[str] = frozenset()
+    registry_credentials: Path | None = None

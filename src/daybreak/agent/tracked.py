@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 
 from daybreak.agent.cgroups import TaskCgroups
+from daybreak.agent.containers import ContainerLaunch
+from daybreak.agent.containers import delete as delete_container
 from daybreak.agent.executor.health import HealthTracker
 from daybreak.agent.executor.orphans import AGENT_CHILDREN
 from daybreak.agent.executor.supervisor import TaskSupervisor
@@ -43,10 +45,20 @@ class Tracked:
     def task(self) -> TaskInstance:
         return self.supervisor.launch.task
 
+    def release(self) -> None:
+        """Stop the task's container, if any, and remove its cgroups (blocking)."""
+        release(self.supervisor.launch.container, self.cgroups)
+
     @property
     def closed(self) -> bool:
         """Finished, reported, and every waiter reaped."""
         return self.supervisor.finished and not self.supervisor.waiters
+
+
+def release(container: ContainerLaunch | None, cgroups: TaskCgroups) -> None:
+    if container is not None:
+        delete_container(container)
+    cgroups.remove()
 
 
 def measure_usage(active: list[Tracked]) -> list[protocol.TaskUsage]:

@@ -1,7 +1,8 @@
 """The clusters file, in Aurora's format: a JSON list of clusters, each with a name and where
 its scheduler listens (`scheduler_uri`, as Aurora wrote it, or `scheduler_url`; a list of them
 for a cluster with standby schedulers), and optionally a `token_file` holding the user's bearer
-token for it.
+token for it, a `ca_file`, and the `docker_registry` that `{{docker.image[NAME][TAG]}}` is
+looked up in.
 
 Looked for in `$DAYBREAK_CONFIG_ROOT`, then `~/.daybreak`, then `/etc/daybreak`; the first
 file that names the cluster wins. Inside a task, its own cluster comes from the environment its
@@ -29,6 +30,8 @@ class ClusterEntry:
     token_file: Path | None = None
     # The CA an https:// scheduler is verified against; None: the system's CAs.
     ca_file: Path | None = None
+    # Where `{{docker.image[NAME][TAG]}}` is looked up (Aurora's key), e.g. https://reg:5000.
+    docker_registry: str | None = None
 
     @property
     def scheduler_url(self) -> str:
@@ -79,6 +82,7 @@ def read_clusters(path: Path) -> list[ClusterEntry]:
                 path,
                 None if token_file is None else path.parent / Path(token_file).expanduser(),
                 None if ca_file is None else path.parent / Path(ca_file).expanduser(),
+                entry.get("docker_registry") or None,
             )
         )
     return clusters

@@ -69,10 +69,10 @@ def cron_schedule(
 ) -> None:
     """Schedule a cron job from CONFIG_FILE, or replace its template (runs under way go on;
     the next run takes the new template)."""
-    from daybreak.config import load_job, parse_bindings
+    from daybreak.client.docker_registry import load_pinned
 
     key = parse_job_key(job_key)
-    spec = load_job(config_file, key, parse_bindings(bindings), read_json=read_json)
+    spec = load_pinned(config_file, key, bindings, read_json=read_json)
     with client_for(key.cluster) as client:
         info = client.call("POST", "/cron", CronJobInfo, spec)
     if as_json:

@@ -88,10 +88,10 @@ def job_create(
     wait_until: str, open_browser: bool,
 ) -> None:  # fmt: skip
     """Create a job from CONFIG_FILE and start its instances."""
-    from daybreak.config import load_job, parse_bindings
+    from daybreak.client.docker_registry import load_pinned
 
     key = parse_job_key(job_key)
-    spec = load_job(config_file, key, parse_bindings(bindings), read_json=read_json)
+    spec = load_pinned(config_file, key, bindings, read_json=read_json)
     with client_for(key.cluster) as client:
         created = client.call("POST", "/jobs", JobCreated, spec)
         url = job_url(client, key)
@@ -295,11 +295,11 @@ def job_add(instance_key: str, count: int, wait_until: str) -> None:
 @click.option("--read-json", is_flag=True, help="Read the config as JSON.")
 def job_diff(job_key: str, config_file: str, bindings: Sequence[str], read_json: bool) -> None:
     """Show how CONFIG_FILE differs from what the scheduler runs for the job."""
-    from daybreak.config import load_job, parse_bindings
+    from daybreak.client.docker_registry import load_pinned
     from daybreak.model.update_view import spec_diff
 
     key = parse_job_key(job_key)
-    local = load_job(config_file, key, parse_bindings(bindings), read_json=read_json)
+    local = load_pinned(config_file, key, bindings, read_json=read_json)
     with client_for(key.cluster) as client:
         running = client.call("GET", job_path(key), JobStatus).spec
         diff = spec_diff(running, local, f"{key} (scheduler)", config_file)

@@ -121,10 +121,10 @@ def update_start(
     message: str | None, wait: bool, open_browser: bool,
 ) -> None:  # fmt: skip
     """Update a job (or the INSTANCES of it: a canary) to the config in CONFIG_FILE."""
-    from daybreak.config import load_job, parse_bindings
+    from daybreak.client.docker_registry import load_pinned
 
     key, instances = parse_instance_key(instance_key)
-    spec = load_job(config_file, key, parse_bindings(bindings), read_json=read_json)
+    spec = load_pinned(config_file, key, bindings, read_json=read_json)
     request = UpdateRequest(spec=spec, instances=instances, message=message)
     with client_for(key.cluster) as client:
         started = client.call("POST", update_path(key), UpdateStarted, request)

@@ -7,7 +7,8 @@ back is plain data: per job, its key and either its JobSpec or the issues that s
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -158,9 +159,34 @@ def load_job(
     bindings: Mapping[str, str] | None = None,
     *,
     read_json: bool = False,
+    images: Callable[[str, str], str] | None = None,
 ) -> JobSpec:
-    """The job `key` of a config file, converting (and checking) only that one."""
-    return pick_job(load_config(path, bindings, read_json=read_json, only=key), key)
+    """The job `key` of a config file, converting (and checking) only that one. With `images`,
+    `{{docker.image[NAME][TAG]}}` is bound to `images(NAME, TAG)` (Aurora's binding helper:
+    the image pinned to its digest in the cluster's registry)."""
+    jobs = load_config(path, bindings, read_json=read_json, only=key)
+    wanted = [] if images is None else _docker_images(jobs, key)
+    if images is None or not wanted:
+        return pick_job(jobs, key)
+    pinned = {f"docker.image[{name}][{tag}]": images(name, tag) for name, tag in wanted}
+    return load_job(path, key, {**(bindings or {}), **pinned}, read_json=read_json)
+
+
+def _docker_images(jobs: Sequence[LoadedJob], key: JobKey) -> list[tuple[str, str]]:
+    """The (name, tag) of every `{{docker.image[NAME][TAG]}}` job `key` left unbound."""
+    found = [
+        (match[1], match[2])
+        for job in jobs
+        if job.key == str(key)
+        for issue in job.issues
+        if (match := DOCKER_IMAGE_UNBOUND.search(issue.problem))
+    ]
+    return sorted(set(found))
+
+
+DOCKER_IMAGE_UNBOUND = re.compile(
+    r"^unbound variable \{\{docker\.image\[([^\]]+)\]\[([^\]]+)\]\}\}"
+)
 
 
 def pick_job(jobs: Sequence[LoadedJob], key: JobKey) -> JobSpec:

@@ -21,9 +21,9 @@ import numpy as np
 import numpy.typing as npt
 
 from daybreak.core.fleet import MISSING, RESOURCES, Fleet, Vector, demand
-from daybreak.model.agent import MaintenanceMode
+from daybreak.model.agent import CONTAINER_RUNTIME, MaintenanceMode
 from daybreak.model.describe import size_mb
-from daybreak.model.jobspec import JobSpec, LimitConstraint, ValueConstraint
+from daybreak.model.jobspec import JobSpec, LimitConstraint, ValueConstraint, image_reference
 from daybreak.model.tiers import is_dedicated
 
 Mask = npt.NDArray[np.bool_]
@@ -111,6 +111,9 @@ def static_vetoes(fleet: Fleet, spec: JobSpec, job_rows: Sequence[int]) -> list[
         ("dedicated to others", dedicated_mask(fleet, spec)),
         ("maintenance", fleet.maintenance >= MaintenanceMode.DRAINING),
     ]
+    if image_reference(spec.container) is not None:
+        codes, _ = fleet.codes(CONTAINER_RUNTIME)
+        vetoes.append(("no container runtime", codes == MISSING))
     values = [c for c in spec.constraints if isinstance(c, ValueConstraint)]
     limits = [c for c in spec.constraints if isinstance(c, LimitConstraint)]
     vetoes += [(_label(c), ~_value_mask(fleet, c)) for c in values]
@@ -184,6 +187,10 @@ def _never(fleet: Fleet, spec: JobSpec, request: Vector) -> str | None:
             usable &= _value_mask(fleet, constraint)
     if not usable.any():
         return "no agent matches its constraints"
+    if image_reference(spec.container) is not None:
+        usable &= fleet.codes(CONTAINER_RUNTIME)[0] != MISSING
+        if not usable.any():
+            return "it runs in an image, and no agent it may use has a container runtime"
     if ((fleet.capacity[usable] >= request).all(axis=1)).any():
         return None
     largest = fleet.capacity[usable].max(axis=0)

@@ -8,6 +8,10 @@ import msgspec
 
 from daybreak.model.jobspec import Resources
 
+# The attribute of an agent that runs tasks in images (its value names the runtime): a task in
+# an image is placed only where it is.
+CONTAINER_RUNTIME = "container_runtime"
+
 
 class MaintenanceMode(IntEnum):
     """Aurora's host maintenance modes, in the order placement prefers them."""

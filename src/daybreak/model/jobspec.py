@@ -221,6 +221,15 @@ class MesosContainer(Model, frozen=True, kw_only=True, tag="mesos"):
 Container = DockerContainer | MesosContainer
 
 
+def image_reference(container: Container | None) -> str | None:
+    """The image a task runs in, if any: Docker's `image`, or a Mesos container's DockerImage."""
+    if isinstance(container, DockerContainer):
+        return container.image
+    if isinstance(container, MesosContainer) and isinstance(container.image, DockerImage):
+        return f"{container.image.name}:{container.image.tag}"
+    return None
+
+
 CronCollisionPolicy = Literal["KILL_EXISTING", "CANCEL_NEW"]
 
 
@@ -275,6 +284,7 @@ class TaskInstance(Model, frozen=True, kw_only=True):
     health_check: HealthCheck
     lifecycle: Lifecycle
     announce: Announcer | None = None
+    container: Container | None = None  # the image it runs in, if any
 
 
 def encode_json(value: msgspec.Struct) -> bytes:

@@ -68,5 +68,6 @@ def render_task(
         health_check=spec.health_check,
         lifecycle=spec.lifecycle,
         announce=spec.announce,
+        container=spec.container,
     )
     return msgspec.convert(fill(msgspec.to_builtins(unrendered)), TaskInstance)

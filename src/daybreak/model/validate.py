@@ -57,7 +57,36 @@ def validate_spec(
     issues += _constraints(spec)
     issues += _sla(spec)
     issues += _ports(spec)
+    issues += _container(spec.container)
     return issues
+
+
+def _container(container: m.Container | None) -> list[ConfigIssue]:
+    """What of a container Daybreak cannot do is refused, never ignored."""
+    path = f"{ROOT}.container"
+    if isinstance(container, m.DockerContainer):
+        return [
+            ConfigIssue(f"{path}.parameters",
+                        f"Docker parameter {p.name!r} is not supported: Daybreak runs images with "
+                        "runc, not a Docker engine (ports, volumes and limits come from the job)")
+            for p in container.parameters
+        ]  # fmt: skip
+    if isinstance(container, m.MesosContainer):
+        if isinstance(container.image, m.AppcImage):
+            why = "Appc images are not supported: use a DockerImage (an OCI image)"
+            return [ConfigIssue(f"{path}.image", why)]
+        if container.image is None and container.volumes:
+            why = "volumes are mounted only in a task that runs in an image"
+            return [ConfigIssue(f"{path}.volumes", why)]
+        issues = []
+        for index, volume in enumerate(container.volumes):
+            where = f"{path}.volumes[{index}]"
+            for field, value in (("container_path", volume.container_path),
+                                 ("host_path", volume.host_path)):  # fmt: skip
+                if not value.startswith("/"):
+                    issues.append(ConfigIssue(f"{where}.{field}", f"{value!r} is not absolute"))
+        return issues
+    return []
 
 
 def _at_least(value: float, low: float, path: str, why: str = "") -> list[ConfigIssue]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import msgspec
 
+from daybreak.agent.containers import ContainerLaunch
 from daybreak.agent.executor.planner import TERMINAL_PHASES, Phase
 from daybreak.model.agent_protocol import ProcessInfo, ProcessRunInfo
 from daybreak.model.jobspec import TaskInstance
@@ -34,6 +35,8 @@ class TaskLaunch(msgspec.Struct, frozen=True, kw_only=True):
     # What every process gets besides the fixed variables: where the cluster's API is, and
     # the task's credential for it (`daybreak.agent.identity`).
     environment: dict[str, str] = msgspec.field(default_factory=dict)
+    # Set where the task runs in its image (`daybreak.agent.containers`).
+    container: ContainerLaunch | None = None
 
 
 class Record(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):

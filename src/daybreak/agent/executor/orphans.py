@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import ctypes
 import os
+import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from daybreak.agent.executor.tree import children, start_ticks, stat_fields, task_of
 
@@ -106,3 +108,16 @@ class AgentChildren:
 
 # Being a subreaper and having children are facts about the whole process: one record of them.
 AGENT_CHILDREN = AgentChildren()
+
+
+def run_child(args: Sequence[str], **options: Any) -> subprocess.CompletedProcess[Any]:
+    """`subprocess.run` for a tool the agent waits for (runc, skopeo): registered, so that the
+    reaper of adopted orphans does not take its exit status from the one who waits for it."""
+    with AGENT_CHILDREN.starting() as register:
+        process = subprocess.Popen(args, **options)
+        register(process.pid)
+    try:
+        out, err = process.communicate()
+    finally:
+        AGENT_CHILDREN.forget(process.pid)
+    return subprocess.CompletedProcess(args, process.returncode, out, err)

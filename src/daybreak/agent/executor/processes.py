@@ -28,6 +28,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from daybreak.agent.containers import (
+    SANDBOX_MOUNT,
+    ContainerLaunch,
+    exec_words,
+    inside_environment,
+)
 from daybreak.agent.executor.orphans import AGENT_CHILDREN
 from daybreak.agent.executor.tree import TASK_MARKER
 from daybreak.agent.paths import TaskPaths
@@ -81,6 +87,8 @@ class Launcher:
     user: str | None
     cgroup_procs: tuple[str, ...]
     extra_environment: Mapping[str, str] = field(default_factory=dict)
+    # Runs enter this container instead of running on the machine.
+    container: ContainerLaunch | None = None
 
     @cached_property
     def account(self) -> pwd.struct_passwd | None:
@@ -91,8 +99,8 @@ class Launcher:
         """The user, group and groups a run takes on; None where they are the agent's own
         already, which spares the switch and lets the waiter be started with a cheap vfork."""
         account = self.account
-        if account is None:
-            return None
+        if account is None or self.container is not None:
+            return None  # a container's runs are entered as root, then become the user
         uid, gid = account.pw_uid, account.pw_gid
         groups = os.getgrouplist(account.pw_name, gid)
         if (
@@ -136,7 +144,9 @@ class Launcher:
         env = dict(self.environment)
         profile = self.paths.sandbox / ".thermos_profile"
         words: list[str] = []
-        if profile.exists():
+        if self.container is not None:
+            words = self._container_words(spec.cmdline, profile.exists())
+        elif profile.exists():
             env["BASH_ENV"] = str(profile)
         elif logger.destination != "both":
             words = plain_words(spec.cmdline)
@@ -188,6 +198,18 @@ class Launcher:
         # The agent watches the waiter through a pidfd and reaps it itself.
         waiter.returncode = 0
         return StartedRun(pid=waiter.pid, exit_file=exit_file)
+
+    def _container_words(self, cmdline: str, profile: bool) -> list[str]:
+        assert self.container is not None
+        account = self.account
+        return exec_words(
+            self.container,
+            cwd=f"{SANDBOX_MOUNT}/sandbox",
+            environment=inside_environment(self.environment, self.paths.root),
+            user=None if account is None else (account.pw_uid, account.pw_gid),
+            # The image's shell is sh: the profile is sourced as Thermos' bash would.
+            command=f". ./.thermos_profile\n{cmdline}" if profile else cmdline,
+        )
 
     def _output(self, name: str, run: int, stream: str, logger: Logger) -> int:
         if logger.destination == "none":

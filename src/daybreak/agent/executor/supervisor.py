@@ -8,11 +8,13 @@ else sees it, so a new agent can rebuild the supervisor with `recover` and carry
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from daybreak.agent.containers import init_pid
 from daybreak.agent.executor.checkpoint import (
     AnyRecord,
     CheckpointWriter,
@@ -64,7 +66,12 @@ class TaskSupervisor:
         self.task_id = launch.task.task_id
         self.planner = TaskPlanner(launch.task.task)
         self.launcher = Launcher(
-            paths, launch.task, launch.user, launch.cgroup_procs, launch.environment
+            paths,
+            launch.task,
+            launch.user,
+            launch.cgroup_procs,
+            launch.environment,
+            launch.container,
         )
         self.view = TaskView()
         self.waiters: dict[int, _Run] = {}
@@ -74,6 +81,13 @@ class TaskSupervisor:
         self._resignal_at_ms: int | None = None
         # Started by an earlier agent: its orphans from before went to init, not to this agent.
         self.recovered = False
+
+    @functools.cached_property
+    def _container_init(self) -> set[int]:
+        """The process that holds the task's container open: it waits, it is not the task's
+        (the container goes when the task has ended)."""
+        pid = None if self.launch.container is None else init_pid(self.paths)
+        return set() if pid is None else {pid}
 
     # Creating and recovering.
 
@@ -270,7 +284,8 @@ class TaskSupervisor:
         """Every live process of the task, waiters included: its cgroups' members where it has
         some, otherwise the tree below its waiters and the orphans the agent adopted for it."""
         if self.launch.cgroup_procs:
-            return cgroup_members(self.launch.cgroup_procs) | self.waiters.keys()
+            members = cgroup_members(self.launch.cgroup_procs) - self._container_init
+            return members | self.waiters.keys()
         if self.recovered:
             return tables.scan(fresh).task_processes(self.task_id, self.waiters)
         return live_descendants(self.waiters.keys() | tables.adopted(self.task_id, fresh))

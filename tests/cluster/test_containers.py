@@ -1,0 +1,170 @@
+"""Tasks in their image (issue 17), end to end: images built here, pushed to a real registry,
+pulled by the agent with skopeo, unpacked with umoci and run with runc."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from daybreak.model.jobkey import parse_job_key
+from daybreak.model.jobspec import DockerContainer, DockerImage, MesosContainer, Volume
+from daybreak.model.task_state import TaskState
+from tests.agent.conftest import wait_for_file
+from tests.cluster.conftest import (
+    CLUSTER,
+    LocalCluster,
+    register_for_cli,
+    running_cluster,
+    wait_for,
+)
+from tests.conftest import run_cli
+from tests.images import build_image, push, registry
+
+OS_RELEASE = 'NAME="Daybreak test image"\nID=daybreak-test\nVERSION_ID=1\n'
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`HOST:PORT/web` in a registry of the module's own, at tag 1."""
+    directory = tmp_path_factory.mktemp("registry")
+    with registry(directory / "registry") as address:
+        layout = build_image(directory / "web-1", {"/etc/os-release": OS_RELEASE},
+                             env={"GREETING": "hello"})  # fmt: skip
+        yield push(layout, address, "web:1").removesuffix(":1")
+
+
+@pytest.fixture
+def boxed(image: str, tmp_path: Path) -> Iterator[LocalCluster]:
+    registry_address = image.split("/", 1)[0]
+    with running_cluster(
+        "sqlite", tmp_path, agents=1, agent_args=("--insecure-registry", registry_address)
+    ) as local:
+        yield local
+
+
+def runc_state(local: LocalCluster, task_id: str) -> str | None:
+    """The container's status as runc knows it (None: there is none)."""
+    root = local.agents[0].work_dir / "containers"
+    done = subprocess.run(["runc", "--root", str(root), "state", task_id], capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    return str(json.loads(done.stdout)["status"]) if done.returncode == 0 else None
+
+
+def test_a_task_runs_in_its_image_and_outlives_an_agent_restart(
+    boxed: LocalCluster, image: str, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "note").write_text("from the host\n")
+    container = MesosContainer(
+        image=DockerImage(name=image, tag="1"),
+        volumes=(Volume(container_path="/data", host_path=str(data), mode="RO"),),
+    )
+    script = (
+        "cat /etc/os-release > os; ps -o pid,args > ps; echo $GREETING $MESOS_SANDBOX > env;"
+        " cat /data/note > note; touch /data/x 2> ro || true; echo done >> ro; exec sleep 600"
+    )
+    spec = boxed.job(name="boxed", instances=2, cmdline=script, container=container)
+    created = boxed.create(spec)
+    assert created.status_code == 201, created.text
+    running = boxed.wait_for_states(spec.key, TaskState.RUNNING, 2).active
+    agent = boxed.agents[0]
+    for task in running:
+        sandbox = agent.task_dir(task.task_id) / "sandbox"
+        assert wait_for_file(sandbox / "ro").endswith("done\n")
+        assert (sandbox / "os").read_text() == OS_RELEASE  # the image's, not the host's
+        # Its own PID namespace: the container's init, the shell, ps; none of the host's.
+        processes = (sandbox / "ps").read_text().splitlines()[1:]
+        assert processes[0].split(None, 1) == ["1", "/dev/.daybreak-init -P"], processes
+        assert len(processes) <= 4, processes
+        assert (sandbox / "env").read_text() == "hello /mnt/mesos/sandbox\n"
+        assert (sandbox / "note").read_text() == "from the host\n"
+        assert "Read-only file system" in (sandbox / "ro").read_text()
+        assert runc_state(boxed, task.task_id) == "running"
+    assert not (data / "x").exists()
+    # Both tasks run from one unpacked copy of the image.
+    unpacked = [p for p in (agent.work_dir / "images" / "unpacked").iterdir()
+                if not p.name.startswith(".")]  # fmt: skip
+    assert len(unpacked) == 1
+
+    # The agent killed and restarted: the containers ran on, and are its again.
+    agent.kill9()
+    agent.start()
+    boxed.wait_until_online(agent)
+    after = boxed.wait_for_states(spec.key, TaskState.RUNNING, 2).active
+    assert {t.task_id for t in after} == {t.task_id for t in running}
+    assert all(runc_state(boxed, task.task_id) == "running" for task in running)
+
+    killed = boxed.api.post(f"/jobs/{spec.key}/kill", json={})
+    assert killed.status_code == 200, killed.text
+    boxed.wait_for_states(spec.key, TaskState.KILLED, 2)
+    ids = [task.task_id for task in running]
+    wait_for(lambda: all(runc_state(boxed, task_id) is None for task_id in ids),
+             "the containers removed")  # fmt: skip
+
+
+def test_a_missing_image_fails_the_task_with_a_clear_message(
+    boxed: LocalCluster, image: str
+) -> None:
+    spec = boxed.job(name="missing", instances=1, cmdline="true",
+                     container=DockerContainer(image=f"{image}:no-such-tag"))  # fmt: skip
+    created = boxed.create(spec)
+    assert created.status_code == 201, created.text
+    status = boxed.wait_for_states(spec.key, TaskState.FAILED, 1)
+    (failed, *_) = [t for t in status.finished if t.state is TaskState.FAILED]
+    messages = [event.message or "" for event in failed.events]
+    assert any(f"cannot pull {image}:no-such-tag: image not found" in m for m in messages), messages
+    assert any(m == f"pulling {image}:no-such-tag" for m in messages), messages
+
+
+def test_what_daybreak_cannot_run_is_refused_at_create(boxed: LocalCluster, image: str) -> None:
+    parameters = msgspec.json.decode(b'[{"name": "privileged", "value": "true"}]')
+    for container, error in (
+        ({"type": "docker", "image": f"{image}:1", "parameters": parameters},
+         "Docker parameter 'privileged' is not supported"),
+        ({"type": "mesos", "image": {"type": "appc", "name": "web", "image_id": "x"}},
+         "Appc images are not supported"),
+    ):  # fmt: skip
+        body = msgspec.to_builtins(boxed.job(name="refused", instances=1))
+        body["container"] = container
+        refused = boxed.api.post("/jobs", json=body)
+        assert refused.status_code == 400, refused.text
+        assert error in refused.text
+
+
+def test_the_binding_helper_pins_an_image_to_its_digest(
+    boxed: LocalCluster, image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`{{docker.image[NAME][TAG]}}` is the tag's digest in the cluster's registry when the job
+    is created: a tag moved later changes nothing the job runs."""
+    registry_address, name = image.split("/", 1)
+    register_for_cli(boxed, tmp_path, monkeypatch, docker_registry=f"http://{registry_address}")
+    config = tmp_path / "pinned.aurora"
+    config.write_text(f"""
+jobs = [Service(cluster = '{CLUSTER}', role = '{boxed.role}', environment = 'devel',
+                name = 'pinned', instances = 1,
+                task = Task(name = 'main', processes = [Process(name = 'main', cmdline = 'sleep 600')],
+                            resources = Resources(cpu = 0.1, ram = 32*MB, disk = 32*MB)),
+                container = Docker(image = '{{{{docker.image[{name}][1]}}}}'))]
+""")
+    key = f"{CLUSTER}/{boxed.role}/devel/pinned"
+    created = run_cli(["job", "create", key, str(config)])
+    assert created.code == 0, created.err
+    digest = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", "--format", "{{.Digest}}",
+         f"docker://{image}:1"], capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    status = boxed.wait_for_states(parse_job_key(key), TaskState.RUNNING, 1)
+    assert status.spec is not None
+    assert status.spec.container == DockerContainer(image=f"{image}@{digest}")
+
+    unknown = config.with_name("unknown.aurora")
+    unknown.write_text(config.read_text().replace("[1]}}", "[no-such-tag]}}"))
+    refused = run_cli(["job", "create", key, str(unknown)])
+    assert refused.code != 0
+    assert f"no image {name}:no-such-tag in http://{registry_address}" in refused.err
