@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,14 @@ import msgspec
 import pytest
 
 from daybreak.model.jobkey import parse_job_key
-from daybreak.model.jobspec import DockerContainer, DockerImage, MesosContainer, Volume
+from daybreak.model.jobspec import (
+    DockerContainer,
+    DockerImage,
+    HealthCheck,
+    MesosContainer,
+    ShellHealthChecker,
+    Volume,
+)
 from daybreak.model.task_state import TaskState
 from tests.agent.conftest import wait_for_file
 from tests.cluster.conftest import (
@@ -168,3 +176,41 @@ jobs = [Service(cluster = '{CLUSTER}', role = '{boxed.role}', environment = 'dev
     refused = run_cli(["job", "create", key, str(unknown)])
     assert refused.code != 0
     assert f"no image {name}:no-such-tag in http://{registry_address}" in refused.err
+
+
+def test_health_checks_task_run_and_task_ssh_are_inside_the_image(
+    boxed: LocalCluster, image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shell health check runs in the container: healthy only where the image's file is; so
+    do `task run` and `task ssh`."""
+    register_for_cli(boxed, tmp_path, monkeypatch)
+    check = HealthCheck(
+        checker=ShellHealthChecker(shell_command="grep -q daybreak-test /etc/os-release"),
+        initial_interval_secs=0.2, interval_secs=0.2,
+    )  # fmt: skip
+    spec = boxed.job(name="checked", instances=1, container=DockerContainer(image=f"{image}:1"),
+                     health_check=check)  # fmt: skip
+    assert boxed.create(spec).status_code == 201
+    boxed.wait_for_states(spec.key, TaskState.RUNNING, 1)  # healthy: the check saw the image
+
+    ran = run_cli(["task", "run", str(spec.key), "cat /etc/os-release; pwd"])
+    assert ran.code == 0, ran.err
+    assert '[0]: NAME="Daybreak test image"' in ran.out
+    assert ran.out.rstrip().endswith("[0]: /mnt/mesos/sandbox/sandbox")
+    shell = subprocess.run(
+        [sys.executable, "-m", "daybreak", "task", "ssh", f"{spec.key}/0", "-c",
+         "echo $GREETING; exit 4"], capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert (shell.returncode, shell.stdout) == (4, "hello\n"), shell.stderr
+
+    # A check that only the host would pass (its /etc/os-release is Debian's) fails inside.
+    host_only = HealthCheck(
+        checker=ShellHealthChecker(shell_command="grep -q debian /etc/os-release"),
+        initial_interval_secs=0.2, interval_secs=0.2,
+    )  # fmt: skip
+    sick = boxed.job(name="sick", instances=1, container=DockerContainer(image=f"{image}:1"),
+                     health_check=host_only)  # fmt: skip
+    assert boxed.create(sick).status_code == 201
+    status = boxed.wait_for_states(sick.key, TaskState.FAILED, 1)
+    messages = [e.message or "" for t in status.finished for e in t.events]
+    assert any("Failed health check!" in m for m in messages), messages

@@ -32,10 +32,9 @@ from daybreak.agent.executor.orphans import run_child
 from daybreak.agent.images import Image, ImageStore
 from daybreak.agent.paths import TaskPaths
 from daybreak.errors import DaybreakError
-from daybreak.model.agent import CONTAINER_RUNTIME
+from daybreak.model.agent import CONTAINER_RUNTIME, SANDBOX_MOUNT
 from daybreak.model.jobspec import MesosContainer, TaskInstance, Volume, image_reference
 
-SANDBOX_MOUNT = "/mnt/mesos/sandbox"
 INIT_MOUNT = "/dev/.daybreak-init"  # /dev is the container's own tmpfs: nothing in the image
 TOOLS = ("runc", "skopeo", "umoci", "catatonit")
 BUNDLE_DIR = "container"  # in the task's directory: config.json and init.pid

@@ -58,6 +58,7 @@ from daybreak.agent.tracked import Tracked, finished_sandboxes, measure_usage, r
 from daybreak.agent.usage import oom_message, over_limit
 from daybreak.errors import DaybreakError
 from daybreak.model import agent_protocol as protocol
+from daybreak.model.agent import CONTAINERS_DIR
 from daybreak.model.jobspec import HttpLifecycle, image_reference
 from daybreak.model.render import render_task
 from daybreak.model.task_state import TaskState
@@ -96,7 +97,7 @@ class TaskHost:
         )
         self._group: asyncio.TaskGroup | None = None
         # Tasks in images: None where this machine lacks a tool for them.
-        self.runtime = Runtime.find(config.work_dir / "containers")
+        self.runtime = Runtime.find(config.work_dir / CONTAINERS_DIR)
         self.images = ImageStore(
             config.work_dir / "images", config.insecure_registries, config.registry_credentials
         )

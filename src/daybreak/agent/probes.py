@@ -91,11 +91,12 @@ async def http_check(
 
 async def shell_check(command: str, launcher: Launcher, timeout_s: float) -> CheckResult:
     account = launcher.account
+    argv = [BASH, "-c", command]
+    if launcher.container is not None:  # in the task's image, entered as root
+        argv, account = launcher.in_container(command), None
     with AGENT_CHILDREN.starting() as register:
         process = await asyncio.create_subprocess_exec(
-            BASH,
-            "-c",
-            command,
+            *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 import httpx
 
 from daybreak.client.clusters import find_cluster
+from daybreak.config import load_job, parse_bindings
 from daybreak.errors import InvalidParameterError, NetworkError
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.tls import client_context
@@ -61,7 +62,5 @@ def load_pinned(
 ) -> JobSpec:
     """Job `key` of CONFIG_FILE with its `{{docker.image[..][..]}}` pinned (job create, update
     start, cron schedule, diff)."""
-    from daybreak.config import load_job, parse_bindings
-
     return load_job(config_file, key, parse_bindings(bindings), read_json=read_json,
                     images=image_pinner(key.cluster))  # fmt: skip

@@ -1,7 +1,8 @@
 """`daybreak task run` and `task ssh`: a command, or a shell, in tasks' sandboxes.
 
 A sandbox on this machine is entered directly; on another it is reached through `ssh`, as
-Aurora's client did. Commands may use Aurora's templates: `{{mesos.instance}}`,
+Aurora's client did. A task that runs in an image is entered in its container (`runc exec`,
+which takes root on the task's machine). Commands may use Aurora's templates: `{{mesos.instance}}`,
 `{{mesos.hostname}}`, `{{thermos.task_id}}` and `{{thermos.ports[NAME]}}`.
 """
 
@@ -16,14 +17,17 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import PurePosixPath
 
 import click
 
 from daybreak.client.completion_commands import complete_job_key
 from daybreak.client.connect import client_for
 from daybreak.errors import DaybreakError, InvalidParameterError
+from daybreak.model.agent import CONTAINERS_DIR, SANDBOX_MOUNT
 from daybreak.model.api import JobStatus, TaskSummary
 from daybreak.model.jobkey import parse_instance_key
+from daybreak.model.jobspec import image_reference
 from daybreak.model.task_state import TaskState
 
 TEMPLATE = re.compile(r"\{\{\s*(mesos\.instance|mesos\.hostname|thermos\.task_id|"
@@ -60,9 +64,28 @@ def is_local(address: str | None) -> bool:
     return address is None or address in _local_names()
 
 
-def command_line(task: TaskSummary, command: str, ssh_user: str | None, tty: bool) -> list[str]:
-    """What runs `command` in the task's sandbox: a local shell, or ssh to its machine."""
+def in_container(task: TaskSummary, command: str, tty: bool) -> list[str]:
+    """What runs `command` in the task's container, in its sandbox (`daybreak.agent.containers`:
+    runc's state is under the agent's work directory, the container named by the task)."""
     assert task.sandbox is not None
+    runtime_root = str(PurePosixPath(task.sandbox).parents[2] / CONTAINERS_DIR)
+    terminal = ["-t"] if tty else []
+    return ["runc", "--root", runtime_root, "exec", *terminal, "--cwd", f"{SANDBOX_MOUNT}/sandbox",
+            task.task_id, "/bin/sh", "-c", command]  # fmt: skip
+
+
+def command_line(
+    task: TaskSummary, command: str, ssh_user: str | None, tty: bool, in_image: bool = False
+) -> list[str]:
+    """What runs `command` in the task's sandbox (inside its image, if it runs in one): a local
+    shell, or ssh to its machine."""
+    assert task.sandbox is not None
+    if in_image:
+        entered = in_container(task, command, tty)
+        if is_local(task.address):
+            return entered
+        target = f"{ssh_user}@{task.address}" if ssh_user else str(task.address)
+        return ["ssh", *(["-t"] if tty else []), target, shlex.join(entered)]
     if is_local(task.address):
         return ["/bin/sh", "-c", command]
     remote = f"cd {shlex.quote(task.sandbox)} && {command}"
@@ -70,7 +93,8 @@ def command_line(task: TaskSummary, command: str, ssh_user: str | None, tty: boo
     return ["ssh", *(["-t"] if tty else []), target, remote]
 
 
-def running_tasks(instance_key: str) -> tuple[str, list[TaskSummary]]:
+def running_tasks(instance_key: str) -> tuple[bool, list[TaskSummary]]:
+    """Whether the job runs in an image, and its RUNNING instances (of `instance_key`'s)."""
     key, instances = parse_instance_key(instance_key)
     with client_for(key.cluster) as client:
         status = client.call("GET", f"/jobs/{key}", JobStatus)
@@ -86,7 +110,8 @@ def running_tasks(instance_key: str) -> tuple[str, list[TaskSummary]]:
     for found in chosen:
         if found.sandbox is None:
             raise DaybreakError(f"the agent of {found.task_id} did not say where its sandboxes are")
-    return str(key), chosen
+    in_image = status.spec is not None and image_reference(status.spec.container) is not None
+    return in_image, chosen
 
 
 @task.command("run")
@@ -106,12 +131,12 @@ def running_tasks(instance_key: str) -> tuple[str, list[TaskSummary]]:
 def task_run(instance_key: str, command: Sequence[str], threads: int, ssh_user: str | None) -> None:
     """Run COMMAND in the sandbox of each RUNNING instance; print each output line as
     HOST[INSTANCE]: LINE. Fails if the command fails anywhere."""
-    _, tasks = running_tasks(instance_key)
+    in_image, tasks = running_tasks(instance_key)
     text = " ".join(command)
 
     def run(found: TaskSummary) -> tuple[TaskSummary, int, str]:
-        done = subprocess.run(command_line(found, bind_command(text, found), ssh_user, tty=False),
-                              cwd=found.sandbox if is_local(found.address) else None,
+        line = command_line(found, bind_command(text, found), ssh_user, False, in_image)
+        done = subprocess.run(line, cwd=found.sandbox if is_local(found.address) else None,
                               capture_output=True, text=True, check=False)  # fmt: skip
         return found, done.returncode, done.stdout + done.stderr
 
@@ -137,10 +162,10 @@ def task_ssh(instance_key: str, command: str | None, ssh_user: str | None) -> No
     _, instances = parse_instance_key(instance_key)
     if instances is None or len(instances) != 1:
         raise click.UsageError("name one instance: CLUSTER/ROLE/ENV/NAME/INSTANCE")
-    _, (found,) = running_tasks(instance_key)
-    shell = os.environ.get("SHELL", "/bin/sh")
+    in_image, (found,) = running_tasks(instance_key)
+    shell = "/bin/sh" if in_image else os.environ.get("SHELL", "/bin/sh")
     line = command_line(found, bind_command(command, found) if command else f"exec {shell}",
-                        ssh_user, tty=command is None)  # fmt: skip
+                        ssh_user, command is None, in_image)  # fmt: skip
     sys.stdout.flush()
     if is_local(found.address):
         assert found.sandbox is not None

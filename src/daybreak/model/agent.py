@@ -11,6 +11,10 @@ from daybreak.model.jobspec import Resources
 # The attribute of an agent that runs tasks in images (its value names the runtime): a task in
 # an image is placed only where it is.
 CONTAINER_RUNTIME = "container_runtime"
+# Where a task in an image finds its sandbox (Aurora's MESOS_SANDBOX), and where, under the
+# agent's work directory, the runtime keeps its containers (named by their tasks' ids).
+SANDBOX_MOUNT = "/mnt/mesos/sandbox"
+CONTAINERS_DIR = "containers"
 
 
 class MaintenanceMode(IntEnum):

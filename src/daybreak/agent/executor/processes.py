@@ -28,15 +28,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from daybreak.agent.containers import (
-    SANDBOX_MOUNT,
-    ContainerLaunch,
-    exec_words,
-    inside_environment,
-)
+from daybreak.agent.containers import ContainerLaunch, exec_words, inside_environment
 from daybreak.agent.executor.orphans import AGENT_CHILDREN
 from daybreak.agent.executor.tree import TASK_MARKER
 from daybreak.agent.paths import TaskPaths
+from daybreak.model.agent import SANDBOX_MOUNT
 from daybreak.model.jobspec import Logger, Process, TaskInstance
 from daybreak.model.units import is_number
 
@@ -145,7 +141,7 @@ class Launcher:
         profile = self.paths.sandbox / ".thermos_profile"
         words: list[str] = []
         if self.container is not None:
-            words = self._container_words(spec.cmdline, profile.exists())
+            words = self.in_container(spec.cmdline, profile.exists())
         elif profile.exists():
             env["BASH_ENV"] = str(profile)
         elif logger.destination != "both":
@@ -199,7 +195,8 @@ class Launcher:
         waiter.returncode = 0
         return StartedRun(pid=waiter.pid, exit_file=exit_file)
 
-    def _container_words(self, cmdline: str, profile: bool) -> list[str]:
+    def in_container(self, cmdline: str, profile: bool = False) -> list[str]:
+        """What runs `cmdline` in the task's container, as the task's user (a run, a check)."""
         assert self.container is not None
         account = self.account
         return exec_words(
