@@ -59,7 +59,7 @@ def _run(*args: str) -> None:
 
 
 def build_image(
-    directory: Path, files: Mapping[str, str], env: Mapping[str, str] | None = None
+    directory: Path, files: Mapping[str, str | bytes], env: Mapping[str, str] | None = None
 ) -> Path:
     """An OCI layout under `directory` holding image `:latest`: busybox, and `files`."""
     layout, bundle = directory / "layout", directory / "bundle"
@@ -76,7 +76,10 @@ def build_image(
     for path, text in files.items():
         target = rootfs / path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
+        if isinstance(text, bytes):
+            target.write_bytes(text)
+        else:
+            target.write_text(text)
     _run("umoci", "repack", "--image", f"{layout}:latest", str(bundle))
     settings = [f"--config.env={name}={value}" for name, value in (env or {}).items()]
     _run("umoci", "config", "--image", f"{layout}:latest", *settings)
