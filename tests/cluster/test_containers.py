@@ -19,9 +19,11 @@ from daybreak.model.jobspec import (
     HealthCheck,
     MesosContainer,
     ShellHealthChecker,
+    UpdateSettings,
     Volume,
 )
 from daybreak.model.task_state import TaskState
+from daybreak.model.update import UpdateStatus
 from tests.agent.conftest import wait_for_file
 from tests.cluster.conftest import (
     CLUSTER,
@@ -30,6 +32,7 @@ from tests.cluster.conftest import (
     running_cluster,
     wait_for,
 )
+from tests.cluster.test_updates import start_update, wait_for_update
 from tests.conftest import run_cli
 from tests.images import build_image, push, registry
 
@@ -38,12 +41,17 @@ OS_RELEASE = 'NAME="Daybreak test image"\nID=daybreak-test\nVERSION_ID=1\n'
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`HOST:PORT/web` in a registry of the module's own, at tag 1."""
+    """`HOST:PORT/web` in a registry of the module's own: tags 1 and 2 (their os-release says
+    which), and 3, which has none."""
     directory = tmp_path_factory.mktemp("registry")
     with registry(directory / "registry") as address:
         layout = build_image(directory / "web-1", {"/etc/os-release": OS_RELEASE},
                              env={"GREETING": "hello"})  # fmt: skip
-        yield push(layout, address, "web:1").removesuffix(":1")
+        push(layout, address, "web:1")
+        second = OS_RELEASE.replace("VERSION_ID=1", "VERSION_ID=2")
+        push(build_image(directory / "web-2", {"/etc/os-release": second}), address, "web:2")
+        push(build_image(directory / "web-3", {"/etc/motd": "no os-release\n"}), address, "web:3")
+        yield f"{address}/web"
 
 
 @pytest.fixture
@@ -214,3 +222,39 @@ def test_health_checks_task_run_and_task_ssh_are_inside_the_image(
     status = boxed.wait_for_states(sick.key, TaskState.FAILED, 1)
     messages = [e.message or "" for t in status.finished for e in t.events]
     assert any("Failed health check!" in m for m in messages), messages
+
+
+def test_a_rolling_update_between_tags_and_its_rollback(boxed: LocalCluster, image: str) -> None:
+    check = HealthCheck(checker=ShellHealthChecker(shell_command="test -f /etc/os-release"),
+                        initial_interval_secs=0.2, interval_secs=0.2)  # fmt: skip
+    spec = boxed.job(
+        name="rolling", instances=2, service=True, health_check=check,
+        cmdline="cat /etc/os-release > os 2>&1; exec sleep 600",
+        update=UpdateSettings(batch_size=1, watch_secs=1),
+        container=DockerContainer(image=f"{image}:1"),
+    )  # fmt: skip
+    assert boxed.create(spec).status_code == 201
+    boxed.wait_for_states(spec.key, TaskState.RUNNING, 2)
+
+    def versions() -> set[str]:
+        agent = boxed.agents[0]
+        found = set()
+        for task in boxed.status(spec.key).active:
+            text = wait_for_file(agent.task_dir(task.task_id) / "sandbox" / "os")
+            found.add(text.split("VERSION_ID=")[1].strip())
+        return found
+
+    assert versions() == {"1"}
+    to_two = msgspec.structs.replace(spec, container=DockerContainer(image=f"{image}:2"))
+    forward = wait_for_update(boxed, start_update(boxed, to_two), UpdateStatus.ROLLED_FORWARD)
+    assert forward.status is UpdateStatus.ROLLED_FORWARD
+    boxed.wait_for_states(spec.key, TaskState.RUNNING, 2)
+    assert versions() == {"2"}
+
+    # Tag 3 has no os-release: its health check fails, and the update goes back to tag 2.
+    to_three = msgspec.structs.replace(spec, container=DockerContainer(image=f"{image}:3"))
+    back = wait_for_update(boxed, start_update(boxed, to_three), UpdateStatus.ROLLED_BACK)
+    assert back.status is UpdateStatus.ROLLED_BACK
+    boxed.wait_for_states(spec.key, TaskState.RUNNING, 2)
+    wait_for(lambda: versions() == {"2"}, "every instance back on tag 2")
+    assert boxed.status(spec.key).spec == to_two
