@@ -109,7 +109,22 @@ LOG_FORMAT_OPTION = click.option(
     help="Finished tasks' sandboxes are removed, oldest first, past this total size.",
 )
 @click.option(
-    "--gc-interval", default="60s", show_default=True, help="How often sandboxes are swept."
+    "--image-max-age",
+    default="7d",
+    show_default=True,
+    help="Images no task runs from are removed this long after their last launch.",
+)
+@click.option(
+    "--image-max-total",
+    default="20GiB",
+    show_default=True,
+    help="Images no task runs from are removed, least recently launched first, past this size.",
+)
+@click.option(
+    "--gc-interval",
+    default="60s",
+    show_default=True,
+    help="How often sandboxes and images are swept.",
 )
 def agent_command(**options: Any) -> None:
     """Run the node agent: offer this machine, run tasks in sandboxes, report every change."""

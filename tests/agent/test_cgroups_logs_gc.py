@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from daybreak.agent.cgroups import TaskCgroups, create_task_cgroups, detect_hierarchies
-from daybreak.agent.gc import FinishedSandbox, sandboxes_to_remove
+from daybreak.agent.gc import Unused, to_remove
 from daybreak.agent.logs import rotate_file
 from daybreak.agent.paths import make_tasks_dir, tasks_dir
 from daybreak.errors import InvalidParameterError
@@ -85,16 +85,16 @@ def test_rotation_keeps_the_configured_number_of_backups(tmp_path: Path) -> None
 
 def test_sandboxes_go_past_their_age_then_oldest_first_past_the_total() -> None:
     finished = [
-        FinishedSandbox("old", finished_ms=0, size_bytes=1),
-        FinishedSandbox("a", finished_ms=500, size_bytes=40),
-        FinishedSandbox("b", finished_ms=600, size_bytes=40),
-        FinishedSandbox("c", finished_ms=700, size_bytes=40),
+        Unused("old", since_ms=0, size_bytes=1),
+        Unused("a", since_ms=500, size_bytes=40),
+        Unused("b", since_ms=600, size_bytes=40),
+        Unused("c", since_ms=700, size_bytes=40),
     ]
-    assert sandboxes_to_remove(finished, now_ms=1000, max_age_ms=800, max_total_bytes=100) == [
+    assert to_remove(finished, now_ms=1000, max_age_ms=800, max_total_bytes=100) == [
         "old",
         "a",
     ]
-    assert sandboxes_to_remove(finished, now_ms=1000, max_age_ms=10_000, max_total_bytes=500) == []
+    assert to_remove(finished, now_ms=1000, max_age_ms=10_000, max_total_bytes=500) == []
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("7d", 604800), ("100ms", 0.1), ("90", 90)])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -258,3 +259,30 @@ def test_a_rolling_update_between_tags_and_its_rollback(boxed: LocalCluster, ima
     boxed.wait_for_states(spec.key, TaskState.RUNNING, 2)
     wait_for(lambda: versions() == {"2"}, "every instance back on tag 2")
     assert boxed.status(spec.key).spec == to_two
+
+
+def test_an_image_no_task_runs_from_is_collected(image: str, tmp_path: Path) -> None:
+    registry_address = image.split("/", 1)[0]
+    with running_cluster(
+        "sqlite", tmp_path, agents=1,
+        agent_args=("--insecure-registry", registry_address, "--image-max-age", "1s",
+                    "--gc-interval", "200ms"),
+    ) as local:  # fmt: skip
+        images = local.agents[0].work_dir / "images"
+
+        def unpacked() -> list[str]:
+            return [p.name for p in (images / "unpacked").glob("sha256:*")]
+
+        def blobs() -> int:
+            return len(list((images / "oci" / "blobs" / "sha256").iterdir()))
+
+        spec = local.job(name="held", instances=1, container=DockerContainer(image=f"{image}:2"))
+        assert local.create(spec).status_code == 201
+        local.wait_for_states(spec.key, TaskState.RUNNING, 1)
+        held = unpacked()
+        assert len(held) == 1 and blobs() > 0
+        time.sleep(2)  # past its age, but a task runs from it
+        assert unpacked() == held
+        assert local.api.post(f"/jobs/{spec.key}/kill", json={}).status_code == 200
+        local.wait_for_states(spec.key, TaskState.KILLED, 1)
+        wait_for(lambda: not unpacked() and blobs() == 0, "the image and its blobs collected")

@@ -16,7 +16,6 @@ import contextlib
 import functools
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -39,7 +38,6 @@ from daybreak.agent.executor.orphans import AGENT_CHILDREN, become_subreaper
 from daybreak.agent.executor.planner import Phase
 from daybreak.agent.executor.supervisor import TaskSupervisor
 from daybreak.agent.executor.tree import ProcessTables
-from daybreak.agent.gc import sandboxes_to_remove
 from daybreak.agent.identity import give_identity, task_environment
 from daybreak.agent.images import ImageStore
 from daybreak.agent.paths import TaskPaths, task_paths, tasks_dir
@@ -53,8 +51,9 @@ from daybreak.agent.probes import (
     run_check,
 )
 from daybreak.agent.settings import AgentConfig
+from daybreak.agent.sweeper import Sweeper
 from daybreak.agent.task_users import TaskUserError, check_reachable, task_user
-from daybreak.agent.tracked import Tracked, finished_sandboxes, measure_usage, release
+from daybreak.agent.tracked import Tracked, measure_usage, release
 from daybreak.agent.usage import oom_message, over_limit
 from daybreak.errors import DaybreakError
 from daybreak.model import agent_protocol as protocol
@@ -101,6 +100,7 @@ class TaskHost:
         self.images = ImageStore(
             config.work_dir / "images", config.insecure_registries, config.registry_credentials
         )
+        self.sweeper = Sweeper(config, self.tasks, self.images, clock)
 
     def capabilities(self) -> dict[str, str]:
         """What the machine can run, as attributes constraints can name."""
@@ -115,7 +115,7 @@ class TaskHost:
             log.warning("event=no_subreaper: orphans of tasks without cgroups may outlive them")
         self.recover()
         group.create_task(self._measure_periodically(), name="measure")
-        group.create_task(self._collect_garbage_periodically(), name="collect-garbage")
+        group.create_task(self.sweeper.run(), name="collect-garbage")
         group.create_task(self._reap_orphans_periodically(), name="reap-orphans")
 
     def _own(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -389,27 +389,6 @@ class TaskHost:
         while True:
             await asyncio.sleep(REAP_INTERVAL_S)
             AGENT_CHILDREN.reap()
-
-    async def _collect_garbage_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.gc_interval_s)
-            await self.collect_garbage()
-
-    async def collect_garbage(self) -> list[str]:
-        closed = {task_id: t for task_id, t in self.tasks.items() if t.closed}
-        finished = await asyncio.to_thread(finished_sandboxes, closed)
-        removed = sandboxes_to_remove(
-            finished,
-            self.clock(),
-            round(self.config.sandbox_max_age_s * 1000),
-            self.config.sandbox_max_total_mb * 1024**2,
-        )
-        for task_id in removed:
-            tracked = self.tasks.pop(task_id)
-            tracked.release()
-            await asyncio.to_thread(shutil.rmtree, tracked.supervisor.paths.root, True)
-            log.info("task=%s event=sandbox_removed", task_id)
-        return removed
 
     # Carrying out the planner's decisions.
 

@@ -6,7 +6,12 @@ per image digest into a root filesystem that every task of the image mounts read
 WORK/images/oci/                     the OCI layout: blobs by digest, one ref per reference
 WORK/images/unpacked/DIGEST/         config.json (the image's runtime config) and rootfs/
 WORK/images/unpacked/DIGEST/used     touched at each launch: what garbage collection reads
+WORK/images/unpacked/DIGEST/size     its size in bytes, measured once when unpacked
 ```
+
+Images no active task runs from are collected like finished sandboxes: past an age since their
+last launch, then oldest first while all of them hold more than a total (`collect`); their blobs
+go with them unless another image shares them (`umoci gc`).
 
 A reference is a Docker one (`registry:5000/web:1.2`, `web@sha256:...`, Docker Hub's
 `busybox`) or a local OCI archive (`oci-archive:/path/image.tar`). A tag is asked of its
@@ -15,11 +20,14 @@ registry again after `RESOLVE_TTL_S`; a digest, never once it is here.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -28,9 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from daybreak.agent.executor.orphans import run_child
+from daybreak.agent.gc import Unused, to_remove
+from daybreak.agent.usage import tree_bytes
 from daybreak.errors import DaybreakError
 
 RESOLVE_TTL_S = 60.0
+PROGRESS_EVERY_S = 2.0  # a task message with the pull's progress, at most this often
+MB = 2**20
 ARCHIVE = "oci-archive:"
 _DIGEST = re.compile(r"@(sha256:[0-9a-f]{64})$")
 
@@ -75,6 +87,8 @@ class ImageStore:
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _resolved: dict[str, tuple[str, float]] = field(default_factory=dict)
+    # skopeo and umoci read and rewrite the layout's index.json whole: one of them at a time.
+    _layout_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def layout(self) -> Path:
@@ -91,13 +105,20 @@ class ImageStore:
             digest = self._known_digest(reference)
             if digest is None:
                 progress(f"pulling {reference}")
-                digest = self._pull(reference)
+                digest = self._pull(reference, progress)
             bundle = self.unpacked / digest
-            if not bundle.exists():
+            while not self._touch(bundle):  # not here, or collected this moment
                 progress(f"unpacking {reference}")
                 self._unpack(reference, digest, bundle)
-            (bundle / "used").touch()
             return Image(reference, digest, bundle)
+
+    def _touch(self, bundle: Path) -> bool:
+        """Mark the image used now, if it is here: collection then leaves it."""
+        with self._guard:
+            if not bundle.exists():
+                return False
+            (bundle / "used").touch()
+            return True
 
     def _lock(self, reference: str) -> threading.Lock:
         with self._guard:
@@ -112,17 +133,31 @@ class ImageStore:
             return resolved[0] if (self.unpacked / resolved[0]).exists() else None
         return None
 
-    def _pull(self, reference: str) -> str:
+    def _pull(self, reference: str, progress: Callable[[str], None]) -> str:
         self.unpacked.mkdir(parents=True, exist_ok=True)
         source = reference if reference.startswith(ARCHIVE) else f"docker://{reference}"
-        args = ["skopeo", "copy", "--quiet"]
+        options = []  # as `skopeo inspect` takes them; `copy` prefixes them with src-
         if registry_of(reference) in self.insecure_registries:
-            args.append("--src-tls-verify=false")
+            options.append("--tls-verify=false")
         if self.auth_file is not None:
-            args += ["--src-authfile", str(self.auth_file)]
+            options += ["--authfile", str(self.auth_file)]
+        total = _download_size(source, options)
         name = _ref_name(reference)
-        _run([*args, source, f"oci:{self.layout}:{name}"], f"cannot pull {reference}")
-        digest = self._digest_of(name)
+        with self._layout_lock:
+            blobs = self.layout / "blobs" / "sha256"
+            before = {entry.name for entry in blobs.iterdir()} if blobs.is_dir() else set()
+            said = [""]
+
+            def tick() -> None:  # how much is here, as it comes
+                news = f"pulling {reference} ({_written(self.layout, before) // MB}"
+                news += f" of {total // MB} MB)" if total else " MB so far)"
+                if news != said[0]:
+                    progress(news)
+                    said[0] = news
+
+            copy = ["skopeo", "copy", "--quiet", *(o.replace("--", "--src-", 1) for o in options)]
+            _run([*copy, source, f"oci:{self.layout}:{name}"], f"cannot pull {reference}", tick)
+            digest = self._digest_of(name)
         self._resolved[reference] = (digest, time.monotonic())
         return digest
 
@@ -136,32 +171,100 @@ class ImageStore:
     def _unpack(self, reference: str, digest: str, bundle: Path) -> None:
         aside = bundle.with_name(f".{digest}.{uuid.uuid4().hex[:8]}")
         try:
-            _run(["umoci", "unpack", "--image", f"{self.layout}:{_ref_name(reference)}",
-                  str(aside)], f"cannot unpack {reference}")  # fmt: skip
+            with self._layout_lock:
+                _run(["umoci", "unpack", "--image", f"{self.layout}:{_ref_name(reference)}",
+                      str(aside)], f"cannot unpack {reference}")  # fmt: skip
+            (aside / "size").write_text(str(tree_bytes(aside)))
             aside.rename(bundle)  # whole or not at all: a crash leaves only the aside
         finally:
             shutil.rmtree(aside, ignore_errors=True)
 
-    def remove(self, digest: str) -> None:
-        shutil.rmtree(self.unpacked / digest, ignore_errors=True)
+    def collect(
+        self, in_use: set[str], now_ms: int, max_age_ms: int, max_total_bytes: int
+    ) -> list[str]:
+        """Remove the images no task in `in_use` (digests) runs from that are past their age or
+        beyond the total, oldest first (blocking: off the loop). Returns their digests."""
+        unused = []
+        for bundle in self.unpacked.glob("sha256:*"):
+            if bundle.name in in_use:
+                continue
+            try:
+                used_ms = int((bundle / "used").stat().st_mtime * 1000)
+                size = int((bundle / "size").read_text())
+            except (OSError, ValueError):
+                continue  # being unpacked, or from before sizes were kept
+            unused.append(Unused(bundle.name, used_ms, size))
+        listed = {item.name: item.since_ms for item in unused}
+        removed = []
+        for digest in to_remove(unused, now_ms, max_age_ms, max_total_bytes):
+            with self._guard:  # not while a launch marks it used
+                used = self.unpacked / digest / "used"
+                if int(used.stat().st_mtime * 1000) != listed[digest]:
+                    continue  # launched since it was listed
+                shutil.rmtree(self.unpacked / digest, ignore_errors=True)
+            removed.append(digest)
+        if removed:
+            with self._layout_lock:
+                for digest in removed:
+                    self._forget(digest)
+                _run(["umoci", "gc", "--layout", str(self.layout)], "cannot collect image blobs")
+        return removed
+
+    def _forget(self, digest: str) -> None:
+        """Drop the layout's names for `digest`, so that `umoci gc` may take its blobs."""
+        index_path = self.layout / "index.json"
+        index = json.loads(index_path.read_text())
+        index["manifests"] = [m for m in index.get("manifests", []) if m.get("digest") != digest]
+        aside = index_path.with_suffix(".tmp")
+        aside.write_text(json.dumps(index))
+        aside.replace(index_path)
+        for reference, (resolved, _) in list(self._resolved.items()):
+            if resolved == digest:
+                del self._resolved[reference]
 
 
 def _ref_name(reference: str) -> str:
     """A name the OCI layout takes for a reference (its ref names allow few characters)."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", reference)[-128:]
+    return "ref-" + hashlib.sha256(reference.encode()).hexdigest()[:40]
 
 
-def _run(args: list[str], what: str) -> None:
-    done = run_child(
-        args,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "LC_ALL": "C"},
-    )
-    if done.returncode != 0:
-        raise ImageError(f"{what}: {_reason(done.stderr)}")
+def _run(args: list[str], what: str, tick: Callable[[], None] | None = None) -> str:
+    """Run a tool; its output. Raises ImageError with what its errors said."""
+    with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
+        environment = {**os.environ, "LC_ALL": "C"}
+        done = run_child(args, stdin=subprocess.DEVNULL, stdout=output, stderr=errors,
+                         env=environment, tick=tick, every_s=PROGRESS_EVERY_S)  # fmt: skip
+        output.seek(0)
+        errors.seek(0)
+        if done.returncode != 0:
+            raise ImageError(f"{what}: {_reason(errors.read().decode(errors='replace'))}")
+        return output.read().decode(errors="replace")
+
+
+def _download_size(source: str, options: list[str]) -> int | None:
+    """What pulling an image fetches (its config and layers), if its manifest says."""
+    try:
+        manifest = json.loads(_run(["skopeo", "inspect", "--raw", *options, source], "inspect"))
+    except (ImageError, ValueError):
+        return None  # the pull says why, if it fails too
+    parts = [manifest.get("config", {}), *manifest.get("layers", [])]
+    sizes = [part.get("size") for part in parts if isinstance(part, dict)]
+    known = [size for size in sizes if isinstance(size, int)]
+    return sum(known) if known and len(known) == len(sizes) else None
+
+
+def _written(layout: Path, before: set[str]) -> int:
+    """Bytes a pull under way has written to the layout: blobs new since `before`, and the one
+    being written (skopeo writes it aside in the layout, then moves it in)."""
+    written = 0
+    blobs = layout / "blobs" / "sha256"
+    candidates = [*layout.glob("oci-put-blob*")]
+    if blobs.is_dir():
+        candidates += [entry for entry in blobs.iterdir() if entry.name not in before]
+    for path in candidates:
+        with contextlib.suppress(OSError):
+            written += path.stat().st_size
+    return written
 
 
 def _reason(stderr: str) -> str:

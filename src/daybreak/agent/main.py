@@ -39,6 +39,8 @@ def build_config(
     sandbox_max_age: str,
     sandbox_max_total: str,
     gc_interval: str,
+    image_max_age: str,
+    image_max_total: str,
     log_format: str = "text",
 ) -> AgentConfig:
     directory = Path(work_dir).absolute()
@@ -75,6 +77,8 @@ def build_config(
         sandbox_max_age_s=parse_duration_s(sandbox_max_age, "--sandbox-max-age"),
         sandbox_max_total_mb=parse_size_mb(sandbox_max_total, "--sandbox-max-total"),
         gc_interval_s=parse_duration_s(gc_interval, "--gc-interval"),
+        image_max_age_s=parse_duration_s(image_max_age, "--image-max-age"),
+        image_max_total_mb=parse_size_mb(image_max_total, "--image-max-total"),
         log_format=log_format,
     )
 

@@ -16,7 +16,7 @@ from daybreak.agent.executor.health import HealthTracker
 from daybreak.agent.executor.orphans import AGENT_CHILDREN
 from daybreak.agent.executor.supervisor import TaskSupervisor
 from daybreak.agent.executor.tree import ProcessTables
-from daybreak.agent.gc import FinishedSandbox
+from daybreak.agent.gc import Unused
 from daybreak.agent.logs import rotate_logs
 from daybreak.agent.usage import measure, tree_bytes
 from daybreak.model import agent_protocol as protocol
@@ -39,7 +39,7 @@ class Tracked:
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
     usage: protocol.TaskUsage | None = None
     # The sandbox a closed task left, as garbage collection sees it.
-    left: FinishedSandbox | None = None
+    left: Unused | None = None
 
     @property
     def task(self) -> TaskInstance:
@@ -74,7 +74,7 @@ def measure_usage(active: list[Tracked]) -> list[protocol.TaskUsage]:
     return usages
 
 
-def finished_sandboxes(closed: dict[str, Tracked]) -> list[FinishedSandbox]:
+def finished_sandboxes(closed: dict[str, Tracked]) -> list[Unused]:
     """What each closed task left; measured once, since nothing runs there any more."""
     sandboxes = []
     for task_id, tracked in closed.items():
@@ -83,7 +83,7 @@ def finished_sandboxes(closed: dict[str, Tracked]) -> list[FinishedSandbox]:
             finished_ms = tracked.supervisor.view.reported_ms
             if finished_ms is not None:
                 with contextlib.suppress(OSError):
-                    tracked.left = FinishedSandbox(task_id, finished_ms, tree_bytes(paths.root))
+                    tracked.left = Unused(task_id, finished_ms, tree_bytes(paths.root))
         if tracked.left is not None:
             sandboxes.append(tracked.left)
     return sandboxes

@@ -110,13 +110,26 @@ class AgentChildren:
 AGENT_CHILDREN = AgentChildren()
 
 
-def run_child(args: Sequence[str], **options: Any) -> subprocess.CompletedProcess[Any]:
+def run_child(
+    args: Sequence[str],
+    *,
+    tick: Callable[[], None] | None = None,
+    every_s: float = 1.0,
+    **options: Any,
+) -> subprocess.CompletedProcess[Any]:
     """`subprocess.run` for a tool the agent waits for (runc, skopeo): registered, so that the
-    reaper of adopted orphans does not take its exit status from the one who waits for it."""
+    reaper of adopted orphans does not take its exit status from the one who waits for it.
+    `tick` is called every `every_s` while it runs (its output then goes to files, not pipes)."""
     with AGENT_CHILDREN.starting() as register:
         process = subprocess.Popen(args, **options)
         register(process.pid)
     try:
+        while tick is not None:
+            try:
+                process.wait(every_s)
+                break
+            except subprocess.TimeoutExpired:
+                tick()
         out, err = process.communicate()
     finally:
         AGENT_CHILDREN.forget(process.pid)
