@@ -76,6 +76,12 @@ LOG_FORMAT_OPTION = click.option(
     help="A registry to pull images from over plain HTTP; repeat it for each.",
 )
 @click.option(
+    "--default-registry",
+    metavar="HOST:PORT",
+    help="Pull image names that name no registry (debian:stable-slim) from this one, a mirror "
+    "of Docker Hub [Docker Hub].",
+)
+@click.option(
     "--registry-credentials",
     type=click.Path(dir_okay=False, exists=True),
     help="Registries' credentials, as `skopeo login` writes them (containers-auth.json).",

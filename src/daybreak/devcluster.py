@@ -41,6 +41,9 @@ class DevCluster:
     # Several schedulers (one leads, the others stand by) share a PostgreSQL store.
     schedulers: int = 1
     store: str | None = None  # None: SQLite under `data`
+    # A plain-HTTP registry on this machine that the agents pull images from, names without a
+    # registry included, and that `{{docker.image[..][..]}}` asks (HOST:PORT).
+    registry: str | None = None
 
     def __post_init__(self) -> None:
         if self.agents > len(TASK_PORTS) // 10:
@@ -103,6 +106,8 @@ class DevCluster:
             # A cluster on one's own machine: tasks of roles without an account run as the
             # person who started it.
             "--task-user", getpass.getuser(),
+            *(() if self.registry is None else ("--insecure-registry", self.registry,
+                                                "--default-registry", self.registry)),
         ]  # fmt: skip
 
     def agent_share(self) -> str:

@@ -25,9 +25,16 @@ import click
     "one needs a PostgreSQL --store.",
 )
 @click.option("--store", help="postgresql://USER@HOST:PORT/DB [SQLite under --data].")
+@click.option(
+    "--registry",
+    metavar="HOST:PORT",
+    help="A local registry (plain HTTP) to pull images from: names without a registry too, and "
+    "{{docker.image[NAME][TAG]}} is looked up there.",
+)
 def up_command(
-    *, agents: int, port: int, data: str, detach: bool, schedulers: int, store: str | None
-) -> None:
+    *, agents: int, port: int, data: str, detach: bool, schedulers: int, store: str | None,
+    registry: str | None,
+) -> None:  # fmt: skip
     """Start a local cluster: a scheduler (or several) and N agents on 127.0.0.1, as cluster
     devcluster."""
     from pathlib import Path
@@ -35,10 +42,11 @@ def up_command(
     from daybreak.client.clusters import register_cluster, search_path
     from daybreak.devcluster import CLUSTER, DevCluster, greeting, run_foreground, start
 
-    cluster = DevCluster(Path(data), port, agents, schedulers, store)
+    cluster = DevCluster(Path(data), port, agents, schedulers, store, registry)
 
     def register() -> None:
-        register_cluster(CLUSTER, cluster.urls, search_path()[0])
+        docker_registry = None if registry is None else f"http://{registry}"
+        register_cluster(CLUSTER, cluster.urls, search_path()[0], docker_registry)
 
     if detach:
         start(cluster)

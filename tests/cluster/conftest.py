@@ -213,13 +213,18 @@ def running_cluster(
                 local.wait_until_online(started)
             yield local
         finally:
-            local.api.close()
-            for agent in local.agents:
-                agent.stop()
-            scheduler.stop()
-            kill_tasks_where(lambda task_id: f"-{role}-" in task_id)
-            for agent in local.agents:
-                remove_cgroups(agent.work_dir)
+            stop_cluster(local)
+
+
+def stop_cluster(local: LocalCluster) -> None:
+    """Stop its agents and scheduler, and kill what its role left running."""
+    local.api.close()
+    for agent in local.agents:
+        agent.stop()
+    local.scheduler.stop()
+    kill_tasks_where(lambda task_id: f"-{local.role}-" in task_id)
+    for agent in local.agents:
+        remove_cgroups(agent.work_dir)
 
 
 @pytest.fixture

@@ -64,6 +64,11 @@ def boxed(image: str, tmp_path: Path) -> Iterator[LocalCluster]:
         yield local
 
 
+def shell_check(command: str) -> HealthCheck:
+    return HealthCheck(checker=ShellHealthChecker(shell_command=command),
+                       initial_interval_secs=0.2, interval_secs=0.2)  # fmt: skip
+
+
 def runc_state(local: LocalCluster, task_id: str) -> str | None:
     """The container's status as runc knows it (None: there is none)."""
     root = local.agents[0].work_dir / "containers"
@@ -193,10 +198,7 @@ def test_health_checks_task_run_and_task_ssh_are_inside_the_image(
     """A shell health check runs in the container: healthy only where the image's file is; so
     do `task run` and `task ssh`."""
     register_for_cli(boxed, tmp_path, monkeypatch)
-    check = HealthCheck(
-        checker=ShellHealthChecker(shell_command="grep -q daybreak-test /etc/os-release"),
-        initial_interval_secs=0.2, interval_secs=0.2,
-    )  # fmt: skip
+    check = shell_check("grep -q daybreak-test /etc/os-release")
     spec = boxed.job(name="checked", instances=1, container=DockerContainer(image=f"{image}:1"),
                      health_check=check)  # fmt: skip
     assert boxed.create(spec).status_code == 201
@@ -213,10 +215,7 @@ def test_health_checks_task_run_and_task_ssh_are_inside_the_image(
     assert (shell.returncode, shell.stdout) == (4, "hello\n"), shell.stderr
 
     # A check that only the host would pass (its /etc/os-release is Debian's) fails inside.
-    host_only = HealthCheck(
-        checker=ShellHealthChecker(shell_command="grep -q debian /etc/os-release"),
-        initial_interval_secs=0.2, interval_secs=0.2,
-    )  # fmt: skip
+    host_only = shell_check("grep -q debian /etc/os-release")
     sick = boxed.job(name="sick", instances=1, container=DockerContainer(image=f"{image}:1"),
                      health_check=host_only)  # fmt: skip
     assert boxed.create(sick).status_code == 201
@@ -226,8 +225,7 @@ def test_health_checks_task_run_and_task_ssh_are_inside_the_image(
 
 
 def test_a_rolling_update_between_tags_and_its_rollback(boxed: LocalCluster, image: str) -> None:
-    check = HealthCheck(checker=ShellHealthChecker(shell_command="test -f /etc/os-release"),
-                        initial_interval_secs=0.2, interval_secs=0.2)  # fmt: skip
+    check = shell_check("test -f /etc/os-release")
     spec = boxed.job(
         name="rolling", instances=2, service=True, health_check=check,
         cmdline="cat /etc/os-release > os 2>&1; exec sleep 600",

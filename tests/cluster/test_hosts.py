@@ -21,8 +21,15 @@ import pytest
 from daybreak.model.api import SandboxListing, TaskSummary
 from daybreak.model.jobspec import JobKey
 from daybreak.model.task_state import TaskState
-from tests.agent.conftest import AgentProcess, kill_tasks_where, remove_cgroups
-from tests.cluster.conftest import CLUSTER, LocalCluster, SchedulerProcess, unique_role, wait_for
+from tests.agent.conftest import AgentProcess
+from tests.cluster.conftest import (
+    CLUSTER,
+    LocalCluster,
+    SchedulerProcess,
+    stop_cluster,
+    unique_role,
+    wait_for,
+)
 from tests.cluster.hosts import Host, hosts, ssh_server
 from tests.cluster.test_workload_identity import DAYBREAK
 from tests.conftest import run_cli
@@ -77,13 +84,7 @@ def hosted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HostedCl
             monkeypatch.setenv("HOME", str(tmp_path))
             yield HostedCluster(local, machines, {m.address: m for m in machines})
         finally:
-            local.api.close()
-            for agent in local.agents:
-                agent.stop()
-            scheduler.stop()
-            kill_tasks_where(lambda task_id: f"-{role}-" in task_id)
-            for agent in local.agents:
-                remove_cgroups(agent.work_dir)
+            stop_cluster(local)
 
 
 def service_config(path: Path, role: str) -> Path:

@@ -58,7 +58,7 @@ from daybreak.agent.usage import oom_message, over_limit
 from daybreak.errors import DaybreakError
 from daybreak.model import agent_protocol as protocol
 from daybreak.model.agent import CONTAINERS_DIR
-from daybreak.model.jobspec import HttpLifecycle, image_reference
+from daybreak.model.jobspec import HttpLifecycle, image_reference, with_container_overhead
 from daybreak.model.render import render_task
 from daybreak.model.task_state import TaskState
 
@@ -97,9 +97,8 @@ class TaskHost:
         self._group: asyncio.TaskGroup | None = None
         # Tasks in images: None where this machine lacks a tool for them.
         self.runtime = Runtime.find(config.work_dir / CONTAINERS_DIR)
-        self.images = ImageStore(
-            config.work_dir / "images", config.insecure_registries, config.registry_credentials
-        )
+        self.images = ImageStore(config.work_dir / "images", config.insecure_registries,
+                                 config.registry_credentials, config.default_registry)  # fmt: skip
         self.sweeper = Sweeper(config, self.tasks, self.images, clock)
 
     def capabilities(self) -> dict[str, str]:
@@ -237,7 +236,10 @@ class TaskHost:
     ) -> tuple[TaskSupervisor, TaskCgroups] | str:
         """The task's cgroups and sandbox with its first processes started, or why they could
         not be made."""
-        task = launch.task
+        # In an image, the runtime's share is within the task's limits (as it is placed).
+        resources = with_container_overhead(launch.task.task.resources, launch.task.container)
+        task = launch.task.with_resources(resources)
+        launch = msgspec.structs.replace(launch, task=task)
         cgroups = TaskCgroups(())
         if self.hierarchies:
             cgroups = create_task_cgroups(

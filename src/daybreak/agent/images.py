@@ -84,6 +84,8 @@ class ImageStore:
     insecure_registries: frozenset[str] = frozenset()
     # Credentials for registries, in the containers-auth.json format (`skopeo login` writes it).
     auth_file: Path | None = None
+    # Where a name without a registry (`debian:stable-slim`) is pulled from: None, Docker Hub.
+    default_registry: str | None = None
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _resolved: dict[str, tuple[str, float]] = field(default_factory=dict)
@@ -101,6 +103,7 @@ class ImageStore:
     def ensure(self, reference: str, progress: Callable[[str], None]) -> Image:
         """The image, pulled and unpacked if it is not here yet (blocking: call it off the
         loop). Raises ImageError."""
+        reference = self.qualified(reference)
         with self._lock(reference):
             digest = self._known_digest(reference)
             if digest is None:
@@ -111,6 +114,12 @@ class ImageStore:
                 progress(f"unpacking {reference}")
                 self._unpack(reference, digest, bundle)
             return Image(reference, digest, bundle)
+
+    def qualified(self, reference: str) -> str:
+        """The reference with the default registry, if it names none (and one is set)."""
+        if self.default_registry is None or reference.startswith(ARCHIVE):
+            return reference
+        return reference if registry_of(reference) else f"{self.default_registry}/{reference}"
 
     def _touch(self, bundle: Path) -> bool:
         """Mark the image used now, if it is here: collection then leaves it."""

@@ -47,6 +47,7 @@ class AgentConfig:
     # Registries pulled from over plain HTTP (host:port), and the registries' credentials.
     insecure_registries: frozenset[str] = frozenset()
     registry_credentials: Path | None = None
+    default_registry: str | None = None  # for image names without one; None: Docker Hub
     # Images no task runs from are removed past this age since their last launch, and oldest
     # first while all of them together hold more than this much disk.
     image_max_age_s: float = 7 * 86_400.0

@@ -131,12 +131,17 @@ def find_cluster(name: str) -> ClusterEntry:
     )
 
 
-def register_cluster(name: str, urls: list[str], path: Path) -> None:
+def register_cluster(
+    name: str, urls: list[str], path: Path, docker_registry: str | None = None
+) -> None:
     """Add or replace one cluster in the clusters file at `path`: Aurora's single address, or
-    a list when the cluster has standby schedulers."""
+    a list when the cluster has standby schedulers; and its registry, if it has one."""
     entries: list[dict[str, object]] = []
     if path.exists():
         entries = [e for e in json.loads(path.read_text()) if e.get("name") != name]
-    entries.append({"name": name, "scheduler_uri": urls[0] if len(urls) == 1 else urls})
+    entry: dict[str, object] = {"name": name, "scheduler_uri": urls[0] if len(urls) == 1 else urls}
+    if docker_registry is not None:
+        entry["docker_registry"] = docker_registry
+    entries.append(entry)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(entries, indent=2) + "\n")

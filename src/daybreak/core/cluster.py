@@ -138,7 +138,7 @@ class Cluster:
         if task.task_id in self.holdings or task.agent_id not in self.fleet.index:
             return
         row = self.fleet.index[task.agent_id]
-        amount = demand(task.spec.task.resources, len(task.ports))
+        amount = demand(task.spec.task.resources, len(task.ports), task.spec.container)
         ports = tuple(task.ports.values())
         self.fleet.claim(row, amount, ports)
         self._held(Holding(task.task_id, row, amount, ports, task.spec))
@@ -380,7 +380,7 @@ class Cluster:
         The agent's resources were already taken by placement."""
         task = self.tasks[task_id]
         info = self.fleet.infos[row]
-        amount = demand(task.spec.task.resources, len(ports))
+        amount = demand(task.spec.task.resources, len(ports), task.spec.container)
         self._held(Holding(task_id, row, amount, tuple(ports.values()), task.spec))
         task = msgspec.structs.replace(
             task, agent_id=info.agent_id, hostname=info.hostname, ports=ports

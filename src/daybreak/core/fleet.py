@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from daybreak.model.agent import AgentInfo, MaintenanceMode
-from daybreak.model.jobspec import JobSpec, Resources
+from daybreak.model.jobspec import Container, JobSpec, Resources, with_container_overhead
 
 RESOURCES = ("cpu", "ram", "disk", "gpu", "ports")
 MISSING = -1  # the code of an attribute an agent does not have
@@ -34,7 +34,9 @@ class Holding(msgspec.Struct, frozen=True, gc=False):
     spec: JobSpec
 
 
-def demand(resources: Resources, port_count: int) -> Vector:
+def demand(resources: Resources, port_count: int, container: Container | None = None) -> Vector:
+    """What a task takes of an agent (with the runtime's share for a task in an image)."""
+    resources = with_container_overhead(resources, container)
     return np.array(
         [resources.cpu, resources.ram_mb, resources.disk_mb, resources.gpu, port_count],
         dtype=np.float64,

@@ -148,7 +148,7 @@ def pending_reason(
         if hit.any():
             counted.append((what, int(hit.sum())))
         remaining &= ~vetoed
-    request = demand(spec.task.resources, len(spec.ports))
+    request = demand(spec.task.resources, len(spec.ports), spec.container)
     free = fleet.free()[remaining]
     short = free < request
     for column, name in enumerate(RESOURCES):
@@ -235,7 +235,7 @@ def place_group(
     `job_rows` are the agent rows of the job's tasks already on agents (for limits); `blocked`
     marks agents this group may not use (reserved for someone else)."""
     result = Placement()
-    request = demand(spec.task.resources, len(spec.ports))
+    request = demand(spec.task.resources, len(spec.ports), spec.container)
     allowed = allowed_agents(fleet, spec, job_rows, blocked)
     free_after = fleet.free() - request
     fits = (free_after >= 0).all(axis=1)

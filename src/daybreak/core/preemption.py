@@ -110,7 +110,7 @@ class Preemptor:
         allowed = allowed_agents(self.fleet, spec, job_rows, blocked) & ~self.taken
         if not allowed.any():
             return None
-        request = demand(spec.task.resources, len(spec.ports))
+        request = demand(spec.task.resources, len(spec.ports), spec.container)
         free = self.fleet.free()
         need = request - free
         allowed &= ~(need <= 0).all(axis=1)  # room without victims: not a preemption's job

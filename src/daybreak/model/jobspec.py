@@ -221,6 +221,19 @@ class MesosContainer(Model, frozen=True, kw_only=True, tag="mesos"):
 Container = DockerContainer | MesosContainer
 
 
+# What running a task in its image takes beyond what it asks for (runc setting the container
+# up, its first process, a waiting `runc exec` per process, all in the task's cgroup): counted
+# where it is placed and added to its memory limit, as Aurora added its executor's overhead.
+CONTAINER_RAM_OVERHEAD_MB = 32
+
+
+def with_container_overhead(resources: Resources, container: Container | None) -> Resources:
+    """What a task takes of a machine: its resources, and the runtime's share if in an image."""
+    if image_reference(container) is None:
+        return resources
+    return msgspec.structs.replace(resources, ram_mb=resources.ram_mb + CONTAINER_RAM_OVERHEAD_MB)
+
+
 def image_reference(container: Container | None) -> str | None:
     """The image a task runs in, if any: Docker's `image`, or a Mesos container's DockerImage."""
     if isinstance(container, DockerContainer):
@@ -285,6 +298,13 @@ class TaskInstance(Model, frozen=True, kw_only=True):
     lifecycle: Lifecycle
     announce: Announcer | None = None
     container: Container | None = None  # the image it runs in, if any
+
+    def with_resources(self, resources: Resources) -> TaskInstance:
+        if resources == self.task.resources:
+            return self
+        return msgspec.structs.replace(
+            self, task=msgspec.structs.replace(self.task, resources=resources)
+        )
 
 
 def encode_json(value: msgspec.Struct) -> bytes:
