@@ -92,7 +92,11 @@ def smoke(build: Path) -> None:
             raise SystemExit("the job's page does not name the job")
         fetch(f"http://127.0.0.1:{port}/static/live.js")
     finally:
-        run(daybreak, "down", "--data", data, cwd=work, env=env)
+        # Its tasks first: stopping a cluster never stops them (as stopping an agent does not).
+        try:
+            run(daybreak, "job", "killall", JOB, cwd=work, env=env)
+        finally:
+            run(daybreak, "down", "--data", data, cwd=work, env=env)
 
 
 if __name__ == "__main__":
