@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,16 +25,23 @@ def _free_port() -> int:
 
 
 @contextmanager
-def registry(directory: Path) -> Iterator[str]:
-    """A registry on 127.0.0.1 (plain HTTP), storing under `directory`; yields HOST:PORT."""
+def registry(directory: Path, users: Mapping[str, str] | None = None) -> Iterator[str]:
+    """A registry on 127.0.0.1 (plain HTTP), storing under `directory`; yields HOST:PORT. With
+    `users` (name: password), it lets in only them (HTTP basic, an htpasswd file)."""
     directory.mkdir(parents=True, exist_ok=True)
     address = f"127.0.0.1:{_free_port()}"
     config = directory / "registry.yml"
-    config.write_text(
+    text = (
         f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
         f"    rootdirectory: {directory / 'data'}\n  delete:\n    enabled: true\n"
         f"http:\n  addr: {address}\n"
     )
+    if users:
+        htpasswd = directory / "htpasswd"
+        htpasswd.write_text("".join(f"{name}:{bcrypt(password)}\n"
+                                    for name, password in users.items()))  # fmt: skip
+        text += f"auth:\n  htpasswd:\n    realm: daybreak-test\n    path: {htpasswd}\n"
+    config.write_text(text)
     with (directory / "registry.log").open("ab") as log:
         server = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log,
                                   stderr=log)  # fmt: skip
@@ -52,6 +60,15 @@ def registry(directory: Path) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(10)
+
+
+def bcrypt(password: str) -> str:
+    """The registry's htpasswd takes bcrypt only; the C library's crypt makes it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+
+        return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
 
 
 def _run(*args: str) -> None:
@@ -86,8 +103,10 @@ def build_image(
     return layout
 
 
-def push(layout: Path, registry_address: str, reference: str) -> str:
-    """Push the layout's image as `registry/reference`; its name for a job."""
+def push(layout: Path, registry_address: str, reference: str, creds: str | None = None) -> str:
+    """Push the layout's image as `registry/reference` (as USER:PASSWORD `creds`); its name."""
     name = f"{registry_address}/{reference}"
-    _run("skopeo", "copy", "--dest-tls-verify=false", f"oci:{layout}:latest", f"docker://{name}")
+    login = [] if creds is None else ["--dest-creds", creds]
+    _run("skopeo", "copy", "--dest-tls-verify=false", *login, f"oci:{layout}:latest",
+         f"docker://{name}")  # fmt: skip
     return name

@@ -3,6 +3,8 @@ archives, one unpacked copy per digest, collection of what no task uses."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import subprocess
@@ -75,3 +77,19 @@ def test_collection_takes_what_no_task_uses_oldest_first(
     said: list[str] = []
     assert store.ensure(f"{address}/big:1", said.append).digest == image.digest
     assert said[0] == f"pulling {address}/big:1"
+
+
+def test_a_registry_that_wants_credentials_gets_those_of_the_operators_file(
+    served: tuple[str, Path], tmp_path: Path
+) -> None:
+    _, layout = served
+    with registry(tmp_path / "private", users={"alice": "s3cret"}) as address:
+        name = push(layout, address, "private:1", creds="alice:s3cret")
+        refused = ImageStore(tmp_path / "anonymous", frozenset({address}))
+        with pytest.raises(ImageError, match="the registry refused the credentials"):
+            refused.ensure(name, lambda _: None)
+        auth = tmp_path / "auth.json"
+        token = base64.b64encode(b"alice:s3cret").decode()
+        auth.write_text(json.dumps({"auths": {address: {"auth": token}}}))
+        store = ImageStore(tmp_path / "images", frozenset({address}), auth)
+        assert (store.ensure(name, lambda _: None).rootfs / "opt" / "blob").exists()
