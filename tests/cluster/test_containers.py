@@ -284,3 +284,24 @@ def test_an_image_no_task_runs_from_is_collected(image: str, tmp_path: Path) -> 
         assert local.api.post(f"/jobs/{spec.key}/kill", json={}).status_code == 200
         local.wait_for_states(spec.key, TaskState.KILLED, 1)
         wait_for(lambda: not unpacked() and blobs() == 0, "the image and its blobs collected")
+
+
+def test_the_cli_stops_waiting_for_running_when_the_job_crash_loops(
+    boxed: LocalCluster, image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`job create --wait-until RUNNING` of a job whose image is missing says why and returns,
+    instead of waiting for ever."""
+    register_for_cli(boxed, tmp_path, monkeypatch)
+    config = tmp_path / "missing.aurora"
+    config.write_text(f"""
+jobs = [Service(cluster = '{CLUSTER}', role = '{boxed.role}', environment = 'devel',
+                name = 'missing', instances = 1,
+                task = Task(name = 'main', processes = [Process(name = 'main', cmdline = 'true')],
+                            resources = Resources(cpu = 0.1, ram = 32*MB, disk = 32*MB)),
+                container = Docker(image = '{image}:no-such-tag'))]
+""")
+    key = f"{CLUSTER}/{boxed.role}/devel/missing"
+    waited = run_cli(["job", "create", key, str(config), "--wait-until", "RUNNING"])
+    assert waited.code != 0
+    assert f"{key} is crash-looping: " in waited.err, waited.err
+    assert "image not found" in waited.err and "Not waiting for it to be RUNNING" in waited.err

@@ -12,7 +12,7 @@ from daybreak.client.completion_commands import complete_job_key
 from daybreak.client.connect import client_for
 from daybreak.client.output import print_json, table
 from daybreak.client.watch import JobWatch
-from daybreak.errors import InvalidParameterError
+from daybreak.errors import DaybreakError, InvalidParameterError
 from daybreak.model.api import (
     AddRequest,
     InstancesAdded,
@@ -23,6 +23,7 @@ from daybreak.model.api import (
     KillResult,
     ServiceEndpoints,
 )
+from daybreak.model.health import Health
 from daybreak.model.jobkey import parse_instance_key, parse_job_key
 from daybreak.model.jobspec import JobKey, JobSpec
 from daybreak.model.task_state import TaskState
@@ -61,6 +62,10 @@ def reached(status: JobStatus, wanted: str) -> bool:
     return True
 
 
+# What waiting will not mend soon: the CLI says so instead of waiting for RUNNING for ever.
+NEVER_RUNNING = frozenset({Health.CRASH_LOOPING, Health.CANNOT_BE_PLACED, Health.FAILED})
+
+
 def follow_until(client: ApiClient, key: JobKey, wanted: str) -> JobStatus:
     """Follow the job's changes, showing its instances per state whenever that changes."""
     shown = ""
@@ -73,6 +78,12 @@ def follow_until(client: ApiClient, key: JobKey, wanted: str) -> JobStatus:
                 shown = counts
             if reached(status, wanted):
                 return status
+            stuck = status.health
+            if wanted == "RUNNING" and stuck is not None and stuck.health in NEVER_RUNNING:
+                raise DaybreakError(
+                    f"{key} is {stuck.health}: {stuck.reason}. Not waiting for it to be "
+                    f"RUNNING; `daybreak job status {key}` shows each instance"
+                )
             watch.wait()
 
 
