@@ -64,6 +64,21 @@ def boxed(image: str, tmp_path: Path) -> Iterator[LocalCluster]:
         yield local
 
 
+def service_in_image(
+    directory: Path, role: str, name: str, image: str, cmdline: str = "sleep 600"
+) -> Path:
+    """A config of one Service instance running `cmdline` in `image`."""
+    config = directory / f"{name}.aurora"
+    config.write_text(f"""
+jobs = [Service(cluster = '{CLUSTER}', role = '{role}', environment = 'devel',
+                name = '{name}', instances = 1,
+                task = Task(name = 'main', processes = [Process(name = 'main', cmdline = '{cmdline}')],
+                            resources = Resources(cpu = 0.1, ram = 32*MB, disk = 32*MB)),
+                container = Docker(image = '{image}'))]
+""")
+    return config
+
+
 def shell_check(command: str) -> HealthCheck:
     return HealthCheck(checker=ShellHealthChecker(shell_command=command),
                        initial_interval_secs=0.2, interval_secs=0.2)  # fmt: skip
@@ -166,14 +181,7 @@ def test_the_binding_helper_pins_an_image_to_its_digest(
     is created: a tag moved later changes nothing the job runs."""
     registry_address, name = image.split("/", 1)
     register_for_cli(boxed, tmp_path, monkeypatch, docker_registry=f"http://{registry_address}")
-    config = tmp_path / "pinned.aurora"
-    config.write_text(f"""
-jobs = [Service(cluster = '{CLUSTER}', role = '{boxed.role}', environment = 'devel',
-                name = 'pinned', instances = 1,
-                task = Task(name = 'main', processes = [Process(name = 'main', cmdline = 'sleep 600')],
-                            resources = Resources(cpu = 0.1, ram = 32*MB, disk = 32*MB)),
-                container = Docker(image = '{{{{docker.image[{name}][1]}}}}'))]
-""")
+    config = service_in_image(tmp_path, boxed.role, "pinned", f"{{{{docker.image[{name}][1]}}}}")
     key = f"{CLUSTER}/{boxed.role}/devel/pinned"
     created = run_cli(["job", "create", key, str(config)])
     assert created.code == 0, created.err
@@ -292,14 +300,7 @@ def test_the_cli_stops_waiting_for_running_when_the_job_crash_loops(
     """`job create --wait-until RUNNING` of a job whose image is missing says why and returns,
     instead of waiting for ever."""
     register_for_cli(boxed, tmp_path, monkeypatch)
-    config = tmp_path / "missing.aurora"
-    config.write_text(f"""
-jobs = [Service(cluster = '{CLUSTER}', role = '{boxed.role}', environment = 'devel',
-                name = 'missing', instances = 1,
-                task = Task(name = 'main', processes = [Process(name = 'main', cmdline = 'true')],
-                            resources = Resources(cpu = 0.1, ram = 32*MB, disk = 32*MB)),
-                container = Docker(image = '{image}:no-such-tag'))]
-""")
+    config = service_in_image(tmp_path, boxed.role, "missing", f"{image}:no-such-tag", "true")
     key = f"{CLUSTER}/{boxed.role}/devel/missing"
     waited = run_cli(["job", "create", key, str(config), "--wait-until", "RUNNING"])
     assert waited.code != 0

@@ -19,8 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import subprocess
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-from daybreak.agent.executor.orphans import run_child
+from daybreak.agent.executor.orphans import run_tool
 from daybreak.agent.images import Image, ImageStore
 from daybreak.agent.paths import TaskPaths
 from daybreak.errors import DaybreakError
@@ -166,19 +164,9 @@ def init_pid(paths: TaskPaths) -> int | None:
 
 
 def _runc(launch: ContainerLaunch, *args: str) -> None:
-    # A file, not a pipe: a detached container's first process inherits runc's output, and
-    # would hold a pipe open (its reader waiting) for as long as the container lives.
-    with tempfile.TemporaryFile() as errors:
-        done = run_child(
-            [launch.runc, "--root", launch.runtime_root, *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=errors,
-        )
-        errors.seek(0)
-        said = " ".join(errors.read().decode(errors="replace").split())
-    if done.returncode != 0:
-        raise ContainerError(f"runc {args[0]}: {said[-300:]}")
+    status, _, errors = run_tool([launch.runc, "--root", launch.runtime_root, *args])
+    if status != 0:
+        raise ContainerError(f"runc {args[0]}: {' '.join(errors.split())[-300:]}")
 
 
 def prepare(

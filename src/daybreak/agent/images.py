@@ -26,8 +26,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -35,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daybreak.agent.executor.orphans import run_child
+from daybreak.agent.executor.orphans import run_tool
 from daybreak.agent.gc import Unused, to_remove
 from daybreak.agent.usage import tree_bytes
 from daybreak.errors import DaybreakError
@@ -239,15 +237,11 @@ def _ref_name(reference: str) -> str:
 
 def _run(args: list[str], what: str, tick: Callable[[], None] | None = None) -> str:
     """Run a tool; its output. Raises ImageError with what its errors said."""
-    with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
-        environment = {**os.environ, "LC_ALL": "C"}
-        done = run_child(args, stdin=subprocess.DEVNULL, stdout=output, stderr=errors,
-                         env=environment, tick=tick, every_s=PROGRESS_EVERY_S)  # fmt: skip
-        output.seek(0)
-        errors.seek(0)
-        if done.returncode != 0:
-            raise ImageError(f"{what}: {_reason(errors.read().decode(errors='replace'))}")
-        return output.read().decode(errors="replace")
+    environment = {**os.environ, "LC_ALL": "C"}
+    status, output, errors = run_tool(args, tick=tick, every_s=PROGRESS_EVERY_S, env=environment)
+    if status != 0:
+        raise ImageError(f"{what}: {_reason(errors)}")
+    return output
 
 
 def _download_size(source: str, options: list[str]) -> int | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import os
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -134,3 +135,22 @@ def run_child(
     finally:
         AGENT_CHILDREN.forget(process.pid)
     return subprocess.CompletedProcess(args, process.returncode, out, err)
+
+
+def run_tool(
+    args: Sequence[str],
+    *,
+    tick: Callable[[], None] | None = None,
+    every_s: float = 1.0,
+    env: dict[str, str] | None = None,
+) -> tuple[int, str, str]:
+    """Run a tool the agent waits for (`run_child`), its output and errors going to files, not
+    pipes: a detached container's first process inherits runc's, and would hold a pipe open for
+    as long as it lives. Returns the exit status, the output and the errors."""
+    with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
+        done = run_child(args, stdin=subprocess.DEVNULL, stdout=output, stderr=errors, env=env,
+                         tick=tick, every_s=every_s)  # fmt: skip
+        output.seek(0)
+        errors.seek(0)
+        said = (output.read().decode(errors="replace"), errors.read().decode(errors="replace"))
+    return done.returncode, *said
