@@ -12,12 +12,14 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from msgspec.structs import replace
 
 from daybreak.model.jobkey import parse_job_key
 from daybreak.model.jobspec import (
     DockerContainer,
     DockerImage,
     HealthCheck,
+    Logger,
     MesosContainer,
     ShellHealthChecker,
     UpdateSettings,
@@ -104,9 +106,12 @@ def test_a_task_runs_in_its_image_and_outlives_an_agent_restart(
     )
     script = (
         "cat /etc/os-release > os; ps -o pid,args > ps; echo $GREETING $MESOS_SANDBOX > env;"
-        " cat /data/note > note; touch /data/x 2> ro || true; echo done >> ro; exec sleep 600"
+        " cat /data/note > note; touch /data/x 2> ro || true; echo done >> ro;"
+        " echo said in the image; exec sleep 600"
     )
     spec = boxed.job(name="boxed", instances=2, cmdline=script, container=container)
+    main = replace(spec.task.processes[0], logger=Logger(destination="both"))
+    spec = replace(spec, task=replace(spec.task, processes=(main,)))
     created = boxed.create(spec)
     assert created.status_code == 201, created.text
     running = boxed.wait_for_states(spec.key, TaskState.RUNNING, 2).active
@@ -123,6 +128,10 @@ def test_a_task_runs_in_its_image_and_outlives_an_agent_restart(
         assert (sandbox / "note").read_text() == "from the host\n"
         assert "Read-only file system" in (sandbox / "ro").read_text()
         assert runc_state(boxed, task.task_id) == "running"
+        # A "both" logger: the run's log and the task's console copy.
+        assert wait_for_file(agent.task_dir(task.task_id) / "stdout") == "said in the image\n"
+        run_log = agent.task_dir(task.task_id) / ".logs" / "main" / "0" / "stdout"
+        assert run_log.read_text() == "said in the image\n"
     assert not (data / "x").exists()
     # Both tasks run from one unpacked copy of the image.
     unpacked = [p for p in (agent.work_dir / "images" / "unpacked").iterdir()

@@ -139,9 +139,13 @@ class Launcher:
         logger = spec.logger or DEFAULT_LOGGER
         env = dict(self.environment)
         profile = self.paths.sandbox / ".thermos_profile"
+        command = spec.cmdline
         words: list[str] = []
         if self.container is not None:
             words = self.in_container(spec.cmdline, profile.exists())
+            if logger.destination == "both":
+                # The console copy is made on the machine: the image may have no `tee`.
+                command, words = shlex.join(words), []
         elif profile.exists():
             env["BASH_ENV"] = str(profile)
         elif logger.destination != "both":
@@ -163,7 +167,7 @@ class Launcher:
                         "-c",
                         WAITER_SCRIPT,
                         WAITER_NAME,
-                        self._command(spec.cmdline, logger),
+                        self._command(command, logger),
                         str(exit_file),
                         *words,
                     ],
