@@ -25,9 +25,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def registry(directory: Path, users: Mapping[str, str] | None = None) -> Iterator[str]:
+def registry(
+    directory: Path, users: Mapping[str, str] | None = None, auth: str = ""
+) -> Iterator[str]:
     """A registry on 127.0.0.1 (plain HTTP), storing under `directory`; yields HOST:PORT. With
-    `users` (name: password), it lets in only them (HTTP basic, an htpasswd file)."""
+    `users` (name: password), it lets in only them (HTTP basic, an htpasswd file); `auth` is
+    another `auth:` section of its configuration."""
     directory.mkdir(parents=True, exist_ok=True)
     address = f"127.0.0.1:{_free_port()}"
     config = directory / "registry.yml"
@@ -41,6 +44,7 @@ def registry(directory: Path, users: Mapping[str, str] | None = None) -> Iterato
         htpasswd.write_text("".join(f"{name}:{bcrypt(password)}\n"
                                     for name, password in users.items()))  # fmt: skip
         text += f"auth:\n  htpasswd:\n    realm: daybreak-test\n    path: {htpasswd}\n"
+    text += auth
     config.write_text(text)
     with (directory / "registry.log").open("ab") as log:
         server = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log,
