@@ -157,15 +157,20 @@ def test_a_task_runs_in_its_image_and_outlives_an_agent_restart(
 def test_a_missing_image_fails_the_task_with_a_clear_message(
     boxed: LocalCluster, image: str
 ) -> None:
-    spec = boxed.job(name="missing", instances=1, cmdline="true",
+    """...and it is retried as any failed task: here once, as `max_task_failures = 2` allows."""
+    spec = boxed.job(name="missing", instances=1, cmdline="true", max_task_failures=2,
                      container=DockerContainer(image=f"{image}:no-such-tag"))  # fmt: skip
     created = boxed.create(spec)
     assert created.status_code == 201, created.text
-    status = boxed.wait_for_states(spec.key, TaskState.FAILED, 1)
-    (failed, *_) = [t for t in status.finished if t.state is TaskState.FAILED]
-    messages = [event.message or "" for event in failed.events]
-    assert any(f"cannot pull {image}:no-such-tag: image not found" in m for m in messages), messages
-    assert any(m == f"pulling {image}:no-such-tag" for m in messages), messages
+    status = boxed.wait_for_states(spec.key, TaskState.FAILED, 2)
+    failures = [t for t in status.finished if t.state is TaskState.FAILED]
+    assert len(failures) == 2 and not status.active, status
+    for failed in failures:
+        messages = [event.message or "" for event in failed.events]
+        assert any(f"cannot pull {image}:no-such-tag: image not found" in m for m in messages), (
+            messages
+        )
+        assert any(m == f"pulling {image}:no-such-tag" for m in messages), messages
 
 
 def test_what_daybreak_cannot_run_is_refused_at_create(boxed: LocalCluster, image: str) -> None:
