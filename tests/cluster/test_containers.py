@@ -106,7 +106,7 @@ def test_a_task_runs_in_its_image_and_outlives_an_agent_restart(
     )
     script = (
         "cat /etc/os-release > os; ps -o pid,args > ps; echo $GREETING $MESOS_SANDBOX > env;"
-        " cat /data/note > note; touch /data/x 2> ro || true; echo done >> ro;"
+        " cat /data/note > note; touch /data/x 2> ro || true; echo done >> ro; echo > written;"
         " echo said in the image; exec sleep 600"
     )
     spec = boxed.job(name="boxed", instances=2, cmdline=script, container=container)
@@ -118,7 +118,8 @@ def test_a_task_runs_in_its_image_and_outlives_an_agent_restart(
     agent = boxed.agents[0]
     for task in running:
         sandbox = agent.task_dir(task.task_id) / "sandbox"
-        assert wait_for_file(sandbox / "ro").endswith("done\n")
+        wait_for_file(sandbox / "written")  # the files before it are whole
+        assert (sandbox / "ro").read_text().endswith("done\n")
         assert (sandbox / "os").read_text() == OS_RELEASE  # the image's, not the host's
         # Its own PID namespace: the container's init, the shell, ps; none of the host's.
         processes = (sandbox / "ps").read_text().splitlines()[1:]
@@ -131,7 +132,7 @@ def test_a_task_runs_in_its_image_and_outlives_an_agent_restart(
         # A "both" logger: the run's log and the task's console copy.
         assert wait_for_file(agent.task_dir(task.task_id) / "stdout") == "said in the image\n"
         run_log = agent.task_dir(task.task_id) / ".logs" / "main" / "0" / "stdout"
-        assert run_log.read_text() == "said in the image\n"
+        assert wait_for_file(run_log) == "said in the image\n"
     assert not (data / "x").exists()
     # Both tasks run from one unpacked copy of the image.
     unpacked = [p for p in (agent.work_dir / "images" / "unpacked").iterdir()
