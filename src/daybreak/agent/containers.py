@@ -39,6 +39,9 @@ BUNDLE_DIR = "container"  # in the task's directory: config.json and init.pid
 # What an agent that runs tasks in images says of itself (constraints can name them), and what
 # the scheduler looks for before placing such a task there.
 CONTAINER_ATTRIBUTES = {CONTAINER_RUNTIME: "runc", "image_formats": "docker,oci-archive"}
+# For the `runc exec` that waits beside each process: it only waits and passes signals on, and
+# with one thread for Go's scheduler it keeps 0.16 MB of its 1.8 less (benchmarks/containers.py).
+EXEC_ENVIRONMENT = {"GOMAXPROCS": "1"}
 
 
 class ContainerError(DaybreakError):

@@ -28,7 +28,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from daybreak.agent.containers import ContainerLaunch, exec_words, inside_environment
+from daybreak.agent.containers import (
+    EXEC_ENVIRONMENT,
+    ContainerLaunch,
+    exec_words,
+    inside_environment,
+)
 from daybreak.agent.executor.orphans import AGENT_CHILDREN
 from daybreak.agent.executor.tree import TASK_MARKER
 from daybreak.agent.paths import TaskPaths
@@ -143,6 +148,7 @@ class Launcher:
         words: list[str] = []
         if self.container is not None:
             words = self.in_container(spec.cmdline, profile.exists())
+            env.update(EXEC_ENVIRONMENT)
             if logger.destination == "both":
                 # The console copy is made on the machine: the image may have no `tee`.
                 command, words = shlex.join(words), []
