@@ -26,25 +26,24 @@ def _free_port() -> int:
 
 @contextmanager
 def registry(
-    directory: Path, users: Mapping[str, str] | None = None, auth: str = ""
+    directory: Path, users: Mapping[str, str] | None = None, settings: str = ""
 ) -> Iterator[str]:
     """A registry on 127.0.0.1 (plain HTTP), storing under `directory`; yields HOST:PORT. With
-    `users` (name: password), it lets in only them (HTTP basic, an htpasswd file); `auth` is
-    another `auth:` section of its configuration."""
+    `users` (name: password), it lets in only them (HTTP basic, an htpasswd file); `settings`
+    go on its configuration after the address (more of `http:`, then other sections)."""
     directory.mkdir(parents=True, exist_ok=True)
     address = f"127.0.0.1:{_free_port()}"
     config = directory / "registry.yml"
     text = (
         f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
         f"    rootdirectory: {directory / 'data'}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: {address}\n"
+        f"http:\n  addr: {address}\n{settings}"
     )
     if users:
         htpasswd = directory / "htpasswd"
         htpasswd.write_text("".join(f"{name}:{bcrypt(password)}\n"
                                     for name, password in users.items()))  # fmt: skip
         text += f"auth:\n  htpasswd:\n    realm: daybreak-test\n    path: {htpasswd}\n"
-    text += auth
     config.write_text(text)
     with (directory / "registry.log").open("ab") as log:
         server = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log,

@@ -35,6 +35,18 @@ def client_context(
     return context
 
 
+def public_and_cluster_context(ca_file: Path | None) -> ssl.SSLContext:
+    """Verifies a server that may be anyone's (an image registry, its token service) against
+    the system's CAs and the cluster's own, where it has one."""
+    context = ssl.create_default_context()
+    if ca_file is not None:
+        try:
+            context.load_verify_locations(ca_file)
+        except (OSError, ssl.SSLError) as error:
+            raise TlsSetupError(f"cannot use the CA file {ca_file}: {error}") from None
+    return context
+
+
 class ServerContext:
     """The scheduler's TLS context. `reload` reads the certificate and key again: connections
     made after it get the new certificate, those open keep theirs."""

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from daybreak.certs import new_ca, new_cert
 from daybreak.client import docker_registry
 from daybreak.client.docker_registry import image_pinner
-from daybreak.errors import InvalidParameterError
+from daybreak.errors import InvalidParameterError, NetworkError
 from tests.images import build_image, push, registry
 from tests.registry_tokens import TokenServer, token_server
 
@@ -26,7 +27,7 @@ def tokens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TokenServ
     directory = tmp_path_factory.mktemp("token-registry")
     with (
         token_server(directory / "tokens") as server,
-        registry(directory / "registry", auth=server.registry_auth()) as address,
+        registry(directory / "registry", settings=server.registry_auth()) as address,
     ):
         image = push(build_image(directory / "web", {"/etc/motd": "one\n"}), address, "web:1")
         yield server, address, digest_of(image)
@@ -81,3 +82,29 @@ def test_a_registry_that_wants_a_password_is_named_in_the_refusal(
         f"http://{address} wants credentials (Basic) to read web:1; the binding helper asks "
         f"as anyone, as Aurora's did"
     )
+
+
+def test_a_registry_over_tls_is_verified_with_the_systems_cas_and_the_clusters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry of the cluster's own PKI and a public one are both reached from a cluster
+    that names its CA file (the system's CAs here: SSL_CERT_FILE, a CA made for the test)."""
+    certificates = {}
+    for pki in ("cluster", "public"):
+        new_ca(tmp_path / pki, f"{pki} CA")
+        cert, key = new_cert(tmp_path / pki, tmp_path / f"{pki}-registry", ["127.0.0.1"])
+        certificates[pki] = f"  tls:\n    certificate: {cert}\n    key: {key}\n"
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "public" / "ca.pem"))
+    with (
+        registry(tmp_path / "ours", settings=certificates["cluster"]) as ours,
+        registry(tmp_path / "theirs", settings=certificates["public"]) as theirs,
+    ):
+        layout = build_image(tmp_path / "web", {"/etc/motd": "one\n"})
+        for address in (ours, theirs):
+            image = push(layout, address, "web:1")
+            name_cluster(tmp_path, monkeypatch, docker_registry=address)
+            if address == ours:
+                with pytest.raises(NetworkError, match="CERTIFICATE_VERIFY_FAILED"):
+                    image_pinner(CLUSTER)("web", "1")  # the system's CAs do not know it
+            name_cluster(tmp_path, monkeypatch, docker_registry=address, ca_file="cluster/ca.pem")
+            assert image_pinner(CLUSTER)("web", "1") == f"{address}/web@{digest_of(image)}"

@@ -15,7 +15,7 @@ from daybreak.client.clusters import find_cluster
 from daybreak.config import load_job, parse_bindings
 from daybreak.errors import InvalidParameterError, NetworkError
 from daybreak.model.jobspec import JobKey, JobSpec
-from daybreak.tls import client_context
+from daybreak.tls import public_and_cluster_context
 
 DOCKER_HUB = "https://registry-1.docker.io"
 # How a digest from Docker Hub is named, whatever registry the agents take bare names from.
@@ -40,7 +40,8 @@ def image_pinner(cluster_name: str) -> Callable[[str, str], str]:
         url = f"{base}/v2/{name}/manifests/{tag}"
         headers = {"Accept": ", ".join(MANIFEST_TYPES)}
         try:
-            with httpx.Client(verify=client_context(cluster.ca_file), timeout=30) as http:
+            verify = public_and_cluster_context(cluster.ca_file)
+            with httpx.Client(verify=verify, timeout=30) as http:
                 response = http.head(url, headers=headers)
                 if response.status_code == 401:
                     token = _read_token(http, response, f"{name}:{tag}", registry)
@@ -88,7 +89,10 @@ def _read_token(http: httpx.Client, refused: httpx.Response, image: str, registr
         raise InvalidParameterError(
             f"{realm} gave no token to read {image} (HTTP {answer.status_code})"
         )
-    body = answer.json()
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
     token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
     if not isinstance(token, str):
         raise InvalidParameterError(f"{realm} answered without a token: {answer.text[:200]}")
