@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections import deque
+from typing import Any
 from urllib.parse import urljoin, urlparse
 
 import msgspec
@@ -13,7 +14,7 @@ import pytest
 
 import daybreak
 from daybreak.model.api import API_PREFIX
-from daybreak.model.jobspec import ValueConstraint
+from daybreak.model.jobspec import DockerContainer, ValueConstraint
 from daybreak.model.task_state import TaskState
 from daybreak.model.update import UpdateRequest, UpdateStarted
 from tests.cluster.conftest import wait_for
@@ -30,10 +31,10 @@ def page(ui: UiCluster, path: str, status: int = 200) -> str:
     return response.text
 
 
-def pending_job(ui: UiCluster, name: str, instances: int) -> None:
+def pending_job(ui: UiCluster, name: str, instances: int, **options: Any) -> None:
     """A job no agent can take: its instances stay PENDING, with a reason."""
     nowhere = ValueConstraint(attribute="rack", values=("nowhere",))
-    ui.create(ui.local.job(name=name, instances=instances, constraints=(nowhere,)))
+    ui.create(ui.local.job(name=name, instances=instances, constraints=(nowhere,), **options))
 
 
 def test_root_redirects_to_the_home_page(ui: UiCluster) -> None:
@@ -294,3 +295,12 @@ def test_a_job_with_killed_instances_shows_how_many_are_active_of_its_config(
     role = page(ui, f"/scheduler/{ui.job.role}")
     row = re.search(r'<tr id="job-[^"]*-shrunk">(.*?)</tr>', role, re.S)
     assert row is not None and "1 <span" in row.group(1) and ">of 3</span>" in row.group(1)
+
+
+def test_a_job_in_an_image_names_it(ui: UiCluster) -> None:
+    image = "registry.example:5000/web@sha256:" + "0" * 64
+    pending_job(ui, "boxed", 1, container=DockerContainer(image=image))
+    html = page(ui, f"/scheduler/{ui.job.role}/{ui.job.environment}/boxed")
+    assert f'<dd id="image"><code>{image}</code></dd>' in html
+    plain = page(ui, f"/scheduler/{ui.job.role}/{ui.job.environment}/{ui.job.name}")
+    assert 'id="image"' not in plain

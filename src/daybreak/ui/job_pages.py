@@ -13,7 +13,7 @@ from daybreak.model.api import TaskSummary
 from daybreak.model.cron import CronJobInfo
 from daybreak.model.describe import describe
 from daybreak.model.health import JobHealth
-from daybreak.model.jobspec import JobKey, JobSpec
+from daybreak.model.jobspec import JobKey, JobSpec, image_reference
 from daybreak.model.task import ScheduledTask, last_message, log_process
 from daybreak.model.task_state import ACTIVE_STATES, FAILED_STATES, TERMINAL_STATES, TaskState
 from daybreak.model.tiers import tier_of
@@ -72,6 +72,11 @@ class JobPage:
     def production(self) -> bool:
         """As the quota counts it (the tier decides), not the config's flag alone."""
         return self.spec is not None and tier_of(self.spec).production
+
+    @property
+    def image(self) -> str | None:
+        """The image its tasks run in, if they run in one."""
+        return None if self.spec is None else image_reference(self.spec.container)
 
 
 def job_page(
