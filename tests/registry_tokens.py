@@ -5,7 +5,6 @@ certificate the registry trusts. For the tests of a registry that wants a bearer
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 import threading
 import time
@@ -19,8 +18,10 @@ from urllib.parse import parse_qs, urlparse
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from daybreak.certs import CA_CERT, CA_KEY, new_ca
 
 SERVICE = "daybreak-test-registry"
 ISSUER = "daybreak-test-tokens"
@@ -44,28 +45,20 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _signer(directory: Path) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ISSUER)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    (directory / "tokens.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+def _signer(directory: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A key (P-256: tokens are ES256) and the certificate of it the registry trusts."""
+    certificate_file = new_ca(directory, ISSUER)
+    certificate = x509.load_pem_x509_certificate(certificate_file.read_bytes())
+    key = serialization.load_pem_private_key((directory / CA_KEY).read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
     return key, certificate
 
 
-def _token(key: rsa.RSAPrivateKey, certificate: x509.Certificate, scopes: list[str]) -> str:
+def _token(
+    key: ec.EllipticCurvePrivateKey, certificate: x509.Certificate, scopes: list[str]
+) -> str:
     chain = [base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()]
-    header = {"typ": "JWT", "alg": "RS256", "x5c": chain}
+    header = {"typ": "JWT", "alg": "ES256", "x5c": chain}
     access = []
     for scope in scopes:
         kind, rest = scope.split(":", 1)
@@ -75,8 +68,9 @@ def _token(key: rsa.RSAPrivateKey, certificate: x509.Certificate, scopes: list[s
     claims = {"iss": ISSUER, "sub": "", "aud": SERVICE, "exp": now + 300, "nbf": now - 30,
               "iat": now, "jti": uuid.uuid4().hex, "access": access}  # fmt: skip
     signed = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
-    signature = key.sign(signed.encode(), padding.PKCS1v15(), hashes.SHA256())
-    return f"{signed}.{_b64url(signature)}"
+    # JWS wants the signature as r and s side by side, not in the DER the library gives.
+    r, s = decode_dss_signature(key.sign(signed.encode(), ec.ECDSA(hashes.SHA256())))
+    return f"{signed}.{_b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
 @contextmanager
@@ -105,7 +99,7 @@ def token_server(directory: Path) -> Iterator[TokenServer]:
     thread.start()
     try:
         realm = f"http://127.0.0.1:{server.server_address[1]}/token"
-        yield TokenServer(realm, directory / "tokens.pem", asked)
+        yield TokenServer(realm, directory / CA_CERT, asked)
     finally:
         server.shutdown()
         server.server_close()
