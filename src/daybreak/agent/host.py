@@ -95,6 +95,7 @@ class TaskHost:
             trust_env=False, limits=httpx.Limits(max_keepalive_connections=0)
         )
         self._group: asyncio.TaskGroup | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # start's: threads report through it
         # Tasks in images: None where this machine lacks a tool for them.
         self.runtime = Runtime.find(config.work_dir / CONTAINERS_DIR)
         self.images = ImageStore(config.work_dir / "images", config.insecure_registries,
@@ -275,6 +276,7 @@ class TaskHost:
 
     def _progress(self, task_id: str, message: str) -> None:
         """A launch's news (pulling its image), from the launch's thread."""
+        assert self._loop is not None, "launches start after start()"
         self._loop.call_soon_threadsafe(self.report, task_id, TaskState.STARTING, message)
 
     def kill(self, message: protocol.Kill) -> None:
