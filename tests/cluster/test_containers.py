@@ -18,6 +18,7 @@ from daybreak.model.jobkey import parse_job_key
 from daybreak.model.jobspec import (
     DockerContainer,
     DockerImage,
+    DockerParameter,
     HealthCheck,
     Logger,
     MesosContainer,
@@ -172,6 +173,35 @@ def test_a_missing_image_fails_the_task_with_a_clear_message(
             messages
         )
         assert any(m == f"pulling {image}:no-such-tag" for m in messages), messages
+
+
+def test_the_docker_parameters_with_a_meaning_in_runc_are_honoured(
+    boxed: LocalCluster, image: str, tmp_path: Path
+) -> None:
+    """`env` over the image's environment, `volume` a bind mount, `label` an annotation."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "note").write_text("from the host\n")
+    parameters = tuple(
+        DockerParameter(name=name, value=value)
+        for name, value in (("env", "GREETING=hi from the job"), ("env", "EXTRA=1"),
+                            ("volume", f"{data}:/data:ro"), ("label", "team=web"))
+    )  # fmt: skip
+    script = (
+        "echo $GREETING $EXTRA > env; cat /data/note > note; touch /data/x 2> ro; exec sleep 600"
+    )
+    spec = boxed.job(name="parameters", instances=1, cmdline=script,
+                     container=DockerContainer(image=f"{image}:1", parameters=parameters))  # fmt: skip
+    assert boxed.create(spec).status_code == 201
+    (task,) = boxed.wait_for_states(spec.key, TaskState.RUNNING, 1).active
+    sandbox = boxed.agents[0].task_dir(task.task_id) / "sandbox"
+    assert wait_for_file(sandbox / "env") == "hi from the job 1\n"  # the image says hello
+    assert wait_for_file(sandbox / "note") == "from the host\n"
+    assert "Read-only file system" in wait_for_file(sandbox / "ro")
+    root = boxed.agents[0].work_dir / "containers"
+    state = subprocess.run(["runc", "--root", str(root), "state", task.task_id],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    assert json.loads(state.stdout)["annotations"]["team"] == "web"
 
 
 def test_what_daybreak_cannot_run_is_refused_at_create(boxed: LocalCluster, image: str) -> None:

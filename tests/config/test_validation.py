@@ -9,7 +9,9 @@ import pytest
 
 from daybreak.config import Limits, load_config, pick_job
 from daybreak.errors import ConfigError, ExitCode
+from daybreak.model.docker_parameters import ContainerSettings, read_parameters
 from daybreak.model.jobkey import parse_job_key
+from daybreak.model.jobspec import DockerContainer, Volume
 from tests.conftest import KEY, MINIMAL_JOB, run_cli
 
 
@@ -240,6 +242,39 @@ FIELD_CASES = [
         id="volume-mode",
     ),
     pytest.param(
+        job_with(
+            "container = Docker(image = 'web', parameters = ["
+            "Parameter(name = 'env', value = 'A=1'), "
+            "Parameter(name = 'privileged', value = 'true')])"
+        ),
+        "Job.container.parameters[1]: Docker parameter 'privileged' is not supported: Daybreak "
+        "runs images with runc, not a Docker engine (env, volume, label are honoured",
+        id="docker-parameter-unsupported",
+    ),
+    pytest.param(
+        job_with(
+            "container = Docker(image = 'web', parameters = [Parameter(name = 'env', value = 'HOME')])"
+        ),
+        "Job.container.parameters[0]: Docker parameter 'env' needs KEY=VALUE, got 'HOME'",
+        id="docker-env-without-value",
+    ),
+    pytest.param(
+        job_with(
+            "container = Docker(image = 'web', parameters = [Parameter(name = 'volume', value = 'data:/data')])"
+        ),
+        "Job.container.parameters[0]: Docker parameter 'volume' 'data:/data': both paths must be "
+        "absolute (named volumes need a Docker engine)",
+        id="docker-named-volume",
+    ),
+    pytest.param(
+        job_with(
+            "container = Docker(image = 'web', parameters = [Parameter(name = 'volume', value = '/a:/b:z')])"
+        ),
+        "Job.container.parameters[0]: Docker parameter 'volume' needs HOST:CONTAINER or "
+        "HOST:CONTAINER:ro|rw, got '/a:/b:z'",
+        id="docker-volume-option",
+    ),
+    pytest.param(
         job_with("role = 'bad role'").replace("role = 'www', ", ""),
         "Job.role: 'bad role' is not a valid role",
         id="bad-role",
@@ -387,3 +422,24 @@ def test_the_allowed_environments_are_the_schedulers_not_the_clients(
     text = job_with("environment = 'qa'").replace("environment = 'prod', ", "")
     [entry] = load_config(write_config(text))
     assert entry.spec is not None and entry.spec.key.environment == "qa"
+
+
+def test_the_docker_parameters_daybreak_honours_load(write_config: Callable[..., Path]) -> None:
+    parameters = ", ".join(
+        f"Parameter(name = '{name}', value = '{value}')"
+        for name, value in (("env", "A=1=2"), ("volume", "/srv/data:/data:ro"),
+                            ("volume", "/srv/cache:/cache"), ("label", "team=web"))
+    )  # fmt: skip
+    [entry] = load_config(
+        write_config(job_with(f"container = Docker(image = 'web', parameters = [{parameters}])"))
+    )
+    assert entry.spec is not None, entry.issues
+    assert isinstance(entry.spec.container, DockerContainer)
+    settings, problems = read_parameters(entry.spec.container.parameters)
+    assert problems == []
+    assert settings == ContainerSettings(
+        environment=(("A", "1=2"),),
+        volumes=(Volume(container_path="/data", host_path="/srv/data", mode="RO"),
+                 Volume(container_path="/cache", host_path="/srv/cache", mode="RW")),
+        labels=(("team", "web"),),
+    )  # fmt: skip

@@ -31,7 +31,14 @@ from daybreak.agent.images import Image, ImageStore
 from daybreak.agent.paths import TaskPaths
 from daybreak.errors import DaybreakError
 from daybreak.model.agent import CONTAINER_RUNTIME, SANDBOX_MOUNT
-from daybreak.model.jobspec import MesosContainer, TaskInstance, Volume, image_reference
+from daybreak.model.docker_parameters import ContainerSettings, read_parameters
+from daybreak.model.jobspec import (
+    DockerContainer,
+    MesosContainer,
+    TaskInstance,
+    Volume,
+    image_reference,
+)
 
 INIT_MOUNT = "/dev/.daybreak-init"  # /dev is the container's own tmpfs: nothing in the image
 TOOLS = ("runc", "skopeo", "umoci", "catatonit")
@@ -82,11 +89,16 @@ def bundle_config(
     volumes: tuple[Volume, ...],
     cgroup: str,
     init: str,
+    settings: ContainerSettings,
 ) -> dict[str, Any]:
-    """The container's OCI runtime config, from the image's."""
+    """The container's OCI runtime config, from the image's and the job's Docker parameters."""
     config = image.runtime_config()
     process: dict[str, Any] = dict(config["process"])  # type: ignore[call-overload]
     process.update(terminal=False, args=[INIT_MOUNT, "-P"], cwd="/")
+    # Every process entered with `runc exec` starts from this environment.
+    environment = dict(line.partition("=")[::2] for line in process.get("env", []))
+    environment.update(settings.environment)
+    process["env"] = [f"{name}={value}" for name, value in environment.items()]
     linux: dict[str, Any] = dict(config["linux"])  # type: ignore[call-overload]
     linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "network"]
     linux["cgroupsPath"] = cgroup
@@ -97,9 +109,13 @@ def bundle_config(
         {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
          "options": ["nosuid", "nodev", "mode=1777"]},
     ]  # fmt: skip
-    mounts += [_bind(v.host_path, v.container_path, v.mode == "RO") for v in volumes]
+    mounts += [_bind(v.host_path, v.container_path, v.mode == "RO")
+               for v in (*volumes, *settings.volumes)]  # fmt: skip
+    annotations: dict[str, Any] = dict(config.get("annotations") or {})  # type: ignore[call-overload]
+    annotations.update(settings.labels)
     return {
         **config,
+        "annotations": annotations,
         "process": process,
         "root": {"path": str(image.rootfs), "readonly": True},
         "hostname": hostname,
@@ -193,6 +209,10 @@ def prepare(
         runc=runtime.runc, runtime_root=str(runtime.state_dir),
     )  # fmt: skip
     spec = task.container
+    settings = ContainerSettings()
+    if isinstance(spec, DockerContainer):
+        # Validated when the job was created: what read_parameters honours is all there is.
+        settings, _ = read_parameters(spec.parameters)
     bundle = paths.root / BUNDLE_DIR
     bundle.mkdir(parents=True, exist_ok=True)
     config = bundle_config(
@@ -202,6 +222,7 @@ def prepare(
         volumes=spec.volumes if isinstance(spec, MesosContainer) else (),
         cgroup=cgroup,
         init=runtime.catatonit,
+        settings=settings,
     )
     (bundle / "config.json").write_text(json.dumps(config))
     start(launch, bundle)

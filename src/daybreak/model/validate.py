@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from daybreak.errors import ConfigIssue
 from daybreak.model import jobspec as m
 from daybreak.model.cron import CronSyntaxError, parse_cron
+from daybreak.model.docker_parameters import read_parameters
 
 IDENTIFIER = re.compile(r"^[\w\-.]+$")
 # Aurora's -allowed_job_environments; a scheduler may set its own (--allowed-job-environments).
@@ -65,12 +66,8 @@ def _container(container: m.Container | None) -> list[ConfigIssue]:
     """What of a container Daybreak cannot do is refused, never ignored."""
     path = f"{ROOT}.container"
     if isinstance(container, m.DockerContainer):
-        return [
-            ConfigIssue(f"{path}.parameters",
-                        f"Docker parameter {p.name!r} is not supported: Daybreak runs images with "
-                        "runc, not a Docker engine (ports, volumes and limits come from the job)")
-            for p in container.parameters
-        ]  # fmt: skip
+        _, problems = read_parameters(container.parameters)
+        return [ConfigIssue(f"{path}.parameters[{p.index}]", p.why) for p in problems]
     if isinstance(container, m.MesosContainer):
         if isinstance(container.image, m.AppcImage):
             why = "Appc images are not supported: use a DockerImage (an OCI image)"
