@@ -96,7 +96,8 @@ def bundle_config(
     process: dict[str, Any] = dict(config["process"])  # type: ignore[call-overload]
     process.update(terminal=False, args=[INIT_MOUNT, "-P"], cwd="/")
     # Every process entered with `runc exec` starts from this environment.
-    environment = dict(line.partition("=")[::2] for line in process.get("env", []))
+    pairs = (line.partition("=") for line in process.get("env", []))
+    environment = {name: value for name, _, value in pairs}
     environment.update(settings.environment)
     process["env"] = [f"{name}={value}" for name, value in environment.items()]
     linux: dict[str, Any] = dict(config["linux"])  # type: ignore[call-overload]
