@@ -18,7 +18,9 @@ import psutil
 import pytest
 
 from daybreak.agent.cgroups import TaskCgroups, agent_directories, machine_hierarchies
+from daybreak.agent.containers import BUNDLE_DIR
 from daybreak.agent.executor.tree import ProcessTable
+from daybreak.agent.rootfs import MERGED, unmount
 from daybreak.model.jobspec import JobKey, JobSpec, Process, Resources, Task
 from tests.agent.fake_scheduler import WAIT_S, FakeScheduler
 
@@ -180,6 +182,7 @@ def remove_containers(work_dir: Path) -> None:
     for container_id in listed.stdout.split():
         subprocess.run(["runc", "--root", str(root), "delete", "--force", container_id],
                        capture_output=True, check=False)  # fmt: skip
+        unmount(work_dir / "tasks" / container_id / BUNDLE_DIR / MERGED)  # its writable root
 
 
 SMALL = Resources(cpu=0.1, ram_mb=64, disk_mb=64)

@@ -107,7 +107,8 @@ def test_a_task_runs_in_its_image_and_outlives_an_agent_restart(
     )
     script = (
         "cat /etc/os-release > os; ps -o pid,args > ps; echo $GREETING $MESOS_SANDBOX > env;"
-        " cat /data/note > note; touch /data/x 2> ro || true; echo done >> ro; echo > written;"
+        " cat /data/note > note; touch /data/x 2> ro || true; echo done >> ro;"
+        " echo $DAYBREAK_INSTANCE > /etc/made; echo > written;"
         " echo said in the image; exec sleep 600"
     )
     spec = boxed.job(name="boxed", instances=2, cmdline=script, container=container)
@@ -135,10 +136,16 @@ def test_a_task_runs_in_its_image_and_outlives_an_agent_restart(
         run_log = agent.task_dir(task.task_id) / ".logs" / "main" / "0" / "stdout"
         assert wait_for_file(run_log) == "said in the image\n"
     assert not (data / "x").exists()
-    # Both tasks run from one unpacked copy of the image.
+    # Both tasks run from one unpacked copy of the image, each with a writable layer of its
+    # own: what one writes (and the volume's mount point) is not in the image.
     unpacked = [p for p in (agent.work_dir / "images" / "unpacked").iterdir()
                 if not p.name.startswith(".")]  # fmt: skip
     assert len(unpacked) == 1
+    for task in running:
+        layer = agent.task_dir(task.task_id) / "container" / "upper"
+        assert (layer / "etc" / "made").read_text() == f"{task.instance}\n"
+    assert not (unpacked[0] / "rootfs" / "etc" / "made").exists()
+    assert not (unpacked[0] / "rootfs" / "data").exists()
 
     # The agent killed and restarted: the containers ran on, and are its again.
     agent.kill9()

@@ -1,7 +1,9 @@
 """Tasks that run in their image, through `runc` (an OCI runtime).
 
-A containerised task gets one container: the image's root filesystem, read-only and shared with
-every task of the image, with its own mount, PID, IPC and UTS namespaces and the machine's
+A containerised task gets one container: the image's root filesystem, unpacked once for every
+task of the image, under a writable layer of the task's own (`daybreak.agent.rootfs`; where the
+machine cannot mount one, the image's files read-only), with its own mount, PID, IPC and UTS
+namespaces and the machine's
 network (ports work as for a plain task). Its first process is `catatonit -P`, which only
 waits; each run of each of the task's processes enters the container with `runc exec` under
 the executor's usual waiter, so ordering, daemons, finalizers, health checks, the kill
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,6 +32,7 @@ import msgspec
 from daybreak.agent.executor.orphans import run_tool
 from daybreak.agent.images import Image, ImageStore
 from daybreak.agent.paths import TaskPaths
+from daybreak.agent.rootfs import RootfsError, mount_writable, overlay_works, unmount
 from daybreak.errors import DaybreakError
 from daybreak.model.agent import CONTAINER_RUNTIME, SANDBOX_MOUNT
 from daybreak.model.docker_parameters import ContainerSettings, read_parameters
@@ -40,12 +44,11 @@ from daybreak.model.jobspec import (
     image_reference,
 )
 
+log = logging.getLogger("daybreak.agent")
+
 INIT_MOUNT = "/dev/.daybreak-init"  # /dev is the container's own tmpfs: nothing in the image
 TOOLS = ("runc", "skopeo", "umoci", "catatonit")
 BUNDLE_DIR = "container"  # in the task's directory: config.json and init.pid
-# What an agent that runs tasks in images says of itself (constraints can name them), and what
-# the scheduler looks for before placing such a task there.
-CONTAINER_ATTRIBUTES = {CONTAINER_RUNTIME: "runc", "image_formats": "docker,oci-archive"}
 # For the `runc exec` that waits beside each process: it only waits and passes signals on, and
 # with one thread for Go's scheduler it keeps 0.16 MB of its 1.8 less (benchmarks/containers.py).
 EXEC_ENVIRONMENT = {"GOMAXPROCS": "1"}
@@ -63,6 +66,8 @@ class ContainerLaunch(msgspec.Struct, frozen=True, kw_only=True):
     digest: str
     runc: str
     runtime_root: str  # runc's state directory
+    # The overlay mounted as its root, unmounted with it; "" for the image's files read-only.
+    rootfs: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,13 +77,22 @@ class Runtime:
     runc: str
     catatonit: str
     state_dir: Path
+    writable_root: bool  # each container gets a writable layer of its own
 
     @classmethod
     def find(cls, state_dir: Path) -> Runtime | None:
         found = {tool: shutil.which(tool) for tool in TOOLS}
         if not all(found.values()):
             return None
-        return cls(str(found["runc"]), str(found["catatonit"]), state_dir)
+        return cls(str(found["runc"]), str(found["catatonit"]), state_dir,
+                   overlay_works(state_dir))  # fmt: skip
+
+    def attributes(self) -> dict[str, str]:
+        """What the agent says of itself (constraints can name them), and what the scheduler
+        looks for before placing a task in an image there."""
+        root = "writable" if self.writable_root else "read-only"
+        return {CONTAINER_RUNTIME: "runc", "image_formats": "docker,oci-archive",
+                "container_root": root}  # fmt: skip
 
 
 def bundle_config(
@@ -86,6 +100,8 @@ def bundle_config(
     *,
     hostname: str,
     sandbox_root: Path,
+    rootfs: Path,
+    writable: bool,
     volumes: tuple[Volume, ...],
     cgroup: str,
     init: str,
@@ -118,7 +134,7 @@ def bundle_config(
         **config,
         "annotations": annotations,
         "process": process,
-        "root": {"path": str(image.rootfs), "readonly": True},
+        "root": {"path": str(rootfs), "readonly": not writable},
         "hostname": hostname,
         "mounts": mounts,
         "linux": linux,
@@ -173,6 +189,11 @@ def delete(launch: ContainerLaunch) -> None:
     """Stop the container and forget it (whatever still runs in it is killed)."""
     with contextlib.suppress(ContainerError):
         _runc(launch, "delete", "--force", launch.container_id)
+    if launch.rootfs:
+        try:
+            unmount(Path(launch.rootfs))
+        except RootfsError as error:
+            log.warning("task=%s event=rootfs_left_mounted error=%s", launch.container_id, error)
 
 
 def init_pid(paths: TaskPaths) -> int | None:
@@ -205,26 +226,37 @@ def prepare(
     reference = image_reference(task.container)
     assert reference is not None
     image = images.ensure(reference, progress)
+    bundle = paths.root / BUNDLE_DIR
+    bundle.mkdir(parents=True, exist_ok=True)
+    try:
+        rootfs = mount_writable(image.rootfs, bundle) if runtime.writable_root else image.rootfs
+    except RootfsError as error:
+        raise ContainerError(str(error)) from error
     launch = ContainerLaunch(
         container_id=task.task_id, image=reference, digest=image.digest,
         runc=runtime.runc, runtime_root=str(runtime.state_dir),
+        rootfs=str(rootfs) if runtime.writable_root else "",
     )  # fmt: skip
     spec = task.container
     settings = ContainerSettings()
     if isinstance(spec, DockerContainer):
         # Validated when the job was created: what read_parameters honours is all there is.
         settings, _ = read_parameters(spec.parameters)
-    bundle = paths.root / BUNDLE_DIR
-    bundle.mkdir(parents=True, exist_ok=True)
     config = bundle_config(
         image,
         hostname=task.hostname,
         sandbox_root=paths.root,
+        rootfs=rootfs,
+        writable=runtime.writable_root,
         volumes=spec.volumes if isinstance(spec, MesosContainer) else (),
         cgroup=cgroup,
         init=runtime.catatonit,
         settings=settings,
     )
     (bundle / "config.json").write_text(json.dumps(config))
-    start(launch, bundle)
+    try:
+        start(launch, bundle)
+    except ContainerError:
+        delete(launch)
+        raise
     return launch

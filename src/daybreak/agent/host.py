@@ -30,7 +30,7 @@ from daybreak.agent.cgroups import (
     create_task_cgroups,
     machine_hierarchies,
 )
-from daybreak.agent.containers import CONTAINER_ATTRIBUTES, Runtime
+from daybreak.agent.containers import Runtime
 from daybreak.agent.containers import prepare as prepare_container
 from daybreak.agent.executor.checkpoint import TaskLaunch
 from daybreak.agent.executor.health import Health, HealthTracker
@@ -104,7 +104,7 @@ class TaskHost:
 
     def capabilities(self) -> dict[str, str]:
         """What the machine can run, as attributes constraints can name."""
-        return {} if self.runtime is None else CONTAINER_ATTRIBUTES
+        return {} if self.runtime is None else self.runtime.attributes()
 
     def start(self, group: asyncio.TaskGroup) -> None:
         """Take back the tasks on disk, and run the host's work in `group`: whatever fails

@@ -5,12 +5,15 @@ from (past `--image-max-age` since their last launch, then beyond `--image-max-t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 from collections.abc import Callable
 
+from daybreak.agent.containers import BUNDLE_DIR
 from daybreak.agent.gc import to_remove
 from daybreak.agent.images import ImageStore
+from daybreak.agent.rootfs import MERGED, unmount
 from daybreak.agent.settings import AgentConfig
 from daybreak.agent.tracked import Tracked, finished_sandboxes
 
@@ -43,7 +46,12 @@ class Sweeper:
         for task_id in removed:
             tracked = self.tasks.pop(task_id)
             tracked.release()
-            await asyncio.to_thread(shutil.rmtree, tracked.supervisor.paths.root, True)
+            root = tracked.supervisor.paths.root
+            # A container's root left mounted (an agent stopped between mounting it and
+            # starting the container) would be walked into: the image is not the task's.
+            with contextlib.suppress(OSError):
+                unmount(root / BUNDLE_DIR / MERGED)
+            await asyncio.to_thread(shutil.rmtree, root, True)
             log.info("task=%s event=sandbox_removed", task_id)
         return removed
 

@@ -27,7 +27,13 @@ TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
 def tree_bytes(root: Path) -> int:
-    """Disk used under `root`, symlinks not followed; files vanishing meanwhile are skipped."""
+    """Disk used under `root`, symlinks not followed and other file systems not entered (a
+    container's root mounted there is the image's, shared: `du -x`); files vanishing meanwhile
+    are skipped."""
+    try:
+        device = root.stat().st_dev
+    except OSError:
+        return 0
     total = 0
     pending = [root]
     while pending:
@@ -39,6 +45,8 @@ def tree_bytes(root: Path) -> int:
             try:
                 info = entry.stat(follow_symlinks=False)
             except OSError:
+                continue
+            if info.st_dev != device:
                 continue
             total += info.st_blocks * 512
             if entry.is_dir(follow_symlinks=False):
