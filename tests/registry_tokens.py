@@ -32,6 +32,8 @@ class TokenServer:
     realm: str
     certificate: Path  # the registry's `rootcertbundle`
     scopes_asked: list[str] = field(default_factory=list)
+    # The Authorization each request for a token came with ("" for none).
+    logins_shown: list[str] = field(default_factory=list)
 
     def registry_auth(self) -> str:
         """The `auth:` section of a registry's configuration that sends clients here."""
@@ -78,12 +80,14 @@ def token_server(directory: Path) -> Iterator[TokenServer]:
     directory.mkdir(parents=True, exist_ok=True)
     key, certificate = _signer(directory)
     asked: list[str] = []
+    shown: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             query = parse_qs(urlparse(self.path).query)
             scopes = query.get("scope", [])
             asked.extend(scopes)
+            shown.append(self.headers.get("Authorization", ""))
             body = json.dumps({"token": _token(key, certificate, scopes)}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -99,7 +103,7 @@ def token_server(directory: Path) -> Iterator[TokenServer]:
     thread.start()
     try:
         realm = f"http://127.0.0.1:{server.server_address[1]}/token"
-        yield TokenServer(realm, directory / CA_CERT, asked)
+        yield TokenServer(realm, directory / CA_CERT, asked, shown)
     finally:
         server.shutdown()
         server.server_close()

@@ -2,8 +2,10 @@
 tag names now in the cluster's registry (`docker_registry` in the cluster's `clusters.json`
 entry, Docker Hub where it names none), so that a job runs exactly what was there when it was
 created or updated, however the tag moves later. Asked with the Docker Registry HTTP API v2,
-which OCI registries speak; a registry that hands out tokens (Docker Hub, most public ones)
-gives one to anyone who asks to read, as Aurora's client asked."""
+which OCI registries speak. A registry that hands out tokens (Docker Hub, most public ones) is
+asked for one, as Aurora's client asked; with the login `skopeo login` or `docker login` left for
+it, if any (`daybreak.client.registry_logins`), which a registry that wants a password is given
+too."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from collections.abc import Callable, Sequence
 import httpx
 
 from daybreak.client.clusters import find_cluster
+from daybreak.client.registry_logins import Login, login_for
 from daybreak.config import load_job, parse_bindings
 from daybreak.errors import InvalidParameterError, NetworkError
 from daybreak.model.jobspec import JobKey, JobSpec
@@ -20,6 +23,7 @@ from daybreak.tls import public_and_cluster_context
 DOCKER_HUB = "https://registry-1.docker.io"
 # How a digest from Docker Hub is named, whatever registry the agents take bare names from.
 DOCKER_HUB_NAME = "docker.io"
+LOGIN_HINT = "log in to it first (`skopeo login`, `podman login` or `docker login`)"
 # What a tag may name: an image of one platform or an index of several, Docker's or OCI's.
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -43,19 +47,26 @@ def image_pinner(cluster_name: str) -> Callable[[str, str], str]:
             verify = public_and_cluster_context(cluster.ca_file)
             with httpx.Client(verify=verify, timeout=30) as http:
                 response = http.head(url, headers=headers)
+                login = None
                 if response.status_code == 401:
-                    token = _read_token(http, response, f"{name}:{tag}", registry)
-                    response = http.head(url, headers={**headers, "Authorization": token})
+                    login = login_for(base.split("://", 1)[1], docker_hub=base == DOCKER_HUB)
+                    authorization = _authorization(http, response, f"{name}:{tag}", registry,
+                                                   login)  # fmt: skip
+                    response = http.head(url, headers={**headers, "Authorization": authorization})
         except httpx.HTTPError as error:
             raise NetworkError(f"cannot ask {registry} for {name}:{tag}: {error}") from error
         digest = response.headers.get("Docker-Content-Digest")
         if response.status_code == 404:
             raise InvalidParameterError(f"no image {name}:{tag} in {registry}")
-        if response.status_code == 401:
+        if response.status_code == 401 and login is None:
             raise InvalidParameterError(
                 f"{registry} lets no one read {name}:{tag} without credentials (a private "
-                f"repository, or none of that name); the binding helper asks as anyone, as "
-                f"Aurora's did"
+                f"repository, or none of that name): {LOGIN_HINT}"
+            )
+        if response.status_code in (401, 403):
+            who = "anyone" if login is None else f"{login.user} (logged in by {login.source})"
+            raise InvalidParameterError(
+                f"{registry} did not let {who} read {name}:{tag} (or there is none of that name)"
             )
         if response.status_code != 200 or not digest:
             raise InvalidParameterError(
@@ -67,15 +78,19 @@ def image_pinner(cluster_name: str) -> Callable[[str, str], str]:
     return pin
 
 
-def _read_token(http: httpx.Client, refused: httpx.Response, image: str, registry: str) -> str:
-    """The Authorization a registry's challenge asks for: a bearer token its realm gives to
-    anyone reading (the distribution token protocol)."""
+def _authorization(
+    http: httpx.Client, refused: httpx.Response, image: str, registry: str, login: Login | None
+) -> str:
+    """What a registry's challenge asks for: the login itself (Basic), or a bearer token from
+    its realm (the distribution token protocol), asked with the login or as anyone."""
     challenge = refused.headers.get("WWW-Authenticate", "")
     scheme, _, parameters = challenge.partition(" ")
+    if scheme.lower() == "basic" and login is not None:
+        return login.basic()
     if scheme.lower() != "bearer":
         raise InvalidParameterError(
-            f"{registry} wants credentials ({scheme or 'no challenge'}) to read {image}; the "
-            f"binding helper asks as anyone, as Aurora's did"
+            f"{registry} wants credentials ({scheme or 'no challenge'}) to read {image}: "
+            f"{LOGIN_HINT}"
         )
     fields = dict(_challenge_fields(parameters))
     realm = fields.pop("realm", None)
@@ -84,7 +99,8 @@ def _read_token(http: httpx.Client, refused: httpx.Response, image: str, registr
             f"{registry} asked for a token without saying where: {challenge}"
         )
     fields.pop("error", None)
-    answer = http.get(realm, params=fields)
+    login_headers = {} if login is None else {"Authorization": login.basic()}
+    answer = http.get(realm, params=fields, headers=login_headers)
     if answer.status_code != 200:
         raise InvalidParameterError(
             f"{realm} gave no token to read {image} (HTTP {answer.status_code})"
