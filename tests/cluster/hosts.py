@@ -87,7 +87,7 @@ def hosts(count: int) -> Iterator[list[Host]]:
 @contextmanager
 def ssh_server(machine: Host, directory: Path) -> Iterator[Path]:
     """sshd on the host's address, letting in whoever holds `directory`'s client key; yields a
-    directory to put first on PATH, whose `ssh` uses that key (the CLI runs plain `ssh`)."""
+    directory to put first on PATH, whose `ssh` and `scp` use that key (the CLI runs them plainly)."""
     directory.mkdir(exist_ok=True)
     client_key, host_key = directory / "id_ed25519", directory / f"host-{machine.namespace}"
     for key in (client_key, host_key):
@@ -99,6 +99,7 @@ def ssh_server(machine: Host, directory: Path) -> Iterator[Path]:
         "ListenAddress": machine.address, "HostKey": host_key,
         "AuthorizedKeysFile": f"{client_key}.pub", "PidFile": "none", "UsePAM": "no",
         "StrictModes": "no", "PermitRootLogin": "prohibit-password",
+        "Subsystem": "sftp internal-sftp",  # scp speaks SFTP
     }  # fmt: skip
     args = ["/usr/sbin/sshd", "-D", "-e", "-f", "/dev/null"]
     args += [arg for name, value in options.items() for arg in ("-o", f"{name}={value}")]
@@ -111,9 +112,10 @@ def ssh_server(machine: Host, directory: Path) -> Iterator[Path]:
         f"Host *\n  IdentityFile {client_key}\n  StrictHostKeyChecking no\n"
         "  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  BatchMode yes\n  User root\n"
     )
-    wrapper = bin_dir / "ssh"
-    wrapper.write_text(f'#!/bin/sh\nexec {shutil.which("ssh")} -F {config} "$@"\n')
-    wrapper.chmod(0o755)
+    for tool in ("ssh", "scp"):
+        wrapper = bin_dir / tool
+        wrapper.write_text(f'#!/bin/sh\nexec {shutil.which(tool)} -F {config} "$@"\n')
+        wrapper.chmod(0o755)
     try:
         deadline = time.monotonic() + 10
         while not _listening(machine.address, 22):

@@ -266,6 +266,48 @@ def test_task_run_and_ssh_work_in_the_sandboxes(
 
 
 @sqlite_only
+def test_task_scp_copies_into_and_out_of_sandboxes(
+    cli_cluster: LocalCluster, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    config = write_config(
+        JOB.format(role=cli_cluster.role).replace(
+            "sleep 600", "echo started; echo ready > marker; sleep 600"
+        )
+    )
+    key = f"{CLUSTER}/{cli_cluster.role}/devel/copied"
+    config.write_text(config.read_text().replace("name = 'web'", "name = 'copied'"))
+    assert run_cli(["job", "create", key, str(config), "--wait-until", "RUNNING"]).code == 0
+    status = cli_cluster.status(cli_cluster.job("copied").key)
+    by_instance = {t.instance: t for t in status.active}
+    wait_for(lambda: all(Path(str(t.sandbox), "marker").exists() for t in status.active), "markers")
+
+    out = run_cli(["task", "scp", f"{key}/0:marker", str(tmp_path / "fetched")])
+    assert out.code == 0, out.err
+    assert (tmp_path / "fetched").read_text() == "ready\n"
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "app.ini").write_text("[app]\n")
+    into = run_cli(["task", "scp", "--scp-options", "-r", str(tmp_path / "conf"), f"{key}/1:"])
+    assert into.code == 0, into.err
+    assert (Path(str(by_instance[1].sandbox)) / "conf" / "app.ini").read_text() == "[app]\n"
+
+    # Above the sandbox, as Aurora's --executor-sandbox: the logs.
+    logs = run_cli(["task", "scp", "--executor-sandbox", f"{key}/0:.logs/main/0/stdout",
+                    str(tmp_path / "stdout")])  # fmt: skip
+    assert logs.code == 0, logs.err
+    assert (tmp_path / "stdout").read_text() == "started\n"
+    listed = run_cli(["task", "run", "--executor-sandbox", f"{key}/0", "ls .logs; pwd"])
+    assert listed.out.splitlines() == [
+        f"{by_instance[0].hostname}[0]: main",
+        f"{by_instance[0].hostname}[0]: {Path(str(by_instance[0].sandbox)).parent}",
+    ], listed.err
+
+    home = run_cli(["task", "scp", f"{key}/0:~/marker", str(tmp_path)])
+    assert home.code != 0 and "`~` means nothing in a sandbox" in home.err
+    missing = run_cli(["task", "scp", f"{key}/7:marker", str(tmp_path)])
+    assert missing.code != 0 and "has no RUNNING task among instances 7" in missing.err
+
+
+@sqlite_only
 def test_job_keys_complete_from_the_clusters_file_and_the_live_job_list(
     cli_cluster: LocalCluster,
 ) -> None:

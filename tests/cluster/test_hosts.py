@@ -163,6 +163,9 @@ def test_a_service_runs_across_hosts_and_a_host_cut_off_is_replaced_and_cleaned_
         )  # fmt: skip
         (second,) = [task for task in running if task.instance == 1]
         assert (shell.returncode, shell.stdout.strip()) == (3, second.sandbox), shell.stderr
+        copied = run_cli(["task", "scp", f"{key}/1:health", str(tmp_path / "copied-health")])
+        assert copied.code == 0, copied.err
+        assert (tmp_path / "copied-health").read_text() == "ok\n"
 
     # Cut one host off: its task is given up and placed on the host that had none.
     (lost,) = [task for task in running if task.instance == 0]
