@@ -79,9 +79,13 @@ def _run(*args: str) -> None:
 
 
 def build_image(
-    directory: Path, files: Mapping[str, str | bytes], env: Mapping[str, str] | None = None
+    directory: Path,
+    files: Mapping[str, str | bytes],
+    env: Mapping[str, str] | None = None,
+    busybox: bool = True,
 ) -> Path:
-    """An OCI layout under `directory` holding image `:latest`: busybox, and `files`."""
+    """An OCI layout under `directory` holding image `:latest`: busybox (unless not), and
+    `files`."""
     layout, bundle = directory / "layout", directory / "bundle"
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
@@ -89,10 +93,11 @@ def build_image(
     _run("umoci", "new", "--image", f"{layout}:latest")
     _run("umoci", "unpack", "--image", f"{layout}:latest", str(bundle))
     rootfs = bundle / "rootfs"
-    (rootfs / "bin").mkdir()
-    shutil.copy2(BUSYBOX, rootfs / "bin" / "busybox")
-    for applet in APPLETS:
-        (rootfs / "bin" / applet).symlink_to("busybox")
+    if busybox:
+        (rootfs / "bin").mkdir()
+        shutil.copy2(BUSYBOX, rootfs / "bin" / "busybox")
+        for applet in APPLETS:
+            (rootfs / "bin" / applet).symlink_to("busybox")
     for path, text in files.items():
         target = rootfs / path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)

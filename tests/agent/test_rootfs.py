@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from daybreak.agent.rootfs import mount_writable, unmount
+from daybreak.agent.rootfs import exists_inside, mount_writable, unmount
 from daybreak.agent.usage import tree_bytes
 
 
@@ -42,3 +42,22 @@ def test_a_tasks_disk_does_not_count_the_image_mounted_in_it(tmp_path: Path) -> 
     finally:
         unmount(merged)
     assert 2 * 2**20 <= used < 3 * 2**20
+
+
+def test_a_path_is_looked_up_as_the_container_sees_it(tmp_path: Path) -> None:
+    """Symlinks resolve inside the image, absolute ones from its root: never to the machine's
+    files (which has a /bin/sh of its own)."""
+    image = tmp_path / "image"
+    (image / "usr" / "bin").mkdir(parents=True)
+    (image / "usr" / "bin" / "dash").write_text("")
+    (image / "bin").symlink_to("usr/bin")  # a merged /usr, as Debian's
+    (image / "usr" / "bin" / "sh").symlink_to("/usr/bin/dash")
+    assert exists_inside(image, "/bin/sh")
+    (image / "usr" / "bin" / "dash").unlink()
+    assert not exists_inside(image, "/bin/sh")
+    (image / "usr" / "bin" / "sh").unlink()
+    (image / "usr" / "bin" / "sh").symlink_to("../../../../../../bin/sh")  # out of the image
+    assert not exists_inside(image, "/bin/sh")
+    (image / "usr" / "bin" / "sh").unlink()
+    (image / "usr" / "bin" / "sh").symlink_to("sh")  # a loop
+    assert not exists_inside(image, "/bin/sh")

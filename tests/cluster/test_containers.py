@@ -46,7 +46,7 @@ OS_RELEASE = 'NAME="Daybreak test image"\nID=daybreak-test\nVERSION_ID=1\n'
 @pytest.fixture(scope="module")
 def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`HOST:PORT/web` in a registry of the module's own: tags 1 and 2 (their os-release says
-    which), and 3, which has none."""
+    which), 3, which has none, and distroless, which has no shell."""
     directory = tmp_path_factory.mktemp("registry")
     with registry(directory / "registry") as address:
         layout = build_image(directory / "web-1", {"/etc/os-release": OS_RELEASE},
@@ -55,6 +55,8 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         second = OS_RELEASE.replace("VERSION_ID=1", "VERSION_ID=2")
         push(build_image(directory / "web-2", {"/etc/os-release": second}), address, "web:2")
         push(build_image(directory / "web-3", {"/etc/motd": "no os-release\n"}), address, "web:3")
+        shell_less = build_image(directory / "web-4", {"/app": "#!/app\n"}, busybox=False)
+        push(shell_less, address, "web:distroless")
         yield f"{address}/web"
 
 
@@ -180,6 +182,19 @@ def test_a_missing_image_fails_the_task_with_a_clear_message(
             messages
         )
         assert any(m == f"pulling {image}:no-such-tag" for m in messages), messages
+
+
+def test_an_image_without_a_shell_fails_its_task_saying_so(boxed: LocalCluster, image: str) -> None:
+    spec = boxed.job(name="shell-less", instances=1, cmdline="/app",
+                     container=DockerContainer(image=f"{image}:distroless"))  # fmt: skip
+    assert boxed.create(spec).status_code == 201
+    status = boxed.wait_for_states(spec.key, TaskState.FAILED, 1)
+    messages = [event.message or "" for task in status.finished for event in task.events]
+    assert any(
+        f"{image}:distroless has no /bin/sh: each process's command line runs with the image's "
+        "shell" in message
+        for message in messages
+    ), messages
 
 
 def test_the_docker_parameters_with_a_meaning_in_runc_are_honoured(

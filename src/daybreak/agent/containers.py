@@ -32,7 +32,13 @@ import msgspec
 from daybreak.agent.executor.orphans import run_tool
 from daybreak.agent.images import Image, ImageStore
 from daybreak.agent.paths import TaskPaths
-from daybreak.agent.rootfs import RootfsError, mount_writable, overlay_works, unmount
+from daybreak.agent.rootfs import (
+    RootfsError,
+    exists_inside,
+    mount_writable,
+    overlay_works,
+    unmount,
+)
 from daybreak.errors import DaybreakError
 from daybreak.model.agent import CONTAINER_RUNTIME, SANDBOX_MOUNT
 from daybreak.model.docker_parameters import ContainerSettings, read_parameters
@@ -226,6 +232,11 @@ def prepare(
     reference = image_reference(task.container)
     assert reference is not None
     image = images.ensure(reference, progress)
+    if not exists_inside(image.rootfs, "/bin/sh"):
+        raise ContainerError(
+            f"{reference} has no /bin/sh: each process's command line runs with the image's "
+            f"shell, as Thermos ran it with bash"
+        )
     bundle = paths.root / BUNDLE_DIR
     bundle.mkdir(parents=True, exist_ok=True)
     try:

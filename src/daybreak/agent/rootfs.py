@@ -68,3 +68,29 @@ def overlay_works(directory: Path) -> bool:
         return False
     finally:
         shutil.rmtree(trial, ignore_errors=True)
+
+
+def exists_inside(root: Path, path: str, hops: int = 40) -> bool:
+    """Whether absolute `path` names something in the tree `root` as a process whose root it is
+    sees it: symlinks (absolute ones from `root`) followed inside it, never out of it."""
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    current = root
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            current = current.parent if current != root else root
+            continue
+        candidate = current / part
+        if candidate.is_symlink():
+            hops -= 1
+            if hops < 0:
+                return False
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                current = root
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+        elif candidate.exists():
+            current = candidate
+        else:
+            return False
+    return True
