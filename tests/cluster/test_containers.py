@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -89,20 +90,32 @@ def shell_check(command: str) -> HealthCheck:
                        initial_interval_secs=0.2, interval_secs=0.2)  # fmt: skip
 
 
-def runc_state(local: LocalCluster, task_id: str) -> str | None:
-    """The container's status as runc knows it (None: there is none)."""
+def runc_state(local: LocalCluster, task_id: str) -> dict[str, Any] | None:
+    """The container as runc knows it (None: there is none)."""
     root = local.agents[0].work_dir / "containers"
     done = subprocess.run(["runc", "--root", str(root), "state", task_id], capture_output=True,
                           text=True, check=False)  # fmt: skip
-    return str(json.loads(done.stdout)["status"]) if done.returncode == 0 else None
+    return json.loads(done.stdout) if done.returncode == 0 else None
 
 
-def test_a_task_runs_in_its_image_and_outlives_an_agent_restart(
-    boxed: LocalCluster, image: str, tmp_path: Path
-) -> None:
+def runc_status(local: LocalCluster, task_id: str) -> str | None:
+    state = runc_state(local, task_id)
+    return None if state is None else str(state["status"])
+
+
+@pytest.fixture
+def host_data(tmp_path: Path) -> Path:
+    """A directory of the machine's, for a volume: it holds `note`."""
     data = tmp_path / "data"
     data.mkdir()
     (data / "note").write_text("from the host\n")
+    return data
+
+
+def test_a_task_runs_in_its_image_and_outlives_an_agent_restart(
+    boxed: LocalCluster, image: str, host_data: Path
+) -> None:
+    data = host_data
     container = MesosContainer(
         image=DockerImage(name=image, tag="1"),
         volumes=(Volume(container_path="/data", host_path=str(data), mode="RO"),),
@@ -132,7 +145,7 @@ def test_a_task_runs_in_its_image_and_outlives_an_agent_restart(
         assert (sandbox / "env").read_text() == "hello /mnt/mesos/sandbox\n"
         assert (sandbox / "note").read_text() == "from the host\n"
         assert "Read-only file system" in (sandbox / "ro").read_text()
-        assert runc_state(boxed, task.task_id) == "running"
+        assert runc_status(boxed, task.task_id) == "running"
         # A "both" logger: the run's log and the task's console copy.
         assert wait_for_file(agent.task_dir(task.task_id) / "stdout") == "said in the image\n"
         run_log = agent.task_dir(task.task_id) / ".logs" / "main" / "0" / "stdout"
@@ -155,13 +168,13 @@ def test_a_task_runs_in_its_image_and_outlives_an_agent_restart(
     boxed.wait_until_online(agent)
     after = boxed.wait_for_states(spec.key, TaskState.RUNNING, 2).active
     assert {t.task_id for t in after} == {t.task_id for t in running}
-    assert all(runc_state(boxed, task.task_id) == "running" for task in running)
+    assert all(runc_status(boxed, task.task_id) == "running" for task in running)
 
     killed = boxed.api.post(f"/jobs/{spec.key}/kill", json={})
     assert killed.status_code == 200, killed.text
     boxed.wait_for_states(spec.key, TaskState.KILLED, 2)
     ids = [task.task_id for task in running]
-    wait_for(lambda: all(runc_state(boxed, task_id) is None for task_id in ids),
+    wait_for(lambda: all(runc_status(boxed, task_id) is None for task_id in ids),
              "the containers removed")  # fmt: skip
 
 
@@ -198,12 +211,10 @@ def test_an_image_without_a_shell_fails_its_task_saying_so(boxed: LocalCluster, 
 
 
 def test_the_docker_parameters_with_a_meaning_in_runc_are_honoured(
-    boxed: LocalCluster, image: str, tmp_path: Path
+    boxed: LocalCluster, image: str, host_data: Path
 ) -> None:
     """`env` over the image's environment, `volume` a bind mount, `label` an annotation."""
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "note").write_text("from the host\n")
+    data = host_data
     parameters = tuple(
         DockerParameter(name=name, value=value)
         for name, value in (("env", "GREETING=hi from the job"), ("env", "EXTRA=1"),
@@ -220,10 +231,8 @@ def test_the_docker_parameters_with_a_meaning_in_runc_are_honoured(
     assert wait_for_file(sandbox / "env") == "hi from the job 1\n"  # the image says hello
     assert wait_for_file(sandbox / "note") == "from the host\n"
     assert "Read-only file system" in wait_for_file(sandbox / "ro")
-    root = boxed.agents[0].work_dir / "containers"
-    state = subprocess.run(["runc", "--root", str(root), "state", task.task_id],
-                           capture_output=True, text=True, check=True)  # fmt: skip
-    assert json.loads(state.stdout)["annotations"]["team"] == "web"
+    state = runc_state(boxed, task.task_id)
+    assert state is not None and state["annotations"]["team"] == "web"
 
 
 def test_what_daybreak_cannot_run_is_refused_at_create(boxed: LocalCluster, image: str) -> None:
