@@ -33,6 +33,7 @@ from daybreak.agent.executor.orphans import run_tool
 from daybreak.agent.images import Image, ImageStore
 from daybreak.agent.paths import TaskPaths
 from daybreak.agent.rootfs import (
+    MERGED,
     RootfsError,
     exists_inside,
     mount_writable,
@@ -239,14 +240,12 @@ def prepare(
         )
     bundle = paths.root / BUNDLE_DIR
     bundle.mkdir(parents=True, exist_ok=True)
-    try:
-        rootfs = mount_writable(image.rootfs, bundle) if runtime.writable_root else image.rootfs
-    except RootfsError as error:
-        raise ContainerError(str(error)) from error
+    writable = runtime.writable_root
+    rootfs = bundle / MERGED if writable else image.rootfs
     launch = ContainerLaunch(
         container_id=task.task_id, image=reference, digest=image.digest,
         runc=runtime.runc, runtime_root=str(runtime.state_dir),
-        rootfs=str(rootfs) if runtime.writable_root else "",
+        rootfs=str(rootfs) if writable else "",
     )  # fmt: skip
     spec = task.container
     settings = ContainerSettings()
@@ -258,7 +257,7 @@ def prepare(
         hostname=task.hostname,
         sandbox_root=paths.root,
         rootfs=rootfs,
-        writable=runtime.writable_root,
+        writable=writable,
         volumes=spec.volumes if isinstance(spec, MesosContainer) else (),
         cgroup=cgroup,
         init=runtime.catatonit,
@@ -266,8 +265,10 @@ def prepare(
     )
     (bundle / "config.json").write_text(json.dumps(config))
     try:
+        if writable:
+            mount_writable(image.rootfs, bundle)
         start(launch, bundle)
-    except ContainerError:
-        delete(launch)
-        raise
+    except (RootfsError, ContainerError) as error:
+        delete(launch)  # what was made of it, its root unmounted
+        raise ContainerError(str(error)) from error
     return launch
