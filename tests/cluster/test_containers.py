@@ -268,6 +268,8 @@ def test_the_binding_helper_pins_an_image_to_its_digest(
     status = boxed.wait_for_states(parse_job_key(key), TaskState.RUNNING, 1)
     assert status.spec is not None
     assert status.spec.container == DockerContainer(image=f"{image}@{digest}")
+    shown = run_cli(["job", "status", key])
+    assert f"\nImage: {image}@{digest}\n" in shown.out, shown.out
 
     unknown = config.with_name("unknown.aurora")
     unknown.write_text(config.read_text().replace("[1]}}", "[no-such-tag]}}"))

@@ -25,7 +25,7 @@ from daybreak.model.api import (
 )
 from daybreak.model.health import Health
 from daybreak.model.jobkey import parse_instance_key, parse_job_key
-from daybreak.model.jobspec import JobKey, JobSpec
+from daybreak.model.jobspec import JobKey, JobSpec, image_reference
 from daybreak.model.task_state import TaskState
 
 if TYPE_CHECKING:
@@ -130,6 +130,9 @@ def describe_status(status: JobStatus) -> str:
     lines = [f"Job {status.key}: {state_counts(status)}"]
     if status.health is not None:
         lines.append(f"Health: {status.health.health} ({status.health.reason})")
+    image = None if status.spec is None else image_reference(status.spec.container)
+    if image is not None:
+        lines.append(f"Image: {image}")
     if not status.active:
         lines.append("  no active instances")
     else:
