@@ -73,11 +73,11 @@ def document_errors(app: Litestar) -> None:
         headers={"Location": OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING))},
     )
     for route in app.routes:
-        if not isinstance(route, HTTPRoute) or not route.path_format.startswith(API_PREFIX):
-            continue
         item = (document.paths or {}).get(route.path_format)
-        if item is None:
+        if not isinstance(route, HTTPRoute) or item is None:
             continue
+        # Outside the API (/metrics): the same limits answer, but no standby redirects.
+        in_api = route.path_format.startswith(API_PREFIX)
         for handler in route.route_handlers:
             level = handler.opt.get("access", Access.READ)
             for method in handler.http_methods:
@@ -91,4 +91,5 @@ def document_errors(app: Litestar) -> None:
                     operation.responses[str(code)] = OpenAPIResponse(
                         description=when, content=problem
                     )
-                operation.responses["307"] = redirect
+                if in_api:
+                    operation.responses["307"] = redirect
