@@ -41,6 +41,7 @@ def image_pinner(cluster_name: str) -> Callable[[str, str], str]:
         cluster = find_cluster(cluster_name)
         registry = cluster.docker_registry or DOCKER_HUB
         base = (registry if "://" in registry else f"https://{registry}").rstrip("/")
+        address = base.split("://", 1)[1]
         url = f"{base}/v2/{name}/manifests/{tag}"
         headers = {"Accept": ", ".join(MANIFEST_TYPES)}
         try:
@@ -49,7 +50,7 @@ def image_pinner(cluster_name: str) -> Callable[[str, str], str]:
                 response = http.head(url, headers=headers)
                 login = None
                 if response.status_code == 401:
-                    login = login_for(base.split("://", 1)[1], docker_hub=base == DOCKER_HUB)
+                    login = login_for(address, docker_hub=base == DOCKER_HUB)
                     authorization = _authorization(http, response, f"{name}:{tag}", registry,
                                                    login)  # fmt: skip
                     response = http.head(url, headers={**headers, "Authorization": authorization})
@@ -72,8 +73,7 @@ def image_pinner(cluster_name: str) -> Callable[[str, str], str]:
             raise InvalidParameterError(
                 f"{registry} did not say the digest of {name}:{tag} (HTTP {response.status_code})"
             )
-        host = DOCKER_HUB_NAME if base == DOCKER_HUB else base.split("://", 1)[1]
-        return f"{host}/{name}@{digest}"
+        return f"{DOCKER_HUB_NAME if base == DOCKER_HUB else address}/{name}@{digest}"
 
     return pin
 
